@@ -1,0 +1,120 @@
+//! The one public error type of larder, and its `Result` alias.
+//!
+//! Every variant carries what a caller needs to act on it: which file,
+//! which position, which offset, which limit.
+
+use std::io;
+use std::path::PathBuf;
+
+/// `Result` with larder's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in larder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call on a file or directory failed.
+    #[error("I/O error during {operation} on {path}: {source}")]
+    Io {
+        /// What larder was doing (`"sync"`, `"create"`, `"rename"`, ...).
+        operation: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The error the operating system returned.
+        source: io::Error,
+    },
+
+    /// A record is larger than the partition's `max_record_bytes`.
+    #[error("record of {size_bytes} bytes exceeds max_record_bytes = {max_record_bytes}")]
+    RecordTooLarge {
+        /// Encoded size of the record (frame) in bytes.
+        size_bytes: u64,
+        /// The limit in force.
+        max_record_bytes: u32,
+    },
+
+    /// A field of a record is too long to be framed (key or value over 4 GiB,
+    /// header name over 64 KiB).
+    #[error("record field {field} of {size_bytes} bytes exceeds its format limit of {limit_bytes}")]
+    FieldTooLarge {
+        /// Which field.
+        field: &'static str,
+        /// Its length in bytes.
+        size_bytes: u64,
+        /// The most the format can hold.
+        limit_bytes: u64,
+    },
+
+    /// A timestamp outside what larder accepts (negative).
+    #[error("invalid timestamp {timestamp_ms} ms: timestamps must be >= 0")]
+    InvalidTimestamp {
+        /// The rejected timestamp in milliseconds since the Unix epoch.
+        timestamp_ms: i64,
+    },
+
+    /// An offset outside `[log_start_offset, end_offset)` was requested.
+    #[error("offset {offset} is out of range [{log_start_offset}, {end_offset})")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: u64,
+        /// The first offset still stored.
+        log_start_offset: u64,
+        /// The offset the next append will get.
+        end_offset: u64,
+    },
+
+    /// An option or argument is out of its allowed range.
+    #[error("invalid argument {name}: {reason}")]
+    InvalidArgument {
+        /// The option or argument.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Stored data failed validation where a crash cannot explain it: below
+    /// the last sync point, or in a segment followed by other segments.
+    #[error("corruption in {path} at byte position {position}: {reason}")]
+    Corrupt {
+        /// The file that holds the bad bytes.
+        path: PathBuf,
+        /// Byte position of the first bad byte (or frame) in that file.
+        position: u64,
+        /// What failed (checksum, offset, length, ...).
+        reason: String,
+    },
+
+    /// A file has a magic or version larder does not understand.
+    #[error("{path} is not a larder file of a supported version: {reason}")]
+    UnsupportedFile {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+
+    /// An earlier sync failed, so the partition no longer trusts its page
+    /// cache and refuses writes until it is reopened.
+    #[error("partition {path} is poisoned by an earlier failed sync; reopen it to recover")]
+    Poisoned {
+        /// The partition directory.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and path it came from.
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io { operation, path: path.into(), source }
+    }
+
+    /// Builds a [`Error::Corrupt`].
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, position: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.into(), position, reason: reason.into() }
+    }
+
+    /// Builds an [`Error::InvalidArgument`].
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument { name, reason: reason.into() }
+    }
+}

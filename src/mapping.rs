@@ -1,0 +1,215 @@
+//! Shared memory maps of segment and index files: the only module with
+//! `unsafe`.
+//!
+//! A file is mapped once at its full capacity. Its first `header_bytes`
+//! belong to the single [`MapWriter`]; after them, bytes below the
+//! *published* length are immutable and may be borrowed by any reader
+//! ([`MappedFile::bytes`]); bytes at or above it belong to the writer,
+//! which fills them, then publishes them with a release store. Readers
+//! load the published length with acquire ordering, so they only ever see
+//! complete bytes, and no byte is written while a reader can see it.
+//!
+//! Space is allocated on disk (fallocate) in chunks ahead of the writer, so
+//! a write to the map never needs a block the filesystem cannot provide: a
+//! full disk surfaces as an error from [`MapWriter::reserve`], never as a
+//! fault inside the map.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// Bytes allocated at a time ahead of the writer.
+const ALLOCATE_CHUNK_BYTES: u64 = 4 << 20;
+
+/// A mapped file: readers borrow its published bytes.
+pub(crate) struct MappedFile {
+    path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    header_bytes: usize,
+    published: AtomicUsize,
+}
+
+impl MappedFile {
+    /// Maps `file` read-write at `capacity` bytes (which may exceed its
+    /// current length) and returns the mapping with its one writer.
+    /// `published` bytes (at least the header) are taken as already valid;
+    /// `allocated` is the file's current length.
+    pub(crate) fn writable(
+        path: PathBuf,
+        file: File,
+        capacity: usize,
+        header_bytes: usize,
+        published: usize,
+    ) -> Result<(Arc<MappedFile>, MapWriter)> {
+        let allocated = file_len(&file, &path)?;
+        assert!(header_bytes <= published && published as u64 <= allocated);
+        assert!(allocated <= capacity as u64, "file longer than its mapping");
+        // Mapping is safe; reading and writing the map is what needs care:
+        // it is only accessed through `bytes` (published bytes, below the
+        // file length, never rewritten) and through the unique `MapWriter`
+        // (bytes not yet published, below the allocated file length, so no
+        // access can fault past the end of the file).
+        let map = MmapOptions::new().len(capacity).map_raw(&file).map_err(|e| Error::io("mmap", &path, e))?;
+        let mapped = Arc::new(MappedFile { path, file, map, header_bytes, published: AtomicUsize::new(published) });
+        let writer = MapWriter { mapped: Arc::clone(&mapped), allocated };
+        Ok((mapped, writer))
+    }
+
+    /// Maps the first `len` bytes of `file` read-only, all of them
+    /// published past the header.
+    pub(crate) fn read_only(path: PathBuf, file: File, header_bytes: usize) -> Result<Arc<MappedFile>> {
+        let len = file_len(&file, &path)? as usize;
+        assert!(header_bytes <= len && len > 0);
+        // A read-only map of the file's current length. Files mapped this
+        // way (sealed segments, files being recovered) are not written by
+        // this process while mapped; truncation and repair write new files.
+        let map = MmapOptions::new().len(len).map_raw_read_only(&file).map_err(|e| Error::io("mmap", &path, e))?;
+        let published = AtomicUsize::new(len);
+        Ok(Arc::new(MappedFile { path, file, map, header_bytes, published }))
+    }
+
+    /// Borrows `len` published bytes starting at `position`.
+    ///
+    /// Panics if the range is not entirely published: that is a bug in the
+    /// caller, not a property of the data.
+    pub(crate) fn bytes(&self, position: usize, len: usize) -> &[u8] {
+        let published = self.published.load(Ordering::Acquire);
+        assert!(
+            position >= self.header_bytes && position.saturating_add(len) <= published,
+            "read of [{position}, +{len}) outside published [{}, {published}) of {}",
+            self.header_bytes,
+            self.path.display()
+        );
+        // SAFETY: the range lies inside the map (published <= allocated <=
+        // capacity) and inside the file; published bytes are never written
+        // again (the writer only writes at or above `published`, and
+        // truncation replaces the file rather than rewriting it), so a
+        // shared borrow of them cannot alias a write.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position), len) }
+    }
+
+    /// Borrows every published byte after the header.
+    pub(crate) fn published_bytes(&self) -> &[u8] {
+        let published = self.published();
+        self.bytes(self.header_bytes, published - self.header_bytes)
+    }
+
+    /// Length of the valid prefix of the file, header included.
+    pub(crate) fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Starts write-back of the published bytes (msync with MS_ASYNC).
+    pub(crate) fn start_writeback(&self) -> Result<()> {
+        let len = self.published();
+        self.map.flush_async_range(0, len).map_err(|e| Error::io("msync", &self.path, e))
+    }
+
+    /// The mapped file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// The unique writer of a [`MappedFile`].
+pub(crate) struct MapWriter {
+    mapped: Arc<MappedFile>,
+    allocated: u64,
+}
+
+impl MapWriter {
+    /// The mapping this writer fills.
+    pub(crate) fn mapped(&self) -> &Arc<MappedFile> {
+        &self.mapped
+    }
+
+    /// Bytes the map can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.mapped.map.len()
+    }
+
+    /// Makes sure the file has disk space up to `end` bytes, allocating in
+    /// chunks. Fails (disk full, ...) without changing any byte.
+    pub(crate) fn reserve(&mut self, storage: &dyn Storage, end: usize) -> Result<()> {
+        if end as u64 <= self.allocated {
+            return Ok(());
+        }
+        assert!(end <= self.capacity(), "reserve past the mapping's capacity");
+        let chunk_end = (end as u64).div_ceil(ALLOCATE_CHUNK_BYTES) * ALLOCATE_CHUNK_BYTES;
+        let target = chunk_end.min(self.capacity() as u64);
+        let mapped = &self.mapped;
+        storage.allocate(&mapped.file, &mapped.path, target).map_err(|e| Error::io("allocate", &mapped.path, e))?;
+        self.prefault(self.allocated as usize, target as usize);
+        self.allocated = target;
+        Ok(())
+    }
+
+    /// Asks the kernel to map the newly allocated pages writable now, in one
+    /// call, instead of one page fault per page as the writer reaches them.
+    /// Only a hint: failure is ignored.
+    #[cfg(target_os = "linux")]
+    fn prefault(&self, from: usize, to: usize) {
+        let page = 4096;
+        let from = from / page * page;
+        let _ = self.mapped.map.advise_range(memmap2::Advice::PopulateWrite, from, to - from);
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn prefault(&self, _from: usize, _to: usize) {}
+
+    /// Borrows the unpublished bytes `[position, position + len)` for writing.
+    pub(crate) fn region(&mut self, position: usize, len: usize) -> &mut [u8] {
+        let published = self.mapped.published.load(Ordering::Relaxed);
+        assert!(
+            position >= published && (position + len) as u64 <= self.allocated,
+            "write of [{position}, +{len}) outside unpublished, allocated [{published}, {})",
+            self.allocated
+        );
+        // SAFETY: the range is inside the map and the allocated file, and at
+        // or above the published length, so no reader can hold a borrow of
+        // it; `&mut self` on the unique writer excludes other writers.
+        unsafe { std::slice::from_raw_parts_mut(self.mapped.map.as_mut_ptr().add(position), len) }
+    }
+
+    /// Borrows the writer-owned header for writing.
+    pub(crate) fn header(&mut self) -> &mut [u8] {
+        let len = self.mapped.header_bytes;
+        assert!(len as u64 <= self.allocated);
+        // SAFETY: `bytes` never hands out the header range, so only this
+        // unique writer (borrowed mutably) accesses it.
+        unsafe { std::slice::from_raw_parts_mut(self.mapped.map.as_mut_ptr(), len) }
+    }
+
+    /// Publishes bytes up to `end`: readers may borrow them from now on.
+    pub(crate) fn publish(&mut self, end: usize) {
+        assert!(end as u64 <= self.allocated && end >= self.mapped.published());
+        self.mapped.published.store(end, Ordering::Release);
+    }
+
+    /// Cuts the file to exactly its published length (used when a segment
+    /// is sealed): the preallocated tail is given back.
+    pub(crate) fn trim(&mut self, storage: &dyn Storage) -> Result<()> {
+        let len = self.mapped.published() as u64;
+        storage
+            .set_len(&self.mapped.file, &self.mapped.path, len)
+            .map_err(|e| Error::io("truncate", &self.mapped.path, e))?;
+        self.allocated = len;
+        Ok(())
+    }
+}
+
+fn file_len(file: &File, path: &Path) -> Result<u64> {
+    Ok(file.metadata().map_err(|e| Error::io("stat", path, e))?.len())
+}

@@ -1,0 +1,572 @@
+//! A partition: an ordered list of segments in one directory, appended to
+//! by one writer at a time and read by any number of threads.
+//!
+//! Appends are serialized by a mutex; a record is written into the mapped
+//! segment, indexed, and only then published by a release store of the end
+//! offset, so readers never wait for an append and never see half a record.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
+use crate::recovery::{self, RecoveryReport, State};
+use crate::segment::{Segment, SegmentWriter, LOG_HEADER_BYTES};
+use crate::storage::{OsStorage, Storage};
+
+/// Default `segment_bytes`: 1 GiB, as in Kafka.
+pub const DEFAULT_SEGMENT_BYTES: u32 = 1 << 30;
+/// Default `max_record_bytes`: 1 MiB, as Kafka's `max.message.bytes`.
+pub const DEFAULT_MAX_RECORD_BYTES: u32 = 1 << 20;
+/// Default `index_interval_bytes` of the time index: 4 KiB, as in Kafka.
+pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Smallest `segment_bytes` accepted.
+pub const MIN_SEGMENT_BYTES: u32 = 128;
+/// Largest `segment_bytes` accepted (Kafka's limit too): positions in a
+/// segment are stored as `u32`.
+pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
+
+/// How a partition is stored. Every limit has a default and a setter.
+#[derive(Debug, Clone)]
+pub struct PartitionOptions {
+    pub(crate) segment_bytes: u32,
+    pub(crate) segment_ms: Option<u64>,
+    pub(crate) max_record_bytes: u32,
+    pub(crate) index_interval_bytes: u32,
+    pub(crate) repair: bool,
+    pub(crate) storage: Arc<dyn Storage>,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_ms: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            repair: false,
+            storage: Arc::new(OsStorage),
+        }
+    }
+}
+
+impl PartitionOptions {
+    /// Rolls to a new segment once the active one would exceed this many
+    /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
+    /// a whole segment gets a segment of its own, sized to fit.
+    pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Rolls to a new segment when a record's timestamp is this many
+    /// milliseconds past the first record of the active segment.
+    pub fn segment_ms(mut self, segment_ms: u64) -> Self {
+        self.segment_ms = Some(segment_ms);
+        self
+    }
+
+    /// Largest record accepted, in bytes of its encoded frame.
+    pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
+        self.max_record_bytes = max_record_bytes;
+        self
+    }
+
+    /// Log bytes between two entries of the time index.
+    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
+        self.index_interval_bytes = index_interval_bytes;
+        self
+    }
+
+    /// On open, cut corruption found below the sync point instead of
+    /// refusing to open (records from the bad one on are lost, and the
+    /// [`RecoveryReport`] says where and how many).
+    pub fn repair(mut self, repair: bool) -> Self {
+        self.repair = repair;
+        self
+    }
+
+    /// The file layer to do I/O through (default: the operating system).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            let reason = format!("{} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES}", self.segment_bytes);
+            return Err(Error::invalid("segment_bytes", reason));
+        }
+        let largest = MAX_SEGMENT_BYTES - LOG_HEADER_BYTES as u32;
+        if !(FRAME_HEADER_BYTES as u32..=largest).contains(&self.max_record_bytes) {
+            let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
+            return Err(Error::invalid("max_record_bytes", reason));
+        }
+        if self.segment_ms == Some(0) {
+            return Err(Error::invalid("segment_ms", "must be at least 1 ms"));
+        }
+        Ok(())
+    }
+}
+
+/// Where an append put its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the (first) record appended.
+    pub offset: u64,
+    /// Timestamp given to records that came without one.
+    pub timestamp_ms: i64,
+}
+
+/// A partition log in one directory. `Send + Sync`: share it in an `Arc`.
+pub struct Partition {
+    dir: PathBuf,
+    options: PartitionOptions,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Option<SegmentWriter>>,
+    sync_lock: Mutex<()>,
+    end_offset: AtomicU64,
+    log_start_offset: AtomicU64,
+    synced_offset: AtomicU64,
+    poisoned: AtomicBool,
+    report: RecoveryReport,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &self.log_start_offset())
+            .field("end_offset", &self.end_offset())
+            .finish()
+    }
+}
+
+impl Partition {
+    /// Opens (creating if needed) the partition in `dir`, recovering it if
+    /// it was not closed cleanly. See [`Partition::recovery_report`].
+    pub fn open(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Partition> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        create_dir(&*options.storage, &dir)?;
+        let recovered = recovery::recover(&dir, &options)?;
+        let end = recovered.writer.segment().end_offset();
+        let state = State {
+            clean: false,
+            log_start_offset: recovered.log_start_offset,
+            recovery_point: recovered.writer.segment().base_offset(),
+        };
+        state.write(&*options.storage, &dir)?;
+        let mut segments = recovered.segments;
+        segments.push(Arc::clone(recovered.writer.segment()));
+        Ok(Partition {
+            dir,
+            options,
+            segments: RwLock::new(segments),
+            writer: Mutex::new(Some(recovered.writer)),
+            sync_lock: Mutex::new(()),
+            end_offset: AtomicU64::new(end),
+            log_start_offset: AtomicU64::new(recovered.log_start_offset),
+            // Recovery synced whatever it kept, so everything stored is durable.
+            synced_offset: AtomicU64::new(end),
+            poisoned: AtomicBool::new(false),
+            report: recovered.report,
+        })
+    }
+
+    /// What opening found and did.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The offset the next append gets (Kafka's log end offset).
+    pub fn end_offset(&self) -> u64 {
+        self.end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset still stored.
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Every offset below this one is durable (covered by a completed sync).
+    pub fn synced_offset(&self) -> u64 {
+        self.synced_offset.load(Ordering::Acquire)
+    }
+
+    /// Whether an earlier failed sync poisoned the partition.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// Base offsets of the segments, ascending.
+    pub fn segment_base_offsets(&self) -> Vec<u64> {
+        self.segments.read().iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// Bytes the segments take on disk (logs and dense indexes, valid part).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().iter().map(|s| s.log_bytes() + s.index_bytes()).sum()
+    }
+
+    /// Appends one record and returns its offset.
+    pub fn append(&self, record: &NewRecord<'_>) -> Result<Appended> {
+        self.append_batch(std::slice::from_ref(record))
+    }
+
+    /// Appends `records` in one write with contiguous offsets and returns
+    /// the first. Either every record is appended or, on error, none is.
+    pub fn append_batch(&self, records: &[NewRecord<'_>]) -> Result<Appended> {
+        let now = now_ms();
+        let (lengths, total) = self.frame_lengths(records)?;
+        let first_timestamp = records.first().map_or(now, |r| r.timestamp_ms.unwrap_or(now));
+        let mut guard = self.writer.lock();
+        let writer = self.writable(&mut guard)?;
+        let offset = self.end_offset.load(Ordering::Relaxed);
+        if !records.is_empty() {
+            self.make_room(writer, total, first_timestamp)?;
+            let frames = records.iter().zip(&lengths).map(|(r, &len)| (r, r.timestamp_ms.unwrap_or(now), len));
+            let interval = u64::from(self.options.index_interval_bytes);
+            let writer = guard.as_mut().ok_or_else(|| self.closed())?;
+            writer.append(&*self.options.storage, offset, frames, total, interval)?;
+            self.end_offset.store(offset + records.len() as u64, Ordering::Release);
+        }
+        Ok(Appended { offset, timestamp_ms: now })
+    }
+
+    /// Frame length of each record and their sum, after checking timestamps
+    /// and `max_record_bytes`.
+    fn frame_lengths(&self, records: &[NewRecord<'_>]) -> Result<(Vec<usize>, usize)> {
+        let mut lengths = Vec::with_capacity(records.len());
+        for record in records {
+            if let Some(timestamp_ms) = record.timestamp_ms.filter(|&t| t < 0) {
+                return Err(Error::InvalidTimestamp { timestamp_ms });
+            }
+            let len = record::encoded_len(record)?;
+            if len > self.options.max_record_bytes as usize {
+                let max_record_bytes = self.options.max_record_bytes;
+                return Err(Error::RecordTooLarge { size_bytes: len as u64, max_record_bytes });
+            }
+            lengths.push(len);
+        }
+        let total = lengths.iter().sum::<usize>();
+        if total > (MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES) {
+            let reason = format!("batch of {total} bytes exceeds the largest segment");
+            return Err(Error::invalid("records", reason));
+        }
+        Ok((lengths, total))
+    }
+
+    fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
+        if self.is_poisoned() {
+            return Err(Error::Poisoned { path: self.dir.clone() });
+        }
+        guard.as_mut().ok_or_else(|| self.closed())
+    }
+
+    fn closed(&self) -> Error {
+        Error::invalid("partition", format!("{} is closed", self.dir.display()))
+    }
+
+    /// Rolls first if `bytes` do not fit the active segment or its
+    /// `segment_ms` has elapsed at `timestamp_ms`.
+    fn make_room(&self, writer: &mut SegmentWriter, bytes: usize, timestamp_ms: i64) -> Result<()> {
+        let aged = match (self.options.segment_ms, writer.first_timestamp()) {
+            (Some(ms), Some(first)) => timestamp_ms.saturating_sub(first) >= ms as i64,
+            _ => false,
+        };
+        if writer.fits(bytes) && !aged {
+            return Ok(());
+        }
+        let capacity = (self.options.segment_bytes as usize).max(LOG_HEADER_BYTES + bytes);
+        self.roll(writer, capacity)
+    }
+
+    /// Starts a new segment at the end offset and seals the old one. The
+    /// new one is created first, so a failure (a full disk) leaves the old
+    /// one active and untouched. An empty active segment is replaced
+    /// instead, to give a large batch the `capacity` it needs.
+    fn roll(&self, writer: &mut SegmentWriter, capacity: usize) -> Result<()> {
+        let storage = &*self.options.storage;
+        let base = self.end_offset.load(Ordering::Relaxed);
+        let replaces_empty = writer.record_count() == 0;
+        let fresh = SegmentWriter::create(storage, &self.dir, base, capacity)?;
+        let old = std::mem::replace(writer, fresh);
+        if !replaces_empty {
+            self.poison_on_error(old.seal(storage, &self.dir))?;
+        }
+        let synced_dir = storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e));
+        self.poison_on_error(synced_dir)?;
+        let mut segments = self.segments.write();
+        if replaces_empty {
+            segments.pop();
+        }
+        segments.push(Arc::clone(writer.segment()));
+        drop(segments);
+        self.synced_offset.fetch_max(base, Ordering::AcqRel);
+        let state = State { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
+        self.poison_on_error(state.write(storage, &self.dir))
+    }
+
+    /// Starts write-back of every appended byte to the disk without waiting
+    /// for it. Appends are in the OS page cache from the moment they return
+    /// (segments are shared memory maps), so a process crash never loses
+    /// them; only [`Partition::sync`] makes them survive power loss.
+    pub fn flush(&self) -> Result<()> {
+        self.active_segment()?.log().start_writeback()
+    }
+
+    /// Makes every record appended so far durable (fdatasync), so it
+    /// survives power loss. Appends go on while the sync runs; concurrent
+    /// callers are serialized. A failed sync poisons the partition: this
+    /// and every later write returns an error until it is reopened.
+    pub fn sync(&self) -> Result<u64> {
+        let _one_at_a_time = self.sync_lock.lock();
+        let (log, position, target) = {
+            let mut guard = self.writer.lock();
+            let writer = self.writable(&mut guard)?;
+            writer.mark_synced_in_header();
+            (Arc::clone(writer.segment().log()), writer.position(), self.end_offset.load(Ordering::Relaxed))
+        };
+        if self.synced_offset() >= target {
+            return Ok(target);
+        }
+        let storage = &*self.options.storage;
+        self.poison_on_error(crate::segment::sync(storage, &log))?;
+        if let Some(writer) = self.writer.lock().as_mut().filter(|w| Arc::ptr_eq(w.segment().log(), &log)) {
+            writer.synced_to(position);
+        }
+        self.synced_offset.fetch_max(target, Ordering::AcqRel);
+        Ok(target)
+    }
+
+    fn poison_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn active_segment(&self) -> Result<Arc<Segment>> {
+        self.segments.read().last().cloned().ok_or_else(|| self.closed())
+    }
+
+    /// Reads the record at `offset`.
+    pub fn read(&self, offset: u64) -> Result<Record> {
+        let segment = self.segment_for(offset)?;
+        segment.record(offset)
+    }
+
+    /// The segment holding `offset`, which must be in range.
+    fn segment_for(&self, offset: u64) -> Result<Arc<Segment>> {
+        let (start, end) = (self.log_start_offset(), self.end_offset());
+        let out_of_range = || Error::OffsetOutOfRange { offset, log_start_offset: start, end_offset: end };
+        if offset < start || offset >= end {
+            return Err(out_of_range());
+        }
+        let segments = self.segments.read();
+        let found = match segments.last() {
+            Some(last) if last.base_offset() <= offset => Some(last),
+            _ => segments.partition_point(|s| s.base_offset() <= offset).checked_sub(1).map(|i| &segments[i]),
+        };
+        found.filter(|s| offset < s.end_offset()).cloned().ok_or_else(out_of_range)
+    }
+
+    /// Iterates over records from `offset` to the end offset as it is when
+    /// each record is read (records appended meanwhile are included).
+    pub fn iter_from(&self, offset: u64) -> Iter<'_> {
+        Iter { partition: self, next: offset, segment: None }
+    }
+
+    /// The first offset whose record has a timestamp >= `timestamp_ms`
+    /// (Kafka's `offsets_for_times`), or `None` if no record is that recent.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        let segments = self.segments.read().clone();
+        let start = self.log_start_offset();
+        for segment in segments.iter().filter(|s| s.end_offset() > start) {
+            let times = segment.times().read();
+            if times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
+                continue;
+            }
+            let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start);
+            drop(times);
+            for offset in from..segment.end_offset() {
+                if segment.record(offset)?.timestamp_ms() >= timestamp_ms {
+                    return Ok(Some(offset));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every record at or after `offset`
+    /// (`log_start_offset..=end_offset`); the next append gets `offset`.
+    /// Records already read stay valid: the cut segment is rewritten into a
+    /// new file, never changed in place.
+    pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        let mut guard = self.writer.lock();
+        let writer = self.writable(&mut guard)?;
+        let (start, end) = (self.log_start_offset(), self.end_offset());
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, end_offset: end });
+        }
+        if offset == end {
+            return Ok(());
+        }
+        // The old writer's files are replaced, never rewritten in place.
+        let fresh = self.poison_on_error(self.cut(offset))?;
+        self.end_offset.store(offset, Ordering::Release);
+        self.synced_offset.fetch_min(offset, Ordering::AcqRel);
+        *writer = fresh;
+        let mut segments = self.segments.write();
+        segments.retain(|s| s.base_offset() < writer.segment().base_offset());
+        segments.push(Arc::clone(writer.segment()));
+        Ok(())
+    }
+
+    /// Deletes the segments from the one holding `offset` on, then rewrites
+    /// that one's records below `offset` as the new active segment.
+    fn cut(&self, offset: u64) -> Result<SegmentWriter> {
+        let storage = &*self.options.storage;
+        let segments = self.segments.read().clone();
+        let keep = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let holder = &segments[keep];
+        let base = holder.base_offset();
+        let state = State { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
+        state.write(storage, &self.dir)?;
+        // Newest first: a crash part way leaves a shorter log, never a gap.
+        for segment in segments[keep + 1..].iter().rev() {
+            recovery::delete_segment_files(storage, &self.dir, segment.base_offset())?;
+        }
+        let capacity = self.options.segment_bytes as usize;
+        let interval = u64::from(self.options.index_interval_bytes);
+        SegmentWriter::rewrite_prefix(storage, &self.dir, holder, offset, capacity, interval)
+    }
+
+    /// Advances the log start offset to `offset` (at most the end offset):
+    /// records below it are no longer readable, and segments wholly below
+    /// it are deleted. The new start is persisted before any file goes, and
+    /// offsets never change.
+    pub fn delete_before(&self, offset: u64) -> Result<u64> {
+        let guard = self.writer.lock();
+        let active_base = guard.as_ref().ok_or_else(|| self.closed())?.segment().base_offset();
+        let start = offset.min(self.end_offset()).max(self.log_start_offset());
+        let storage = &*self.options.storage;
+        State { clean: false, log_start_offset: start, recovery_point: active_base }.write(storage, &self.dir)?;
+        self.log_start_offset.store(start, Ordering::Release);
+        let doomed: Vec<Arc<Segment>> = {
+            let mut segments = self.segments.write();
+            let cut = segments.iter().take_while(|s| s.end_offset() <= start && s.base_offset() < active_base).count();
+            segments.drain(..cut).collect()
+        };
+        for segment in &doomed {
+            recovery::delete_segment_files(storage, &self.dir, segment.base_offset())?;
+        }
+        if !doomed.is_empty() {
+            storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e))?;
+        }
+        Ok(start)
+    }
+
+    /// Closes cleanly: seals the active segment (syncing everything) and
+    /// writes the clean-shutdown marker, so the next open needs no scan.
+    /// Dropping a partition does the same, ignoring errors.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        let Some(writer) = self.writer.lock().take() else { return Ok(()) };
+        if self.is_poisoned() {
+            return Err(Error::Poisoned { path: self.dir.clone() });
+        }
+        let storage = &*self.options.storage;
+        let base = writer.segment().base_offset();
+        writer.seal(storage, &self.dir)?;
+        let end = self.end_offset();
+        let state = State { clean: true, log_start_offset: self.log_start_offset(), recovery_point: end.max(base) };
+        state.write(storage, &self.dir)
+    }
+
+    /// Abandons the partition as a crash would: nothing is sealed or synced
+    /// and no clean-shutdown marker is written. What was appended stays in
+    /// the OS page cache, exactly as when the process is killed.
+    #[cfg(feature = "fault-injection")]
+    pub fn simulate_crash(self) {
+        self.writer.lock().take();
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Iterator over a partition's records, from [`Partition::iter_from`].
+pub struct Iter<'a> {
+    partition: &'a Partition,
+    next: u64,
+    segment: Option<Arc<Segment>>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.next >= self.partition.end_offset() {
+            return None;
+        }
+        let offset = self.next;
+        let cached = self.segment.as_ref().filter(|s| s.base_offset() <= offset && offset < s.end_offset());
+        let segment = match cached {
+            Some(segment) => Arc::clone(segment),
+            None => match self.partition.segment_for(offset) {
+                Ok(segment) => segment,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let record = segment.record(offset);
+        self.segment = Some(segment);
+        self.next += 1;
+        Some(record)
+    }
+}
+
+impl Iter<'_> {
+    /// The offset the next call to `next` reads.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+}
+
+fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
+    }
+    storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    storage.sync_dir(parent).map_err(|e| Error::io("sync directory", parent, e))
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

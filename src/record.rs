@@ -1,0 +1,478 @@
+//! Records and their on-disk frame: a pure encoder and a validating decoder
+//! over byte slices (no I/O here, so both are fuzzed and property-tested),
+//! and [`Record`], the read handle that borrows a stored record's bytes
+//! from its memory-mapped segment.
+//!
+//! Frame layout (all integers little-endian; see docs/FORMAT.md):
+//!
+//! ```text
+//! 0   u32  frame_len      whole frame in bytes, this field included
+//! 4   u32  crc32c         over bytes [0, 4) and [8, frame_len)
+//! 8   u64  offset
+//! 16  i64  timestamp_ms
+//! 24  u32  key_len        u32::MAX = no key
+//! 28  u32  value_len      u32::MAX = no value (tombstone)
+//! 32  u32  headers_len    bytes of the header section
+//! 36  key | value | headers: { u16 name_len, name (UTF-8), u32 value_len, value }*
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::le;
+use crate::mapping::MappedFile;
+
+const FRAME_LEN_AT: usize = 0;
+const CRC_AT: usize = FRAME_LEN_AT + 4;
+const OFFSET_AT: usize = CRC_AT + 4;
+const TIMESTAMP_AT: usize = OFFSET_AT + 8;
+const KEY_LEN_AT: usize = TIMESTAMP_AT + 8;
+const VALUE_LEN_AT: usize = KEY_LEN_AT + 4;
+const HEADERS_LEN_AT: usize = VALUE_LEN_AT + 4;
+/// Bytes of a frame before its key: the fixed part of every record.
+pub const FRAME_HEADER_BYTES: usize = HEADERS_LEN_AT + 4;
+/// Length marker for an absent key or value.
+const NULL_LEN: u32 = u32::MAX;
+/// Largest key or value the frame can describe (`NULL_LEN` is reserved).
+const FIELD_BYTES_MAX: u64 = (u32::MAX - 1) as u64;
+/// Largest header name the frame can describe.
+const HEADER_NAME_BYTES_MAX: u64 = u16::MAX as u64;
+
+/// A record to append: optional key, optional value (`None` is a tombstone),
+/// optional timestamp (`None` = now) and ordered headers. It borrows its
+/// bytes; appending copies them once, into the segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NewRecord<'a> {
+    /// The key, used by compaction-minded readers and by partitioners.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` marks a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Milliseconds since the Unix epoch; `None` stamps the append time.
+    pub timestamp_ms: Option<i64>,
+    /// Ordered `(name, value)` pairs; names may repeat, as in Kafka.
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> NewRecord<'a> {
+    /// A record holding `value`, with no key, no headers, stamped at append.
+    pub fn new(value: &'a [u8]) -> Self {
+        NewRecord { value: Some(value), ..NewRecord::default() }
+    }
+
+    /// A tombstone (no value) for `key`.
+    pub fn tombstone(key: &'a [u8]) -> Self {
+        NewRecord { key: Some(key), ..NewRecord::default() }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the timestamp in milliseconds since the Unix epoch.
+    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp_ms = Some(timestamp_ms);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// Bytes the frame of `record` takes, after checking every field fits the
+/// format. Does not apply `max_record_bytes`; the partition does.
+pub fn encoded_len(record: &NewRecord<'_>) -> Result<usize> {
+    let key = field_len("key", record.key.map_or(0, <[u8]>::len), FIELD_BYTES_MAX)?;
+    let value = field_len("value", record.value.map_or(0, <[u8]>::len), FIELD_BYTES_MAX)?;
+    let headers = headers_len(record.headers)?;
+    let total = FRAME_HEADER_BYTES as u64 + key + value + headers;
+    field_len("frame", total as usize, u64::from(u32::MAX)).map(|len| len as usize)
+}
+
+fn field_len(field: &'static str, len: usize, limit_bytes: u64) -> Result<u64> {
+    let size_bytes = len as u64;
+    if size_bytes > limit_bytes {
+        return Err(Error::FieldTooLarge { field, size_bytes, limit_bytes });
+    }
+    Ok(size_bytes)
+}
+
+fn headers_len(headers: &[(&str, &[u8])]) -> Result<u64> {
+    let mut total = 0u64;
+    for (name, value) in headers {
+        total += 2 + field_len("header name", name.len(), HEADER_NAME_BYTES_MAX)?;
+        total += 4 + field_len("header value", value.len(), FIELD_BYTES_MAX)?;
+    }
+    field_len("headers", total as usize, FIELD_BYTES_MAX)
+}
+
+/// Encodes `record` with `offset` and `timestamp_ms` into `frame`, whose
+/// length must be exactly [`encoded_len`] of the record.
+pub fn encode(frame: &mut [u8], offset: u64, timestamp_ms: i64, record: &NewRecord<'_>) {
+    let frame_len = frame.len();
+    le::put_u32(frame, FRAME_LEN_AT, frame_len as u32);
+    le::put_u64(frame, OFFSET_AT, offset);
+    le::put_i64(frame, TIMESTAMP_AT, timestamp_ms);
+    le::put_u32(frame, KEY_LEN_AT, record.key.map_or(NULL_LEN, |k| k.len() as u32));
+    le::put_u32(frame, VALUE_LEN_AT, record.value.map_or(NULL_LEN, |v| v.len() as u32));
+    let mut at = FRAME_HEADER_BYTES;
+    at = put_bytes(frame, at, record.key.unwrap_or_default());
+    at = put_bytes(frame, at, record.value.unwrap_or_default());
+    let headers_at = at;
+    for (name, value) in record.headers {
+        le::put_u16(frame, at, name.len() as u16);
+        at = put_bytes(frame, at + 2, name.as_bytes());
+        le::put_u32(frame, at, value.len() as u32);
+        at = put_bytes(frame, at + 4, value);
+    }
+    debug_assert_eq!(at, frame_len, "encoded_len and encode disagree");
+    le::put_u32(frame, HEADERS_LEN_AT, (at - headers_at) as u32);
+    le::put_u32(frame, CRC_AT, checksum(frame));
+}
+
+fn put_bytes(frame: &mut [u8], at: usize, bytes: &[u8]) -> usize {
+    frame[at..at + bytes.len()].copy_from_slice(bytes);
+    at + bytes.len()
+}
+
+/// CRC32C of a frame: its length field, then everything after the CRC.
+fn checksum(frame: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&frame[FRAME_LEN_AT..CRC_AT]);
+    crc32c::crc32c_append(crc, &frame[OFFSET_AT..])
+}
+
+/// Why bytes are not a valid frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The length field is zero: preallocated space, the end of the data.
+    #[error("end of data (zero length field)")]
+    End,
+    /// Fewer bytes than the frame needs.
+    #[error("truncated frame: needs {needed} bytes, {available} available")]
+    Truncated {
+        /// Bytes the frame claims or needs.
+        needed: u64,
+        /// Bytes there are.
+        available: u64,
+    },
+    /// The length fields do not add up.
+    #[error("inconsistent lengths: {0}")]
+    BadLength(&'static str),
+    /// The stored CRC does not match the bytes.
+    #[error("checksum mismatch: stored {expected:#010x}, computed {got:#010x}")]
+    ChecksumMismatch {
+        /// CRC stored in the frame.
+        expected: u32,
+        /// CRC computed over the bytes.
+        got: u32,
+    },
+    /// The frame is valid but holds another offset than the one expected.
+    #[error("frame holds offset {found}, expected {expected}")]
+    OffsetMismatch {
+        /// The offset that belongs at this place.
+        expected: u64,
+        /// The offset the frame holds.
+        found: u64,
+    },
+    /// The header section is malformed or a name is not UTF-8.
+    #[error("malformed headers: {0}")]
+    BadHeaders(&'static str),
+}
+
+/// Where the fields of a validated frame lie, relative to its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    frame_len: u32,
+    key_len: u32,
+    value_len: u32,
+    headers_len: u32,
+}
+
+impl Layout {
+    fn key_range(&self) -> Option<(usize, usize)> {
+        (self.key_len != NULL_LEN).then_some((FRAME_HEADER_BYTES, self.key_len as usize))
+    }
+
+    fn value_range(&self) -> Option<(usize, usize)> {
+        let start = FRAME_HEADER_BYTES + self.stored(self.key_len);
+        (self.value_len != NULL_LEN).then_some((start, self.value_len as usize))
+    }
+
+    fn headers_range(&self) -> (usize, usize) {
+        let start = FRAME_HEADER_BYTES + self.stored(self.key_len) + self.stored(self.value_len);
+        (start, self.headers_len as usize)
+    }
+
+    fn stored(&self, len: u32) -> usize {
+        if len == NULL_LEN {
+            0
+        } else {
+            len as usize
+        }
+    }
+
+    /// Length of the whole frame in bytes.
+    pub(crate) fn frame_len(&self) -> usize {
+        self.frame_len as usize
+    }
+}
+
+/// Reads the length field of the frame starting at `bytes[0]`, checking it
+/// is plausible and that the whole frame is present.
+pub(crate) fn frame_len(bytes: &[u8]) -> Result<usize, FrameError> {
+    if bytes.len() < 4 {
+        return Err(FrameError::Truncated { needed: 4, available: bytes.len() as u64 });
+    }
+    let frame_len = le::u32_at(bytes, FRAME_LEN_AT) as usize;
+    if frame_len == 0 {
+        return Err(FrameError::End);
+    }
+    if frame_len < FRAME_HEADER_BYTES {
+        return Err(FrameError::BadLength("frame shorter than its fixed header"));
+    }
+    if frame_len > bytes.len() {
+        let available = bytes.len() as u64;
+        return Err(FrameError::Truncated { needed: frame_len as u64, available });
+    }
+    Ok(frame_len)
+}
+
+/// Validates the frame at the start of `bytes` (length, CRC, field
+/// lengths, headers) and returns its layout. Trailing bytes are ignored.
+pub(crate) fn validate(bytes: &[u8]) -> Result<Layout, FrameError> {
+    let frame_len = frame_len(bytes)?;
+    let frame = &bytes[..frame_len];
+    let expected = le::u32_at(frame, CRC_AT);
+    let got = checksum(frame);
+    if expected != got {
+        return Err(FrameError::ChecksumMismatch { expected, got });
+    }
+    let layout = Layout {
+        frame_len: frame_len as u32,
+        key_len: le::u32_at(frame, KEY_LEN_AT),
+        value_len: le::u32_at(frame, VALUE_LEN_AT),
+        headers_len: le::u32_at(frame, HEADERS_LEN_AT),
+    };
+    let fields =
+        layout.stored(layout.key_len) as u64 + layout.stored(layout.value_len) as u64 + u64::from(layout.headers_len);
+    if FRAME_HEADER_BYTES as u64 + fields != frame_len as u64 {
+        return Err(FrameError::BadLength("field lengths do not add up to frame_len"));
+    }
+    let (start, len) = layout.headers_range();
+    validate_headers(&frame[start..start + len])?;
+    Ok(layout)
+}
+
+fn validate_headers(mut section: &[u8]) -> Result<(), FrameError> {
+    while !section.is_empty() {
+        let (_, _, rest) = split_header(section)?;
+        section = rest;
+    }
+    Ok(())
+}
+
+/// Splits the first header off `section`: `(name, value, rest)`.
+fn split_header(section: &[u8]) -> Result<(&str, &[u8], &[u8]), FrameError> {
+    if section.len() < 2 {
+        return Err(FrameError::BadHeaders("truncated header name length"));
+    }
+    let name_len = le::u16_at(section, 0) as usize;
+    let value_len_at = 2 + name_len;
+    if section.len() < value_len_at + 4 {
+        return Err(FrameError::BadHeaders("truncated header name"));
+    }
+    let name = std::str::from_utf8(&section[2..value_len_at])
+        .map_err(|_| FrameError::BadHeaders("header name is not UTF-8"))?;
+    let value_at = value_len_at + 4;
+    let value_len = le::u32_at(section, value_len_at) as usize;
+    if section.len() - value_at < value_len {
+        return Err(FrameError::BadHeaders("truncated header value"));
+    }
+    let value = &section[value_at..value_at + value_len];
+    Ok((name, value, &section[value_at + value_len..]))
+}
+
+/// A decoded frame borrowing from the bytes it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameView<'a> {
+    frame: &'a [u8],
+    layout: Layout,
+}
+
+impl<'a> FrameView<'a> {
+    /// The record's offset.
+    pub fn offset(&self) -> u64 {
+        le::u64_at(self.frame, OFFSET_AT)
+    }
+
+    /// The record's timestamp in milliseconds since the Unix epoch.
+    pub fn timestamp_ms(&self) -> i64 {
+        le::i64_at(self.frame, TIMESTAMP_AT)
+    }
+
+    /// The key, if the record has one.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.layout.key_range().map(|(at, len)| &self.frame[at..at + len])
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.layout.value_range().map(|(at, len)| &self.frame[at..at + len])
+    }
+
+    /// The headers, in the order they were appended.
+    pub fn headers(&self) -> Headers<'a> {
+        let (at, len) = self.layout.headers_range();
+        Headers { section: &self.frame[at..at + len] }
+    }
+
+    /// The whole frame's length in bytes.
+    pub fn frame_len(&self) -> usize {
+        self.frame.len()
+    }
+
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
+    }
+}
+
+/// Decodes and validates the frame at the start of `bytes`. Never panics;
+/// never returns a frame whose CRC or lengths do not hold.
+pub fn decode(bytes: &[u8]) -> Result<FrameView<'_>, FrameError> {
+    let layout = validate(bytes)?;
+    Ok(FrameView { frame: &bytes[..layout.frame_len()], layout })
+}
+
+/// Iterator over a record's headers as `(name, value)` pairs.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    section: &'a [u8],
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The section was validated when the frame was decoded, so a split
+        // can only fail on bytes never validated; end the iteration then.
+        let (name, value, rest) = split_header(self.section).ok()?;
+        self.section = rest;
+        Some((name, value))
+    }
+}
+
+/// A stored record, read from a partition. Its key, value and headers are
+/// borrowed from the memory-mapped segment without copying; the handle
+/// keeps that mapping alive, so deleting or truncating the segment never
+/// invalidates a record someone holds.
+#[derive(Clone)]
+pub struct Record {
+    map: Arc<MappedFile>,
+    position: usize,
+    layout: Layout,
+}
+
+impl Record {
+    pub(crate) fn new(map: Arc<MappedFile>, position: usize, layout: Layout) -> Self {
+        Record { map, position, layout }
+    }
+
+    fn view(&self) -> FrameView<'_> {
+        let frame = self.map.bytes(self.position, self.layout.frame_len());
+        FrameView { frame, layout: self.layout }
+    }
+
+    /// The record's offset in its partition.
+    pub fn offset(&self) -> u64 {
+        self.view().offset()
+    }
+
+    /// The record's timestamp in milliseconds since the Unix epoch.
+    pub fn timestamp_ms(&self) -> i64 {
+        self.view().timestamp_ms()
+    }
+
+    /// The key, if any.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.view().key()
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn value(&self) -> Option<&[u8]> {
+        self.view().value()
+    }
+
+    /// The headers in append order.
+    pub fn headers(&self) -> Headers<'_> {
+        self.view().headers()
+    }
+
+    /// Bytes the record takes on disk (its whole frame).
+    pub fn frame_len(&self) -> usize {
+        self.layout.frame_len()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("offset", &self.offset())
+            .field("timestamp_ms", &self.timestamp_ms())
+            .field("key", &self.key())
+            .field("value_len", &self.value().map(<[u8]>::len))
+            .field("headers", &self.headers().count())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(record: NewRecord<'_>) {
+        let mut frame = vec![0u8; encoded_len(&record).unwrap()];
+        encode(&mut frame, 42, 1_700_000_000_000, &record);
+        let view = decode(&frame).unwrap();
+        assert_eq!(view.offset(), 42);
+        assert_eq!(view.timestamp_ms(), 1_700_000_000_000);
+        assert_eq!(view.key(), record.key);
+        assert_eq!(view.value(), record.value);
+        assert_eq!(view.headers().collect::<Vec<_>>(), record.headers.to_vec());
+    }
+
+    #[test]
+    fn round_trips_every_shape() {
+        round_trip(NewRecord::new(b"value"));
+        round_trip(NewRecord::tombstone(b"key"));
+        round_trip(NewRecord::default());
+        round_trip(NewRecord::new(b"").key(b""));
+        round_trip(NewRecord::new(b"v").headers(&[("a", b"1"), ("a", b""), ("", b"x")]));
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        let record = NewRecord::new(b"value").key(b"k").headers(&[("h", b"v")]);
+        let mut frame = vec![0u8; encoded_len(&record).unwrap()];
+        encode(&mut frame, 7, 9, &record);
+        for bit in 0..frame.len() * 8 {
+            let mut bad = frame.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&bad).is_err(), "flip of bit {bit} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn short_input_is_truncated_not_a_panic() {
+        let mut frame = vec![0u8; encoded_len(&NewRecord::new(b"abc")).unwrap()];
+        encode(&mut frame, 0, 0, &NewRecord::new(b"abc"));
+        for cut in 0..frame.len() {
+            assert!(decode(&frame[..cut]).is_err());
+        }
+        assert_eq!(decode(&[0, 0, 0, 0]), Err(FrameError::End));
+    }
+}

@@ -1,0 +1,489 @@
+//! One segment of a partition: `<base>.log` (record frames after a 64-byte
+//! header), `<base>.idx` (dense offset index) and `<base>.tix` (sparse time
+//! index), where `<base>` is the first offset, 20 digits zero-padded.
+//!
+//! [`Segment`] is the shared, read side; [`SegmentWriter`] the unique append
+//! side of the active segment. [`scan`] is the pure function recovery uses
+//! to find the valid prefix of a log.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
+use crate::le;
+use crate::mapping::{MapWriter, MappedFile};
+use crate::record::{self, FrameError, Layout, NewRecord, Record, FRAME_HEADER_BYTES};
+use crate::storage::Storage;
+
+/// Bytes of the `.log` header; the first frame starts here.
+pub(crate) const LOG_HEADER_BYTES: usize = 64;
+const LOG_MAGIC: &[u8; 8] = b"LARDRLOG";
+const LOG_VERSION: u16 = 1;
+const LOG_BASE_AT: usize = 16;
+const LOG_SYNCED_AT: usize = LOG_BASE_AT + 8;
+const LOG_CRC_AT: usize = LOG_SYNCED_AT + 8;
+
+/// File name of a segment file: 20-digit base offset and extension.
+pub(crate) fn file_name(base_offset: u64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// The base offset a `.log` file name stands for, if it is one of ours.
+pub(crate) fn parse_log_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    let ours = digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit());
+    ours.then(|| digits.parse().ok()).flatten()
+}
+
+/// Encodes the `.log` header. `synced_position` is a log length known to
+/// be durable: every byte below it was covered by a completed sync.
+pub(crate) fn encode_log_header(base_offset: u64, synced_position: u64) -> [u8; LOG_HEADER_BYTES] {
+    let mut bytes = [0u8; LOG_HEADER_BYTES];
+    bytes[..8].copy_from_slice(LOG_MAGIC);
+    le::put_u16(&mut bytes, 8, LOG_VERSION);
+    le::put_u64(&mut bytes, LOG_BASE_AT, base_offset);
+    le::put_u64(&mut bytes, LOG_SYNCED_AT, synced_position);
+    let crc = crc32c::crc32c(&bytes[..LOG_CRC_AT]);
+    le::put_u32(&mut bytes, LOG_CRC_AT, crc);
+    bytes
+}
+
+/// A decoded `.log` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogHeader {
+    pub(crate) base_offset: u64,
+    /// `None` when the header's checksum fails (a torn header update): the
+    /// sync point is then unknown and taken as the start of the data.
+    pub(crate) synced_position: Option<u64>,
+}
+
+/// Decodes a `.log` header; an error when it is not one of ours at all.
+pub(crate) fn decode_log_header(bytes: &[u8]) -> Result<LogHeader, &'static str> {
+    if bytes.len() < LOG_HEADER_BYTES {
+        return Err("shorter than the log header");
+    }
+    if &bytes[..8] != LOG_MAGIC || le::u16_at(bytes, 8) != LOG_VERSION {
+        return Err("bad magic or version");
+    }
+    let intact = le::u32_at(bytes, LOG_CRC_AT) == crc32c::crc32c(&bytes[..LOG_CRC_AT]);
+    let synced_position = intact.then(|| le::u64_at(bytes, LOG_SYNCED_AT));
+    Ok(LogHeader { base_offset: le::u64_at(bytes, LOG_BASE_AT), synced_position })
+}
+
+/// Bytes of index a log of `log_capacity` bytes can need: one entry per
+/// smallest possible frame.
+pub(crate) fn index_capacity(log_capacity: usize) -> usize {
+    let entries = (log_capacity - LOG_HEADER_BYTES) / FRAME_HEADER_BYTES + 1;
+    INDEX_HEADER_BYTES + entries * INDEX_ENTRY_BYTES
+}
+
+/// The valid prefix of a log file, found by [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Position of each valid frame, in offset order.
+    pub(crate) positions: Vec<u32>,
+    /// The time index of the valid frames.
+    pub(crate) times: TimeIndex,
+    /// End of the last valid frame.
+    pub(crate) valid_end: usize,
+    /// Why the scan stopped before the end of the bytes, if it did, other
+    /// than reaching zeroed (never written) space.
+    pub(crate) stop: Option<FrameError>,
+}
+
+/// Walks the frames of a whole `.log` file (header included) from the first
+/// one, checking each frame's CRC and that it holds offset `base + n`.
+pub(crate) fn scan(log: &[u8], base_offset: u64, interval_bytes: u64) -> Scan {
+    let mut scan = Scan { positions: Vec::new(), times: TimeIndex::default(), valid_end: LOG_HEADER_BYTES, stop: None };
+    let mut position = LOG_HEADER_BYTES;
+    while position < log.len() {
+        let expected = base_offset + scan.positions.len() as u64;
+        match check_frame(&log[position..], expected) {
+            Ok((layout, timestamp)) => {
+                scan.positions.push(position as u32);
+                scan.times.observe(expected, timestamp, layout.frame_len() as u64, interval_bytes);
+                position += layout.frame_len();
+                scan.valid_end = position;
+            }
+            Err(FrameError::End) => break,
+            Err(error) => {
+                scan.stop = Some(error);
+                break;
+            }
+        }
+    }
+    scan
+}
+
+/// Validates the frame at the start of `bytes` and that it holds `expected`.
+fn check_frame(bytes: &[u8], expected: u64) -> Result<(Layout, i64), FrameError> {
+    let view = record::decode(bytes)?;
+    if view.offset() != expected {
+        return Err(FrameError::OffsetMismatch { expected, found: view.offset() });
+    }
+    Ok((view.layout(), view.timestamp_ms()))
+}
+
+/// Length of the valid frame at the start of `bytes` if it holds `expected`.
+pub(crate) fn valid_frame_len(bytes: &[u8], expected: u64) -> Option<usize> {
+    check_frame(bytes, expected).ok().map(|(layout, _)| layout.frame_len())
+}
+
+/// Timestamp of the frame at `position` of a log (already validated).
+pub(crate) fn frame_timestamp(log: &[u8], position: usize) -> i64 {
+    le::i64_at(log, position + 16)
+}
+
+/// Bytes from `from` to the last non-zero byte of `bytes`: how much of a
+/// torn tail held written data (zeroed, preallocated space does not count).
+pub(crate) fn written_tail_bytes(bytes: &[u8], from: usize) -> u64 {
+    let tail = bytes.get(from..).unwrap_or_default();
+    tail.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1)
+}
+
+/// Frames the torn tail seems to hold, found by following length fields
+/// without checking them: how many records a cut loses, at least one if
+/// any written byte is cut.
+pub(crate) fn tail_records(bytes: &[u8], from: usize) -> u64 {
+    let written = written_tail_bytes(bytes, from) as usize;
+    let (mut position, mut frames) = (from, 0u64);
+    while position + 4 <= from + written {
+        let len = le::u32_at(bytes, position) as usize;
+        if len < FRAME_HEADER_BYTES {
+            break;
+        }
+        frames += 1;
+        position += len;
+    }
+    frames.max(u64::from(written > 0))
+}
+
+/// A segment as readers see it.
+pub(crate) struct Segment {
+    base_offset: u64,
+    log: Arc<MappedFile>,
+    index: Arc<MappedFile>,
+    times: RwLock<TimeIndex>,
+}
+
+impl Segment {
+    pub(crate) fn new(base_offset: u64, log: Arc<MappedFile>, index: Arc<MappedFile>, times: TimeIndex) -> Self {
+        Segment { base_offset, log, index, times: RwLock::new(times) }
+    }
+
+    /// The first offset of this segment.
+    pub(crate) fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+
+    /// Records published in this segment.
+    pub(crate) fn record_count(&self) -> u64 {
+        ((self.index.published() - INDEX_HEADER_BYTES) / INDEX_ENTRY_BYTES) as u64
+    }
+
+    /// The offset after this segment's last published record.
+    pub(crate) fn end_offset(&self) -> u64 {
+        self.base_offset + self.record_count()
+    }
+
+    /// Bytes of valid log, header included.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        self.log.published() as u64
+    }
+
+    /// Bytes of valid index, header included.
+    pub(crate) fn index_bytes(&self) -> u64 {
+        self.index.published() as u64
+    }
+
+    /// The log mapping.
+    pub(crate) fn log(&self) -> &Arc<MappedFile> {
+        &self.log
+    }
+
+    /// Position of relative offset `n`, by arithmetic on the dense index.
+    pub(crate) fn position(&self, n: u64) -> usize {
+        le::u32_at(self.index.bytes(index::entry_position(n), INDEX_ENTRY_BYTES), 0) as usize
+    }
+
+    /// Reads the published record at `offset` (which the caller checked is
+    /// in this segment), validating its frame.
+    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
+        let position = self.position(offset - self.base_offset);
+        let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
+        let published = self.log.published();
+        if position < LOG_HEADER_BYTES || position + FRAME_HEADER_BYTES > published {
+            return Err(corrupt(format!("index points offset {offset} outside the log")));
+        }
+        let available = self.log.bytes(position, published - position);
+        let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Record::new(Arc::clone(&self.log), position, layout))
+    }
+
+    /// The time index.
+    pub(crate) fn times(&self) -> &RwLock<TimeIndex> {
+        &self.times
+    }
+
+    /// Paths of this segment's three files in `dir`.
+    pub(crate) fn paths(dir: &Path, base_offset: u64) -> [PathBuf; 3] {
+        ["log", "idx", "tix"].map(|extension| dir.join(file_name(base_offset, extension)))
+    }
+}
+
+/// The unique append side of the active segment.
+pub(crate) struct SegmentWriter {
+    segment: Arc<Segment>,
+    log: MapWriter,
+    index: MapWriter,
+    /// Log bytes covered by the last completed sync.
+    synced_position: usize,
+    /// Timestamp of the segment's first record, for `segment_ms`.
+    first_timestamp: Option<i64>,
+}
+
+impl SegmentWriter {
+    /// Creates the files of a new, empty segment at `base_offset` holding up
+    /// to `capacity_bytes` of log, and makes them durable. The caller syncs
+    /// the directory.
+    pub(crate) fn create(storage: &dyn Storage, dir: &Path, base_offset: u64, capacity_bytes: usize) -> Result<Self> {
+        let [log_path, index_path, _] = Segment::paths(dir, base_offset);
+        let header = encode_log_header(base_offset, LOG_HEADER_BYTES as u64);
+        let log_file = create_with(storage, &log_path, &header)?;
+        let index_header = index::encode_index_header(&IndexHeader { base_offset, seal: None });
+        let index_file = create_with(storage, &index_path, &index_header)?;
+        let parts = OpenParts { log_file, index_file, log_len: LOG_HEADER_BYTES, entries: 0 };
+        Self::open(dir, base_offset, capacity_bytes, parts, TimeIndex::default(), None)
+    }
+
+    /// Maps existing segment files for appending after their `log_len`
+    /// valid bytes and `entries` index entries.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: u64,
+        capacity_bytes: usize,
+        parts: OpenParts,
+        times: TimeIndex,
+        first_timestamp: Option<i64>,
+    ) -> Result<Self> {
+        let [log_path, index_path, _] = Segment::paths(dir, base_offset);
+        let log_capacity = capacity_bytes.max(parts.log_len);
+        let (log_map, log) =
+            MappedFile::writable(log_path, parts.log_file, log_capacity, LOG_HEADER_BYTES, parts.log_len)?;
+        let index_published = index::entry_position(parts.entries);
+        let index_capacity = index_capacity(log_capacity).max(index_published);
+        let (index_map, index) =
+            MappedFile::writable(index_path, parts.index_file, index_capacity, INDEX_HEADER_BYTES, index_published)?;
+        let segment = Arc::new(Segment::new(base_offset, log_map, index_map, times));
+        Ok(SegmentWriter { segment, log, index, synced_position: parts.log_len, first_timestamp })
+    }
+
+    /// The segment readers see.
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    /// Log bytes written, header included.
+    pub(crate) fn position(&self) -> usize {
+        self.log.mapped().published()
+    }
+
+    /// Whether `frame_bytes` more fit in this segment's log.
+    pub(crate) fn fits(&self, frame_bytes: usize) -> bool {
+        self.position() + frame_bytes <= self.log.capacity()
+    }
+
+    /// Timestamp of the first record, if the segment has one.
+    pub(crate) fn first_timestamp(&self) -> Option<i64> {
+        self.first_timestamp
+    }
+
+    /// Records in the segment.
+    pub(crate) fn record_count(&self) -> u64 {
+        self.segment.record_count()
+    }
+
+    /// Writes a batch of already-sized frames at the end of the log and
+    /// their index entries, then publishes them. `frames` yields
+    /// `(record, timestamp, frame_len)`; `total_bytes` is their sum.
+    pub(crate) fn append<'r>(
+        &mut self,
+        storage: &dyn Storage,
+        first_offset: u64,
+        frames: impl ExactSizeIterator<Item = (&'r NewRecord<'r>, i64, usize)>,
+        total_bytes: usize,
+        interval_bytes: u64,
+    ) -> Result<()> {
+        let start = self.position();
+        let first_entry = index::entry_position(self.record_count());
+        let entries_bytes = frames.len() * INDEX_ENTRY_BYTES;
+        self.log.reserve(storage, start + total_bytes)?;
+        self.index.reserve(storage, first_entry + entries_bytes)?;
+        let entries = self.index.region(first_entry, entries_bytes);
+        let mut times = self.segment.times.write();
+        let mut position = start;
+        for (n, (record, timestamp, frame_len)) in frames.enumerate() {
+            let offset = first_offset + n as u64;
+            record::encode(self.log.region(position, frame_len), offset, timestamp, record);
+            le::put_u32(entries, n * INDEX_ENTRY_BYTES, position as u32);
+            times.observe(offset, timestamp, frame_len as u64, interval_bytes);
+            self.first_timestamp.get_or_insert(timestamp);
+            position += frame_len;
+        }
+        drop(times);
+        debug_assert_eq!(position, start + total_bytes);
+        self.log.publish(position);
+        self.index.publish(first_entry + entries_bytes);
+        Ok(())
+    }
+
+    /// Records in the log header the last log length known durable, so a
+    /// later recovery can tell corruption (below it) from a torn tail. It
+    /// names the previous sync's coverage, never the one about to happen:
+    /// the header page may reach the disk before the data does.
+    pub(crate) fn mark_synced_in_header(&mut self) {
+        let header = encode_log_header(self.segment.base_offset, self.synced_position as u64);
+        self.log.header().copy_from_slice(&header);
+    }
+
+    /// Notes that a sync covering the log up to `position` completed.
+    pub(crate) fn synced_to(&mut self, position: usize) {
+        self.synced_position = self.synced_position.max(position);
+    }
+
+    /// Syncs the log data, then seals the segment: the log is cut to its
+    /// valid length with the header naming it synced, the index gets its
+    /// seal (count, log length, CRC), the time index is written, and all
+    /// three are synced. A sealed segment is trusted on open without a scan.
+    pub(crate) fn seal(mut self, storage: &dyn Storage, dir: &Path) -> Result<Arc<Segment>> {
+        let log_len = self.position();
+        let log_map = Arc::clone(self.log.mapped());
+        sync(storage, &log_map)?;
+        self.synced_position = log_len;
+        self.mark_synced_in_header();
+        self.log.trim(storage)?;
+        sync(storage, &log_map)?;
+        let index_map = Arc::clone(self.index.mapped());
+        let entries_crc = crc32c::crc32c(index_map.published_bytes());
+        let seal = Seal { entry_count: self.record_count(), log_len: log_len as u64, entries_crc };
+        let header = IndexHeader { base_offset: self.segment.base_offset, seal: Some(seal) };
+        self.index.header().copy_from_slice(&index::encode_index_header(&header));
+        self.index.trim(storage)?;
+        sync(storage, &index_map)?;
+        write_time_index(storage, dir, &self.segment)?;
+        Ok(self.segment)
+    }
+}
+
+impl SegmentWriter {
+    /// Replaces segment `old` by a copy of its records below `offset`, as
+    /// the new active segment. The copy is written to temporary files and
+    /// renamed over the old ones, so records read from `old` stay valid
+    /// (their map keeps the old file alive) and a crash leaves either the
+    /// old segment or the new one.
+    pub(crate) fn rewrite_prefix(
+        storage: &dyn Storage,
+        dir: &Path,
+        old: &Segment,
+        offset: u64,
+        capacity_bytes: usize,
+        interval_bytes: u64,
+    ) -> Result<Self> {
+        let base = old.base_offset;
+        let kept = offset - base;
+        let log_len = if kept < old.record_count() { old.position(kept) } else { old.log.published() };
+        let [log_path, index_path, time_path] = Segment::paths(dir, base);
+        let temp = |path: &Path| {
+            path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or_default()))
+        };
+        let (log_temp, index_temp) = (temp(&log_path), temp(&index_path));
+        let log_file = create_with(storage, &log_temp, &encode_log_header(base, LOG_HEADER_BYTES as u64))?;
+        let frames = old.log.bytes(LOG_HEADER_BYTES, log_len - LOG_HEADER_BYTES);
+        write_and_sync(storage, &log_file, &log_temp, LOG_HEADER_BYTES as u64, frames)?;
+        let index_file = create_with(
+            storage,
+            &index_temp,
+            &index::encode_index_header(&IndexHeader { base_offset: base, seal: None }),
+        )?;
+        let entries = old.index.bytes(INDEX_HEADER_BYTES, kept as usize * INDEX_ENTRY_BYTES);
+        write_and_sync(storage, &index_file, &index_temp, INDEX_HEADER_BYTES as u64, entries)?;
+        for (from, to) in [(&log_temp, &log_path), (&index_temp, &index_path)] {
+            storage.rename(from, to).map_err(|e| Error::io("rename", to, e))?;
+        }
+        match storage.remove_file(&time_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &time_path, e)),
+            _ => {}
+        }
+        storage.sync_dir(dir).map_err(|e| Error::io("sync directory", dir, e))?;
+        let mut times = TimeIndex::default();
+        let mut first_timestamp = None;
+        for n in 0..kept {
+            let record = old.record(base + n)?;
+            times.observe(base + n, record.timestamp_ms(), record.frame_len() as u64, interval_bytes);
+            first_timestamp.get_or_insert(record.timestamp_ms());
+        }
+        let parts = OpenParts { log_file, index_file, log_len, entries: kept };
+        Self::open(dir, base, capacity_bytes, parts, times, first_timestamp)
+    }
+}
+
+fn write_and_sync(storage: &dyn Storage, file: &File, path: &Path, position: u64, bytes: &[u8]) -> Result<()> {
+    storage.write_at(file, path, position, bytes).map_err(|e| Error::io("write", path, e))?;
+    storage.sync_file(file, path).map_err(|e| Error::io("sync", path, e))
+}
+
+/// Opened files of an existing segment and how much of them is valid.
+pub(crate) struct OpenParts {
+    pub(crate) log_file: File,
+    pub(crate) index_file: File,
+    pub(crate) log_len: usize,
+    pub(crate) entries: u64,
+}
+
+/// Syncs a mapped file's data.
+pub(crate) fn sync(storage: &dyn Storage, mapped: &MappedFile) -> Result<()> {
+    storage.sync_file(mapped.file(), mapped.path()).map_err(|e| Error::io("sync", mapped.path(), e))
+}
+
+/// Creates `path` holding `bytes`, synced.
+pub(crate) fn create_with(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<File> {
+    let file = storage.create_file(path).map_err(|e| Error::io("create", path, e))?;
+    storage.write_at(&file, path, 0, bytes).map_err(|e| Error::io("write", path, e))?;
+    storage.sync_file(&file, path).map_err(|e| Error::io("sync", path, e))?;
+    Ok(file)
+}
+
+/// Writes the `.tix` file of `segment`.
+fn write_time_index(storage: &dyn Storage, dir: &Path, segment: &Segment) -> Result<()> {
+    let [_, _, path] = Segment::paths(dir, segment.base_offset);
+    let bytes = segment.times.read().encode(segment.base_offset);
+    create_with(storage, &path, &bytes).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_round_trip_and_foreign_names_are_ignored() {
+        assert_eq!(file_name(42, "log"), "00000000000000000042.log");
+        assert_eq!(parse_log_name("00000000000000000042.log"), Some(42));
+        for foreign in ["42.log", "0000000000000000004x.log", "00000000000000000042.idx", "notes.txt"] {
+            assert_eq!(parse_log_name(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn log_header_torn_checksum_loses_only_the_sync_point() {
+        let mut bytes = encode_log_header(5, 1000);
+        assert_eq!(decode_log_header(&bytes), Ok(LogHeader { base_offset: 5, synced_position: Some(1000) }));
+        bytes[LOG_SYNCED_AT] ^= 1;
+        assert_eq!(decode_log_header(&bytes), Ok(LogHeader { base_offset: 5, synced_position: None }));
+        bytes[0] = b'X';
+        assert!(decode_log_header(&bytes).is_err());
+    }
+}

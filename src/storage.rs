@@ -1,0 +1,83 @@
+//! The file layer: every call larder makes that changes what is on disk or
+//! makes it durable (create, allocate, resize, write of metadata, sync,
+//! rename, remove, directory sync) goes through a [`Storage`]. The default,
+//! [`OsStorage`], calls the operating system; tests substitute a layer that
+//! injects failures (see the `fault-injection` feature).
+//!
+//! Record bytes themselves are written through shared memory maps of
+//! allocated file space (see `mapping`), so they reach the page cache
+//! without a system call; their durability still comes from
+//! [`Storage::sync_file`].
+
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use fs2::FileExt as _;
+
+/// The operations larder performs on files and directories.
+pub trait Storage: Send + Sync + Debug {
+    /// Creates (or truncates) `path` for reading and writing.
+    fn create_file(&self, path: &Path) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)
+    }
+
+    /// Opens an existing `path`, for writing too when `writable`.
+    fn open_file(&self, path: &Path, writable: bool) -> io::Result<File> {
+        OpenOptions::new().read(true).write(writable).open(path)
+    }
+
+    /// Writes all of `bytes` at byte `position` of `file`.
+    fn write_at(&self, file: &File, path: &Path, position: u64, bytes: &[u8]) -> io::Result<()> {
+        let _ = path;
+        file.write_all_at(bytes, position)
+    }
+
+    /// Makes sure `file` has real disk space for its first `len_bytes`
+    /// bytes, growing it to that length if it is shorter.
+    fn allocate(&self, file: &File, path: &Path, len_bytes: u64) -> io::Result<()> {
+        let _ = path;
+        file.allocate(len_bytes)
+    }
+
+    /// Sets the length of `file`, cutting or zero-extending it.
+    fn set_len(&self, file: &File, path: &Path, len_bytes: u64) -> io::Result<()> {
+        let _ = path;
+        file.set_len(len_bytes)
+    }
+
+    /// Makes the data of `file` durable (fdatasync), including writes made
+    /// through memory maps of it.
+    fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
+        let _ = path;
+        file.sync_data()
+    }
+
+    /// Makes the entries of directory `dir` durable (fsync of the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    /// Renames `from` to `to`, replacing `to` atomically.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    /// Removes the file `path`.
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    /// Creates directory `dir` and its missing parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// The operating system's file calls, unchanged.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsStorage;
+
+impl Storage for OsStorage {}
