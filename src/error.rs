@@ -108,6 +108,13 @@ impl Error {
         Error::Io { operation, path: path.into(), source }
     }
 
+    /// Whether this is a failed sync of a file or directory: after one, the
+    /// page cache is not trusted again (Linux may have dropped the dirty
+    /// pages), so the partition is poisoned.
+    pub(crate) fn is_sync_failure(&self) -> bool {
+        matches!(self, Error::Io { operation: "sync" | "sync directory", .. })
+    }
+
     /// Builds a [`Error::Corrupt`].
     pub(crate) fn corrupt(path: impl Into<PathBuf>, position: u64, reason: impl Into<String>) -> Self {
         Error::Corrupt { path: path.into(), position, reason: reason.into() }

@@ -4,6 +4,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod index;
 mod le;
 mod mapping;

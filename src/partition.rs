@@ -293,18 +293,29 @@ impl Partition {
             return Ok(());
         }
         let capacity = (self.options.segment_bytes as usize).max(LOG_HEADER_BYTES + bytes);
-        self.roll(writer, capacity)
+        self.roll_to(writer, capacity)
+    }
+
+    /// Seals the active segment and starts a new one at the end offset, if
+    /// the active segment holds any record (otherwise does nothing).
+    pub fn roll(&self) -> Result<()> {
+        let mut guard = self.writer.lock();
+        let writer = self.writable(&mut guard)?;
+        if writer.record_count() == 0 {
+            return Ok(());
+        }
+        self.roll_to(writer, self.options.segment_bytes as usize)
     }
 
     /// Starts a new segment at the end offset and seals the old one. The
     /// new one is created first, so a failure (a full disk) leaves the old
     /// one active and untouched. An empty active segment is replaced
     /// instead, to give a large batch the `capacity` it needs.
-    fn roll(&self, writer: &mut SegmentWriter, capacity: usize) -> Result<()> {
+    fn roll_to(&self, writer: &mut SegmentWriter, capacity: usize) -> Result<()> {
         let storage = &*self.options.storage;
         let base = self.end_offset.load(Ordering::Relaxed);
         let replaces_empty = writer.record_count() == 0;
-        let fresh = SegmentWriter::create(storage, &self.dir, base, capacity)?;
+        let fresh = self.poison_on_sync_failure(SegmentWriter::create(storage, &self.dir, base, capacity))?;
         let old = std::mem::replace(writer, fresh);
         if !replaces_empty {
             self.poison_on_error(old.seal(storage, &self.dir))?;
@@ -339,7 +350,6 @@ impl Partition {
         let (log, position, target) = {
             let mut guard = self.writer.lock();
             let writer = self.writable(&mut guard)?;
-            writer.mark_synced_in_header();
             (Arc::clone(writer.segment().log()), writer.position(), self.end_offset.load(Ordering::Relaxed))
         };
         if self.synced_offset() >= target {
@@ -352,6 +362,13 @@ impl Partition {
         }
         self.synced_offset.fetch_max(target, Ordering::AcqRel);
         Ok(target)
+    }
+
+    fn poison_on_sync_failure<T>(&self, result: Result<T>) -> Result<T> {
+        if result.as_ref().is_err_and(Error::is_sync_failure) {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
     }
 
     fn poison_on_error<T>(&self, result: Result<T>) -> Result<T> {
@@ -462,11 +479,12 @@ impl Partition {
     /// it are deleted. The new start is persisted before any file goes, and
     /// offsets never change.
     pub fn delete_before(&self, offset: u64) -> Result<u64> {
-        let guard = self.writer.lock();
-        let active_base = guard.as_ref().ok_or_else(|| self.closed())?.segment().base_offset();
+        let mut guard = self.writer.lock();
+        let active_base = self.writable(&mut guard)?.segment().base_offset();
         let start = offset.min(self.end_offset()).max(self.log_start_offset());
         let storage = &*self.options.storage;
-        State { clean: false, log_start_offset: start, recovery_point: active_base }.write(storage, &self.dir)?;
+        let state = State { clean: false, log_start_offset: start, recovery_point: active_base };
+        self.poison_on_sync_failure(state.write(storage, &self.dir))?;
         self.log_start_offset.store(start, Ordering::Release);
         let doomed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
@@ -477,7 +495,8 @@ impl Partition {
             recovery::delete_segment_files(storage, &self.dir, segment.base_offset())?;
         }
         if !doomed.is_empty() {
-            storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e))?;
+            let synced = storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e));
+            self.poison_on_sync_failure(synced)?;
         }
         Ok(start)
     }

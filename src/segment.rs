@@ -341,18 +341,16 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Records in the log header the last log length known durable, so a
-    /// later recovery can tell corruption (below it) from a torn tail. It
-    /// names the previous sync's coverage, never the one about to happen:
-    /// the header page may reach the disk before the data does.
-    pub(crate) fn mark_synced_in_header(&mut self) {
-        let header = encode_log_header(self.segment.base_offset, self.synced_position as u64);
-        self.log.header().copy_from_slice(&header);
-    }
-
-    /// Notes that a sync covering the log up to `position` completed.
+    /// Notes that a sync covering the log up to `position` completed, and
+    /// records it in the log header, so a later recovery can tell
+    /// corruption (below it) from a torn tail. The header is written only
+    /// after the sync, so it never names bytes that are not durable; it
+    /// reaches the disk with the next sync or write-back (until then a
+    /// power loss leaves an older, smaller value, which is still true).
     pub(crate) fn synced_to(&mut self, position: usize) {
         self.synced_position = self.synced_position.max(position);
+        let header = encode_log_header(self.segment.base_offset, self.synced_position as u64);
+        self.log.header().copy_from_slice(&header);
     }
 
     /// Syncs the log data, then seals the segment: the log is cut to its
@@ -363,8 +361,7 @@ impl SegmentWriter {
         let log_len = self.position();
         let log_map = Arc::clone(self.log.mapped());
         sync(storage, &log_map)?;
-        self.synced_position = log_len;
-        self.mark_synced_in_header();
+        self.synced_to(log_len);
         self.log.trim(storage)?;
         sync(storage, &log_map)?;
         let index_map = Arc::clone(self.index.mapped());
