@@ -93,6 +93,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// The directory is open already, in this process or another (its lock
+    /// file is held).
+    #[error("{path} is locked: it is open already, in this process or another")]
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+    },
+
     /// An earlier sync failed, so the partition no longer trusts its page
     /// cache and refuses writes until it is reopened.
     #[error("partition {path} is poisoned by an earlier failed sync; reopen it to recover")]

@@ -104,24 +104,32 @@ impl TimeIndex {
     /// Notes a record appended with `timestamp_ms` at `offset`, taking
     /// `frame_bytes` of log. An entry is added once `interval_bytes` of log
     /// passed since the last one, if the maximum timestamp grew since.
-    pub(crate) fn observe(&mut self, offset: u64, timestamp_ms: i64, frame_bytes: u64, interval_bytes: u64) {
+    /// Returns whether an entry was added.
+    pub(crate) fn observe(&mut self, offset: u64, timestamp_ms: i64, frame_bytes: u64, interval_bytes: u64) -> bool {
         let grew = self.max_timestamp.is_none_or(|(max, _)| timestamp_ms > max);
         if grew {
             self.max_timestamp = Some((timestamp_ms, offset));
         }
         self.bytes_since_entry += frame_bytes;
         let first = self.entries.is_empty();
-        if first || self.bytes_since_entry >= interval_bytes {
-            self.add_max_entry();
-        }
+        (first || self.bytes_since_entry >= interval_bytes) && self.add_max_entry()
     }
 
-    fn add_max_entry(&mut self) {
-        let Some(max) = self.max_timestamp else { return };
-        if self.entries.last().is_none_or(|&(ts, _)| max.0 > ts) {
+    fn add_max_entry(&mut self) -> bool {
+        let Some(max) = self.max_timestamp else { return false };
+        let grew = self.entries.last().is_none_or(|&(ts, _)| max.0 > ts);
+        if grew {
             self.entries.push(max);
             self.bytes_since_entry = 0;
         }
+        grew
+    }
+
+    /// Brings this copy up to date with `newer`, a later state of the same
+    /// index (readers' copy of the writer's index).
+    pub(crate) fn catch_up(&mut self, newer: &TimeIndex) {
+        self.entries.extend_from_slice(&newer.entries[self.entries.len()..]);
+        self.max_timestamp = newer.max_timestamp;
     }
 
     /// The largest timestamp in the segment with its offset, if any.

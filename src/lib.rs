@@ -21,5 +21,6 @@ pub use partition::{
     Appended, Iter, Partition, PartitionOptions, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
-pub use record::{NewRecord, Record};
+pub use record::{NewRecord, Record, RecordView};
 pub use recovery::RecoveryReport;
+pub use segment::{BatchIter, RecordBatch};

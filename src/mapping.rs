@@ -25,7 +25,9 @@ use crate::error::{Error, Result};
 use crate::storage::Storage;
 
 /// Bytes allocated at a time ahead of the writer.
-const ALLOCATE_CHUNK_BYTES: u64 = 4 << 20;
+const ALLOCATE_CHUNK_BYTES: u64 = 32 << 20;
+/// Bytes prefaulted at a time ahead of writes through the map.
+const PREFAULT_BYTES: usize = 4 << 20;
 
 /// A mapped file: readers borrow its published bytes.
 pub(crate) struct MappedFile {
@@ -58,7 +60,7 @@ impl MappedFile {
         // access can fault past the end of the file).
         let map = MmapOptions::new().len(capacity).map_raw(&file).map_err(|e| Error::io("mmap", &path, e))?;
         let mapped = Arc::new(MappedFile { path, file, map, header_bytes, published: AtomicUsize::new(published) });
-        let writer = MapWriter { mapped: Arc::clone(&mapped), allocated };
+        let writer = MapWriter { mapped: Arc::clone(&mapped), allocated, prefaulted: published };
         Ok((mapped, writer))
     }
 
@@ -95,6 +97,14 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position), len) }
     }
 
+    /// Pins `len` published bytes from `position`: a handle that keeps the
+    /// map alive and reads them without further checks. Panics like
+    /// [`MappedFile::bytes`] if the range is not published.
+    pub(crate) fn pin(self: &Arc<Self>, position: usize, len: usize) -> Pinned {
+        self.bytes(position, len);
+        Pinned { mapped: Arc::clone(self), position, len }
+    }
+
     /// Borrows every published byte after the header.
     pub(crate) fn published_bytes(&self) -> &[u8] {
         let published = self.published();
@@ -123,10 +133,30 @@ impl MappedFile {
     }
 }
 
+/// A published byte range of a mapped file, with the map kept alive.
+#[derive(Clone)]
+pub(crate) struct Pinned {
+    mapped: Arc<MappedFile>,
+    position: usize,
+    len: usize,
+}
+
+impl Pinned {
+    /// The pinned bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `pin` checked the range was published when this handle
+        // was made; published bytes are never written again and the `Arc`
+        // keeps the map (and so the pointer) valid for as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.mapped.map.as_ptr().add(self.position), self.len) }
+    }
+}
+
 /// The unique writer of a [`MappedFile`].
 pub(crate) struct MapWriter {
     mapped: Arc<MappedFile>,
     allocated: u64,
+    /// Bytes of the map already faulted in writable.
+    prefaulted: usize,
 }
 
 impl MapWriter {
@@ -151,26 +181,40 @@ impl MapWriter {
         let target = chunk_end.min(self.capacity() as u64);
         let mapped = &self.mapped;
         storage.allocate(&mapped.file, &mapped.path, target).map_err(|e| Error::io("allocate", &mapped.path, e))?;
-        self.prefault(self.allocated as usize, target as usize);
         self.allocated = target;
         Ok(())
     }
 
-    /// Asks the kernel to map the newly allocated pages writable now, in one
-    /// call, instead of one page fault per page as the writer reaches them.
-    /// Only a hint: failure is ignored.
-    #[cfg(target_os = "linux")]
-    fn prefault(&self, from: usize, to: usize) {
+    /// Before writing `[.., end)` through the map, asks the kernel to map
+    /// the next pages writable in one call, instead of one page fault per
+    /// page as the writer reaches them. Only a hint: failure is ignored.
+    fn prefault_to(&mut self, end: usize) {
+        if end <= self.prefaulted {
+            return;
+        }
         let page = 4096;
-        let from = from / page * page;
+        let from = self.prefaulted.max(self.mapped.published()) / page * page;
+        let to = (end + PREFAULT_BYTES).min(self.allocated as usize);
+        #[cfg(target_os = "linux")]
         let _ = self.mapped.map.advise_range(memmap2::Advice::PopulateWrite, from, to - from);
+        self.prefaulted = to;
     }
 
-    #[cfg(not(target_os = "linux"))]
-    fn prefault(&self, _from: usize, _to: usize) {}
+    /// Writes `bytes` at unpublished `position` with a write system call
+    /// instead of through the map: for large writes, this spares the kernel
+    /// zero-filling each new page before it is overwritten.
+    pub(crate) fn write_through(&mut self, storage: &dyn Storage, position: usize, bytes: &[u8]) -> Result<()> {
+        let published = self.mapped.published.load(Ordering::Relaxed);
+        assert!(position >= published && (position + bytes.len()) as u64 <= self.allocated);
+        let mapped = &self.mapped;
+        storage
+            .write_at(&mapped.file, &mapped.path, position as u64, bytes)
+            .map_err(|e| Error::io("write", &mapped.path, e))
+    }
 
     /// Borrows the unpublished bytes `[position, position + len)` for writing.
     pub(crate) fn region(&mut self, position: usize, len: usize) -> &mut [u8] {
+        self.prefault_to(position + len);
         let published = self.mapped.published.load(Ordering::Relaxed);
         assert!(
             position >= published && (position + len) as u64 <= self.allocated,

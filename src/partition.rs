@@ -5,17 +5,19 @@
 //! segment, indexed, and only then published by a release store of the end
 //! offset, so readers never wait for an append and never see half a record.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use fs2::FileExt as _;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
 use crate::recovery::{self, RecoveryReport, State};
-use crate::segment::{Segment, SegmentWriter, LOG_HEADER_BYTES};
+use crate::segment::{RecordBatch, Segment, SegmentWriter, LOG_HEADER_BYTES};
 use crate::storage::{OsStorage, Storage};
 
 /// Default `segment_bytes`: 1 GiB, as in Kafka.
@@ -118,7 +120,8 @@ impl PartitionOptions {
 pub struct Appended {
     /// Offset of the (first) record appended.
     pub offset: u64,
-    /// Timestamp given to records that came without one.
+    /// Timestamp of the (first) record as stored: its own, or the append
+    /// time if it came without one.
     pub timestamp_ms: i64,
 }
 
@@ -134,6 +137,8 @@ pub struct Partition {
     synced_offset: AtomicU64,
     poisoned: AtomicBool,
     report: RecoveryReport,
+    /// Held while open; released when the partition is dropped.
+    _lock: File,
 }
 
 impl std::fmt::Debug for Partition {
@@ -153,6 +158,7 @@ impl Partition {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         create_dir(&*options.storage, &dir)?;
+        let lock = lock_dir(&dir)?;
         let recovered = recovery::recover(&dir, &options)?;
         let end = recovered.writer.segment().end_offset();
         let state = State {
@@ -175,6 +181,7 @@ impl Partition {
             synced_offset: AtomicU64::new(end),
             poisoned: AtomicBool::new(false),
             report: recovered.report,
+            _lock: lock,
         })
     }
 
@@ -223,52 +230,63 @@ impl Partition {
         self.segments.read().iter().map(|s| s.log_bytes() + s.index_bytes()).sum()
     }
 
-    /// Appends one record and returns its offset.
+    /// Appends one record; returns its offset and timestamp.
     pub fn append(&self, record: &NewRecord<'_>) -> Result<Appended> {
-        self.append_batch(std::slice::from_ref(record))
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let len = self.frame_len(record, timestamp_ms)?;
+        self.append_frames(std::iter::once((record, timestamp_ms, len)), len, timestamp_ms)
     }
 
-    /// Appends `records` in one write with contiguous offsets and returns
-    /// the first. Either every record is appended or, on error, none is.
+    /// Appends `records` in one write with contiguous offsets; returns the
+    /// first offset and the first record's timestamp. Records without a
+    /// timestamp get the same one, read once from the clock. Either every
+    /// record is appended or, on error, none is.
     pub fn append_batch(&self, records: &[NewRecord<'_>]) -> Result<Appended> {
         let now = now_ms();
-        let (lengths, total) = self.frame_lengths(records)?;
-        let first_timestamp = records.first().map_or(now, |r| r.timestamp_ms.unwrap_or(now));
+        let timestamp = |r: &NewRecord<'_>| r.timestamp_ms.unwrap_or(now);
+        let lengths = records.iter().map(|r| self.frame_len(r, timestamp(r))).collect::<Result<Vec<_>>>()?;
+        let total = lengths.iter().sum::<usize>();
+        let first_timestamp = records.first().map_or(now, timestamp);
+        let frames = records.iter().zip(lengths).map(|(r, len)| (r, timestamp(r), len));
+        self.append_frames(frames, total, first_timestamp)
+    }
+
+    /// Writes frames of `total` bytes under the writer lock and publishes
+    /// them with one release store of the end offset.
+    fn append_frames<'r>(
+        &self,
+        frames: impl ExactSizeIterator<Item = (&'r NewRecord<'r>, i64, usize)>,
+        total: usize,
+        first_timestamp: i64,
+    ) -> Result<Appended> {
+        let count = frames.len() as u64;
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         let offset = self.end_offset.load(Ordering::Relaxed);
-        if !records.is_empty() {
+        if count > 0 {
+            if total > MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
+                return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
+            }
             self.make_room(writer, total, first_timestamp)?;
-            let frames = records.iter().zip(&lengths).map(|(r, &len)| (r, r.timestamp_ms.unwrap_or(now), len));
             let interval = u64::from(self.options.index_interval_bytes);
-            let writer = guard.as_mut().ok_or_else(|| self.closed())?;
             writer.append(&*self.options.storage, offset, frames, total, interval)?;
-            self.end_offset.store(offset + records.len() as u64, Ordering::Release);
+            self.end_offset.store(offset + count, Ordering::Release);
         }
-        Ok(Appended { offset, timestamp_ms: now })
+        Ok(Appended { offset, timestamp_ms: first_timestamp })
     }
 
-    /// Frame length of each record and their sum, after checking timestamps
-    /// and `max_record_bytes`.
-    fn frame_lengths(&self, records: &[NewRecord<'_>]) -> Result<(Vec<usize>, usize)> {
-        let mut lengths = Vec::with_capacity(records.len());
-        for record in records {
-            if let Some(timestamp_ms) = record.timestamp_ms.filter(|&t| t < 0) {
-                return Err(Error::InvalidTimestamp { timestamp_ms });
-            }
-            let len = record::encoded_len(record)?;
-            if len > self.options.max_record_bytes as usize {
-                let max_record_bytes = self.options.max_record_bytes;
-                return Err(Error::RecordTooLarge { size_bytes: len as u64, max_record_bytes });
-            }
-            lengths.push(len);
+    /// Frame length of `record`, after checking its timestamp and
+    /// `max_record_bytes`.
+    fn frame_len(&self, record: &NewRecord<'_>, timestamp_ms: i64) -> Result<usize> {
+        if timestamp_ms < 0 {
+            return Err(Error::InvalidTimestamp { timestamp_ms });
         }
-        let total = lengths.iter().sum::<usize>();
-        if total > (MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES) {
-            let reason = format!("batch of {total} bytes exceeds the largest segment");
-            return Err(Error::invalid("records", reason));
+        let len = record::encoded_len(record)?;
+        if len > self.options.max_record_bytes as usize {
+            let max_record_bytes = self.options.max_record_bytes;
+            return Err(Error::RecordTooLarge { size_bytes: len as u64, max_record_bytes });
         }
-        Ok((lengths, total))
+        Ok(len)
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
@@ -403,6 +421,17 @@ impl Partition {
         found.filter(|s| offset < s.end_offset()).cloned().ok_or_else(out_of_range)
     }
 
+    /// Reads up to `max_records` consecutive records from `offset` as one
+    /// batch (never more than the rest of `offset`'s segment; call again
+    /// from [`RecordBatch::next_offset`]). An empty batch at the end offset.
+    pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
+        if offset == self.end_offset() && offset >= self.log_start_offset() {
+            let segment = self.active_segment()?;
+            return segment.read_batch(offset, 0);
+        }
+        self.segment_for(offset)?.read_batch(offset, max_records as u64)
+    }
+
     /// Iterates over records from `offset` to the end offset as it is when
     /// each record is read (records appended meanwhile are included).
     pub fn iter_from(&self, offset: u64) -> Iter<'_> {
@@ -414,9 +443,12 @@ impl Partition {
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
         let segments = self.segments.read().clone();
         let start = self.log_start_offset();
-        for segment in segments.iter().filter(|s| s.end_offset() > start) {
+        for (n, segment) in segments.iter().enumerate().filter(|(_, s)| s.end_offset() > start) {
             let times = segment.times().read();
-            if times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
+            // Readers' copy of the active segment's index may lag its last
+            // records, so the active segment is always scanned.
+            let active = n + 1 == segments.len();
+            if !active && times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                 continue;
             }
             let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start);
@@ -583,6 +615,27 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
     storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     storage.sync_dir(parent).map_err(|e| Error::io("sync directory", parent, e))
+}
+
+/// Name of the lock file held while a partition is open.
+pub(crate) const LOCK_FILE: &str = "partition.lock";
+
+/// Takes the exclusive lock of `dir`, failing at once if it is held.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock", &path, e))?;
+    match file.try_lock_exclusive() {
+        Ok(()) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) => {
+            Err(Error::Locked { path: dir.to_path_buf() })
+        }
+        Err(e) => Err(Error::io("lock", &path, e)),
+    }
 }
 
 /// Milliseconds since the Unix epoch.

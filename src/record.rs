@@ -6,8 +6,8 @@
 //! Frame layout (all integers little-endian; see docs/FORMAT.md):
 //!
 //! ```text
-//! 0   u32  frame_len      whole frame in bytes, this field included
-//! 4   u32  crc32c         over bytes [0, 4) and [8, frame_len)
+//! 0   u32  crc32c         over bytes [4, frame_len)
+//! 4   u32  frame_len      whole frame in bytes, the CRC included
 //! 8   u64  offset
 //! 16  i64  timestamp_ms
 //! 24  u32  key_len        u32::MAX = no key
@@ -16,15 +16,13 @@
 //! 36  key | value | headers: { u16 name_len, name (UTF-8), u32 value_len, value }*
 //! ```
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
 use crate::le;
-use crate::mapping::MappedFile;
+use crate::mapping::Pinned;
 
-const FRAME_LEN_AT: usize = 0;
-const CRC_AT: usize = FRAME_LEN_AT + 4;
-const OFFSET_AT: usize = CRC_AT + 4;
+const CRC_AT: usize = 0;
+const FRAME_LEN_AT: usize = CRC_AT + 4;
+const OFFSET_AT: usize = FRAME_LEN_AT + 4;
 const TIMESTAMP_AT: usize = OFFSET_AT + 8;
 const KEY_LEN_AT: usize = TIMESTAMP_AT + 8;
 const VALUE_LEN_AT: usize = KEY_LEN_AT + 4;
@@ -139,10 +137,9 @@ fn put_bytes(frame: &mut [u8], at: usize, bytes: &[u8]) -> usize {
     at + bytes.len()
 }
 
-/// CRC32C of a frame: its length field, then everything after the CRC.
+/// CRC32C of a frame: everything after the CRC field, length included.
 fn checksum(frame: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&frame[FRAME_LEN_AT..CRC_AT]);
-    crc32c::crc32c_append(crc, &frame[OFFSET_AT..])
+    crc32c::crc32c(&frame[FRAME_LEN_AT..])
 }
 
 /// Why bytes are not a valid frame.
@@ -225,8 +222,8 @@ impl Layout {
 /// Reads the length field of the frame starting at `bytes[0]`, checking it
 /// is plausible and that the whole frame is present.
 pub(crate) fn frame_len(bytes: &[u8]) -> Result<usize, FrameError> {
-    if bytes.len() < 4 {
-        return Err(FrameError::Truncated { needed: 4, available: bytes.len() as u64 });
+    if bytes.len() < OFFSET_AT {
+        return Err(FrameError::Truncated { needed: OFFSET_AT as u64, available: bytes.len() as u64 });
     }
     let frame_len = le::u32_at(bytes, FRAME_LEN_AT) as usize;
     if frame_len == 0 {
@@ -297,14 +294,15 @@ fn split_header(section: &[u8]) -> Result<(&str, &[u8], &[u8]), FrameError> {
     Ok((name, value, &section[value_at + value_len..]))
 }
 
-/// A decoded frame borrowing from the bytes it was decoded from.
+/// A record borrowed from the bytes it was decoded from: a stored frame in
+/// a [`RecordBatch`](crate::RecordBatch), or any validated frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameView<'a> {
+pub struct RecordView<'a> {
     frame: &'a [u8],
     layout: Layout,
 }
 
-impl<'a> FrameView<'a> {
+impl<'a> RecordView<'a> {
     /// The record's offset.
     pub fn offset(&self) -> u64 {
         le::u64_at(self.frame, OFFSET_AT)
@@ -341,11 +339,23 @@ impl<'a> FrameView<'a> {
     }
 }
 
+/// Views a frame that was validated before (by [`decode`] or by a scan):
+/// reads its layout from its fields without checking the CRC again.
+pub(crate) fn view_validated(bytes: &[u8]) -> RecordView<'_> {
+    let layout = Layout {
+        frame_len: le::u32_at(bytes, FRAME_LEN_AT),
+        key_len: le::u32_at(bytes, KEY_LEN_AT),
+        value_len: le::u32_at(bytes, VALUE_LEN_AT),
+        headers_len: le::u32_at(bytes, HEADERS_LEN_AT),
+    };
+    RecordView { frame: &bytes[..layout.frame_len()], layout }
+}
+
 /// Decodes and validates the frame at the start of `bytes`. Never panics;
 /// never returns a frame whose CRC or lengths do not hold.
-pub fn decode(bytes: &[u8]) -> Result<FrameView<'_>, FrameError> {
+pub fn decode(bytes: &[u8]) -> Result<RecordView<'_>, FrameError> {
     let layout = validate(bytes)?;
-    Ok(FrameView { frame: &bytes[..layout.frame_len()], layout })
+    Ok(RecordView { frame: &bytes[..layout.frame_len()], layout })
 }
 
 /// Iterator over a record's headers as `(name, value)` pairs.
@@ -372,19 +382,18 @@ impl<'a> Iterator for Headers<'a> {
 /// invalidates a record someone holds.
 #[derive(Clone)]
 pub struct Record {
-    map: Arc<MappedFile>,
-    position: usize,
+    frame: Pinned,
     layout: Layout,
 }
 
 impl Record {
-    pub(crate) fn new(map: Arc<MappedFile>, position: usize, layout: Layout) -> Self {
-        Record { map, position, layout }
+    pub(crate) fn new(frame: Pinned, layout: Layout) -> Self {
+        Record { frame, layout }
     }
 
-    fn view(&self) -> FrameView<'_> {
-        let frame = self.map.bytes(self.position, self.layout.frame_len());
-        FrameView { frame, layout: self.layout }
+    /// The record as a borrowed view.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView { frame: self.frame.bytes(), layout: self.layout }
     }
 
     /// The record's offset in its partition.
@@ -473,6 +482,6 @@ mod tests {
         for cut in 0..frame.len() {
             assert!(decode(&frame[..cut]).is_err());
         }
-        assert_eq!(decode(&[0, 0, 0, 0]), Err(FrameError::End));
+        assert_eq!(decode(&[0; 8]), Err(FrameError::End));
     }
 }

@@ -15,9 +15,14 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 use crate::le;
-use crate::mapping::{MapWriter, MappedFile};
-use crate::record::{self, FrameError, Layout, NewRecord, Record, FRAME_HEADER_BYTES};
+use crate::mapping::{MapWriter, MappedFile, Pinned};
+use crate::record::{self, FrameError, Layout, NewRecord, Record, RecordView, FRAME_HEADER_BYTES};
 use crate::storage::Storage;
+
+/// Appends of at least this many bytes are written with a system call
+/// rather than through the map (measured: below it, the call costs more
+/// than the kernel's zero-filling of new pages saves).
+const WRITE_THROUGH_BYTES: usize = 16 << 10;
 
 /// Bytes of the `.log` header; the first frame starts here.
 pub(crate) const LOG_HEADER_BYTES: usize = 64;
@@ -151,8 +156,8 @@ pub(crate) fn written_tail_bytes(bytes: &[u8], from: usize) -> u64 {
 pub(crate) fn tail_records(bytes: &[u8], from: usize) -> u64 {
     let written = written_tail_bytes(bytes, from) as usize;
     let (mut position, mut frames) = (from, 0u64);
-    while position + 4 <= from + written {
-        let len = le::u32_at(bytes, position) as usize;
+    while position + 8 <= from + written {
+        let len = le::u32_at(bytes, position + 4) as usize;
         if len < FRAME_HEADER_BYTES {
             break;
         }
@@ -160,6 +165,82 @@ pub(crate) fn tail_records(bytes: &[u8], from: usize) -> u64 {
         position += len;
     }
     frames.max(u64::from(written > 0))
+}
+
+/// Consecutive records of one segment, read in one go: the handle keeps
+/// their segment mapped, and iterating borrows each record from it with no
+/// copy and no further check (every frame was validated when read).
+#[derive(Clone)]
+pub struct RecordBatch {
+    frames: Pinned,
+    first_offset: u64,
+    count: u64,
+}
+
+impl RecordBatch {
+    /// Offset of the first record.
+    pub fn first_offset(&self) -> u64 {
+        self.first_offset
+    }
+
+    /// The offset after the last record: where the next read starts.
+    pub fn next_offset(&self) -> u64 {
+        self.first_offset + self.count
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the batch's frames take.
+    pub fn size_bytes(&self) -> usize {
+        self.frames.bytes().len()
+    }
+
+    /// The records, in offset order.
+    pub fn iter(&self) -> BatchIter<'_> {
+        BatchIter { remaining: self.frames.bytes() }
+    }
+}
+
+impl std::fmt::Debug for RecordBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBatch").field("first_offset", &self.first_offset).field("count", &self.count).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a RecordBatch {
+    type Item = RecordView<'a>;
+    type IntoIter = BatchIter<'a>;
+
+    fn into_iter(self) -> BatchIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`].
+#[derive(Debug, Clone)]
+pub struct BatchIter<'a> {
+    remaining: &'a [u8],
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = RecordView<'a>;
+
+    fn next(&mut self) -> Option<RecordView<'a>> {
+        if self.remaining.is_empty() {
+            return None;
+        }
+        let view = record::view_validated(self.remaining);
+        self.remaining = &self.remaining[view.frame_len()..];
+        Some(view)
+    }
 }
 
 /// A segment as readers see it.
@@ -221,7 +302,28 @@ impl Segment {
         }
         let available = self.log.bytes(position, published - position);
         let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Record::new(Arc::clone(&self.log), position, layout))
+        Ok(Record::new(self.log.pin(position, layout.frame_len()), layout))
+    }
+
+    /// Reads up to `max_records` published records from `offset` (in this
+    /// segment) as one batch, validating every frame once.
+    pub(crate) fn read_batch(&self, offset: u64, max_records: u64) -> Result<RecordBatch> {
+        let count = max_records.min(self.end_offset() - offset);
+        if count == 0 {
+            let end = self.log.published();
+            return Ok(RecordBatch { frames: self.log.pin(end, 0), first_offset: offset, count });
+        }
+        let start = self.position(offset - self.base_offset);
+        let published = self.log.published();
+        let available = self.log.bytes(start, published - start);
+        let mut len = 0;
+        for n in 0..count {
+            let frame = &available[len..];
+            let (layout, _) = check_frame(frame, offset + n)
+                .map_err(|e| Error::corrupt(self.log.path(), (start + len) as u64, e.to_string()))?;
+            len += layout.frame_len();
+        }
+        Ok(RecordBatch { frames: self.log.pin(start, len), first_offset: offset, count })
     }
 
     /// The time index.
@@ -244,6 +346,11 @@ pub(crate) struct SegmentWriter {
     synced_position: usize,
     /// Timestamp of the segment's first record, for `segment_ms`.
     first_timestamp: Option<i64>,
+    /// Reused buffer of large writes.
+    buffer: Vec<u8>,
+    /// The time index, ahead of readers' copy in the segment, which catches
+    /// up whenever an entry is added (not on every append).
+    times: TimeIndex,
 }
 
 impl SegmentWriter {
@@ -278,8 +385,9 @@ impl SegmentWriter {
         let index_capacity = index_capacity(log_capacity).max(index_published);
         let (index_map, index) =
             MappedFile::writable(index_path, parts.index_file, index_capacity, INDEX_HEADER_BYTES, index_published)?;
-        let segment = Arc::new(Segment::new(base_offset, log_map, index_map, times));
-        Ok(SegmentWriter { segment, log, index, synced_position: parts.log_len, first_timestamp })
+        let segment = Arc::new(Segment::new(base_offset, log_map, index_map, times.clone()));
+        let synced_position = parts.log_len;
+        Ok(SegmentWriter { segment, log, index, synced_position, first_timestamp, buffer: Vec::new(), times })
     }
 
     /// The segment readers see.
@@ -309,7 +417,9 @@ impl SegmentWriter {
 
     /// Writes a batch of already-sized frames at the end of the log and
     /// their index entries, then publishes them. `frames` yields
-    /// `(record, timestamp, frame_len)`; `total_bytes` is their sum.
+    /// `(record, timestamp, frame_len)`; `total_bytes` is their sum. Small
+    /// writes go through the map; large ones are encoded into a buffer and
+    /// written with one system call (see [`MapWriter::write_through`]).
     pub(crate) fn append<'r>(
         &mut self,
         storage: &dyn Storage,
@@ -323,20 +433,32 @@ impl SegmentWriter {
         let entries_bytes = frames.len() * INDEX_ENTRY_BYTES;
         self.log.reserve(storage, start + total_bytes)?;
         self.index.reserve(storage, first_entry + entries_bytes)?;
+        let through_buffer = total_bytes >= WRITE_THROUGH_BYTES;
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        buffer.resize(if through_buffer { total_bytes } else { 0 }, 0);
         let entries = self.index.region(first_entry, entries_bytes);
-        let mut times = self.segment.times.write();
-        let mut position = start;
+        let mut new_time_entry = false;
+        let mut at = 0;
         for (n, (record, timestamp, frame_len)) in frames.enumerate() {
             let offset = first_offset + n as u64;
-            record::encode(self.log.region(position, frame_len), offset, timestamp, record);
-            le::put_u32(entries, n * INDEX_ENTRY_BYTES, position as u32);
-            times.observe(offset, timestamp, frame_len as u64, interval_bytes);
+            let frame =
+                if through_buffer { &mut buffer[at..at + frame_len] } else { self.log.region(start + at, frame_len) };
+            record::encode(frame, offset, timestamp, record);
+            le::put_u32(entries, n * INDEX_ENTRY_BYTES, (start + at) as u32);
+            new_time_entry |= self.times.observe(offset, timestamp, frame_len as u64, interval_bytes);
             self.first_timestamp.get_or_insert(timestamp);
-            position += frame_len;
+            at += frame_len;
         }
-        drop(times);
-        debug_assert_eq!(position, start + total_bytes);
-        self.log.publish(position);
+        if new_time_entry {
+            self.segment.times.write().catch_up(&self.times);
+        }
+        debug_assert_eq!(at, total_bytes);
+        if through_buffer {
+            self.log.write_through(storage, start, &buffer)?;
+        }
+        self.buffer = buffer;
+        self.log.publish(start + total_bytes);
         self.index.publish(first_entry + entries_bytes);
         Ok(())
     }
@@ -371,6 +493,7 @@ impl SegmentWriter {
         self.index.header().copy_from_slice(&index::encode_index_header(&header));
         self.index.trim(storage)?;
         sync(storage, &index_map)?;
+        self.segment.times.write().catch_up(&self.times);
         write_time_index(storage, dir, &self.segment)?;
         Ok(self.segment)
     }

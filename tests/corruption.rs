@@ -114,3 +114,15 @@ fn a_file_where_the_partition_directory_should_be_is_an_error() {
     assert!(matches!(error, Error::InvalidArgument { name: "dir", .. }), "{error}");
     assert_eq!(fs::read(&path).unwrap(), b"x");
 }
+
+#[test]
+fn a_second_open_of_an_open_partition_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition = Partition::open(dir.path(), small(400).0).unwrap();
+    append_values(&partition, 0, 3);
+    let error = Partition::open(dir.path(), small(400).0).unwrap_err();
+    assert!(matches!(&error, Error::Locked { path } if path == dir.path()), "{error}");
+    assert_values(&partition, 0, 3);
+    drop(partition);
+    assert_values(&Partition::open(dir.path(), small(400).0).unwrap(), 0, 3);
+}

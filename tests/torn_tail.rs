@@ -43,8 +43,8 @@ fn reopen_and_check(dir: &Path, synced: u64, total: u64) -> u64 {
 /// Records whose frames end at or before `position`.
 fn records_before(dir_log: &[u8], position: usize) -> u64 {
     let (mut at, mut count) = (64, 0);
-    while at + 4 <= dir_log.len() {
-        let len = u32::from_le_bytes(dir_log[at..at + 4].try_into().unwrap()) as usize;
+    while at + 8 <= dir_log.len() {
+        let len = u32::from_le_bytes(dir_log[at + 4..at + 8].try_into().unwrap()) as usize;
         if len == 0 || at + len > position {
             break;
         }
