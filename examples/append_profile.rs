@@ -6,14 +6,29 @@ fn main() {
     let partition = Partition::open(dir.path(), PartitionOptions::default()).unwrap();
     let value = [7u8; 100];
     let batch = vec![NewRecord::new(&value); 1000];
+    let single = std::env::args().nth(1).as_deref() == Some("single");
     let start = std::time::Instant::now();
     for _ in 0..2000 {
-        partition.append_batch(&batch).unwrap();
+        if single {
+            for record in &batch {
+                partition.append(record).unwrap();
+            }
+        } else {
+            partition.append_batch(&batch).unwrap();
+        }
     }
     println!("append: {:?}", start.elapsed());
-    if std::env::args().nth(1).as_deref() == Some("append") {
+    if std::env::args().nth(1).is_some() {
         return;
     }
+    let start = std::time::Instant::now();
+    for _ in 0..8 {
+        let mut offset = 0;
+        while offset < 2_000_000 {
+            offset = partition.read_batch(offset, 500).unwrap().next_offset();
+        }
+    }
+    println!("read_batch only 8x: {:?}", start.elapsed());
     let start = std::time::Instant::now();
     for _ in 0..8 {
         let (mut offset, mut n) = (0, 0);

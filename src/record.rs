@@ -6,8 +6,8 @@
 //! Frame layout (all integers little-endian; see docs/FORMAT.md):
 //!
 //! ```text
-//! 0   u32  crc32c         over bytes [4, frame_len)
-//! 4   u32  frame_len      whole frame in bytes, the CRC included
+//! 0   u32  frame_len      whole frame in bytes; 0 marks the end of data
+//! 4   u32  crc32c         over bytes [8, frame_len)
 //! 8   u64  offset
 //! 16  i64  timestamp_ms
 //! 24  u32  key_len        u32::MAX = no key
@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::le;
 use crate::mapping::Pinned;
 
-const CRC_AT: usize = 0;
-const FRAME_LEN_AT: usize = CRC_AT + 4;
-const OFFSET_AT: usize = FRAME_LEN_AT + 4;
+const FRAME_LEN_AT: usize = 0;
+const CRC_AT: usize = FRAME_LEN_AT + 4;
+const OFFSET_AT: usize = CRC_AT + 4;
 const TIMESTAMP_AT: usize = OFFSET_AT + 8;
 const KEY_LEN_AT: usize = TIMESTAMP_AT + 8;
 const VALUE_LEN_AT: usize = KEY_LEN_AT + 4;
@@ -137,9 +137,12 @@ fn put_bytes(frame: &mut [u8], at: usize, bytes: &[u8]) -> usize {
     at + bytes.len()
 }
 
-/// CRC32C of a frame: everything after the CRC field, length included.
+/// CRC32C of a frame: everything after the CRC field. The length field is
+/// not covered, and need not be: a frame is accepted only if its length
+/// equals the sum of its covered field lengths. Starting at byte 8 keeps
+/// the checksummed range 8-byte aligned when frames are.
 fn checksum(frame: &[u8]) -> u32 {
-    crc32c::crc32c(&frame[FRAME_LEN_AT..])
+    crc32c::crc32c(&frame[OFFSET_AT..])
 }
 
 /// Why bytes are not a valid frame.

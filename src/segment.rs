@@ -157,7 +157,7 @@ pub(crate) fn tail_records(bytes: &[u8], from: usize) -> u64 {
     let written = written_tail_bytes(bytes, from) as usize;
     let (mut position, mut frames) = (from, 0u64);
     while position + 8 <= from + written {
-        let len = le::u32_at(bytes, position + 4) as usize;
+        let len = le::u32_at(bytes, position) as usize;
         if len < FRAME_HEADER_BYTES {
             break;
         }

@@ -44,7 +44,7 @@ fn reopen_and_check(dir: &Path, synced: u64, total: u64) -> u64 {
 fn records_before(dir_log: &[u8], position: usize) -> u64 {
     let (mut at, mut count) = (64, 0);
     while at + 8 <= dir_log.len() {
-        let len = u32::from_le_bytes(dir_log[at + 4..at + 8].try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(dir_log[at..at + 4].try_into().unwrap()) as usize;
         if len == 0 || at + len > position {
             break;
         }
