@@ -189,14 +189,6 @@ fn random_reads(dir: &Path, records: u64, overhead_ns: u64) {
         (start.elapsed(), samples)
     });
     samples.sort_unstable();
-    let (_, throughput) = median_of(REPEATS, || {
-        timed(|| {
-            for _ in 0..samples_wanted {
-                black_box(partition.read(next()).unwrap());
-            }
-        })
-    });
-    let _ = throughput;
     let (elapsed, _) = median_of(REPEATS, || {
         timed(|| {
             for _ in 0..samples_wanted {
@@ -204,16 +196,73 @@ fn random_reads(dir: &Path, records: u64, overhead_ns: u64) {
             }
         })
     });
+    let (size, segments) = (partition.size_bytes(), partition.segment_count());
+    drop(partition); // a clean close cuts every log to its data
+    let floor = raw_random_load_ns(&part, next_sample_seed(records), samples_wanted, overhead_ns);
+    println!(
+        "raw: one random 8-byte load from the same {:.3} GiB of logs:        p50 {:>4} ns  p99 {:>5} ns",
+        size as f64 / (1u64 << 30) as f64,
+        floor.0,
+        floor.1
+    );
     println!(
         "larder: random read, {records:>9} records in {} segment(s): p50 {:>4} ns  p99 {:>5} ns  ({:.1} ns/read untimed, {:.2} M reads/s)",
-        partition.segment_count(),
+        segments,
         percentile(&samples, 50.0),
         percentile(&samples, 99.0),
         elapsed.as_nanos() as f64 / samples_wanted as f64,
         samples_wanted as f64 / elapsed.as_secs_f64() / 1e6,
     );
-    drop(partition);
     std::fs::remove_dir_all(&part).unwrap();
+}
+
+fn next_sample_seed(records: u64) -> u64 {
+    records.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+}
+
+/// The memory floor of a random read: one dependent load at a random
+/// position of every `.log` file of the partition (mapped as larder maps
+/// them), timed like larder's reads. Returns (p50, p99) in ns.
+fn raw_random_load_ns(part: &Path, mut state: u64, samples: usize, overhead_ns: u64) -> (u64, u64) {
+    let maps: Vec<memmap2::Mmap> = std::fs::read_dir(part)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| {
+            let file = File::open(p).unwrap();
+            // SAFETY: a benchmark reading segment files; the partition only
+            // appends past what this map reads.
+            unsafe { memmap2::Mmap::map(&file) }.unwrap()
+        })
+        .collect();
+    let mut sum = 0u64;
+    for map in &maps {
+        for page in (0..map.len()).step_by(4096) {
+            sum = sum.wrapping_add(map[page] as u64); // fault every page in once
+        }
+    }
+    let total: usize = maps.iter().map(|m| m.len() / 8).sum();
+    let mut samples_ns = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut slot = (state as usize ^ sum as usize & 1) % total;
+        let map = maps.iter().find(|m| {
+            let fits = slot < m.len() / 8;
+            if !fits {
+                slot -= m.len() / 8;
+            }
+            fits
+        });
+        let map = map.unwrap();
+        let t = Instant::now();
+        let word = u64::from_le_bytes(map[slot * 8..slot * 8 + 8].try_into().unwrap());
+        black_box(word);
+        samples_ns.push((t.elapsed().as_nanos() as u64).saturating_sub(overhead_ns));
+    }
+    samples_ns.sort_unstable();
+    (percentile(&samples_ns, 50.0), percentile(&samples_ns, 99.0))
 }
 
 fn reopen(dir: &Path, target_bytes: u64) {

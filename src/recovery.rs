@@ -241,7 +241,8 @@ impl Walk<'_> {
         reason: &str,
     ) -> Result<Option<SegmentWriter>> {
         let never_written = log.iter().all(|&b| b == 0);
-        if !(never_written && !self.later_segments_hold_data(i)?) {
+        let interrupted_creation = never_written && !self.later_segments_hold_data(i)?;
+        if !interrupted_creation {
             let error = Error::corrupt(path, 0, format!("log header: {reason}"));
             let lost = segment::tail_records(log, LOG_HEADER_BYTES.min(log.len()));
             self.repair_or(error, i, base, lost)?;

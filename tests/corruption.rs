@@ -17,9 +17,7 @@ fn bad_frame_below_the_sync_point_is_refused() {
     let partition = Partition::open(dir.path(), options.clone()).unwrap();
     append_values(&partition, 0, 20);
     partition.sync().unwrap();
-    let position = partition.read(7).unwrap().frame_len() + 64 * 0;
     let frame_7_at = 64 + (0..7).map(|o| partition.read(o).unwrap().frame_len()).sum::<usize>();
-    let _ = position;
     append_values(&partition, 20, 25);
     partition.simulate_crash();
     let path = segment_file(dir.path(), 0, "log");
