@@ -5,12 +5,13 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// `Result` with larder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in larder.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system call on a file or directory failed.
@@ -20,8 +21,9 @@ pub enum Error {
         operation: &'static str,
         /// The file or directory concerned.
         path: PathBuf,
-        /// The error the operating system returned.
-        source: io::Error,
+        /// The error the operating system returned (shared, so the error can
+        /// be handed to every sender waiting on the same failed write).
+        source: Arc<io::Error>,
     },
 
     /// A record is larger than the partition's `max_record_bytes`.
@@ -101,6 +103,70 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A topic name (or group id) breaks Kafka's rule: 1 to 249 characters
+    /// of `[A-Za-z0-9._-]`, not `.` or `..`.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name (lossily printable).
+        name: String,
+        /// Which part of the rule it breaks.
+        reason: &'static str,
+    },
+
+    /// No topic of that name exists.
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic {
+        /// The topic asked for.
+        topic: String,
+    },
+
+    /// A topic of that name exists already.
+    #[error("topic {topic:?} exists already")]
+    TopicExists {
+        /// The topic.
+        topic: String,
+    },
+
+    /// An explicit partition number is not below the topic's count.
+    #[error("partition {partition} of topic {topic:?} does not exist (it has {partitions})")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+
+    /// The producer's queue stayed full for `max_block`.
+    #[error("producer queue of {capacity} records stayed full for {max_block_ms} ms")]
+    QueueFull {
+        /// The queue's capacity in records.
+        capacity: usize,
+        /// How long `send` waited, in milliseconds (0 for `try_send`).
+        max_block_ms: u64,
+    },
+
+    /// Waiting for a delivery or a flush took longer than allowed.
+    #[error("timed out after {waited_ms} ms waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// How long, in milliseconds.
+        waited_ms: u64,
+    },
+
+    /// The producer (or the log behind it) was closed.
+    #[error("the producer is closed")]
+    ProducerClosed,
+
+    /// A serializer could not turn a value into bytes.
+    #[error("serialization failed: {reason}")]
+    Serialization {
+        /// What the serializer reported.
+        reason: String,
+    },
+
     /// An earlier sync failed, so the partition no longer trusts its page
     /// cache and refuses writes until it is reopened.
     #[error("partition {path} is poisoned by an earlier failed sync; reopen it to recover")]
@@ -113,7 +179,7 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the operation and path it came from.
     pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { operation, path: path.into(), source }
+        Error::Io { operation, path: path.into(), source: Arc::new(source) }
     }
 
     /// Whether this is a failed sync of a file or directory: after one, the

@@ -8,19 +8,31 @@ mod error;
 pub mod fault;
 mod index;
 mod le;
+mod log;
 mod mapping;
 mod meta;
 mod partition;
+pub mod partitioner;
+mod producer;
 pub mod record;
 mod recovery;
 mod segment;
 pub mod storage;
+mod topic;
 
 pub use error::{Error, Result};
+pub use log::{Log, LogOptions};
 pub use partition::{
     Appended, Iter, Partition, PartitionOptions, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
+pub use producer::{
+    DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, DEFAULT_MAX_BLOCK,
+    DEFAULT_MAX_DRAIN_RECORDS, DEFAULT_QUEUE_CAPACITY,
+};
 pub use record::{NewRecord, Record, RecordView};
 pub use recovery::RecoveryReport;
 pub use segment::{BatchIter, RecordBatch};
+pub use topic::{
+    validate_name, Durability, PartitionDescription, TopicConfig, TopicDescription, MAX_NAME_CHARS, MAX_PARTITIONS,
+};

@@ -98,7 +98,7 @@ impl PartitionOptions {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
             let reason = format!("{} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES}", self.segment_bytes);
             return Err(Error::invalid("segment_bytes", reason));
@@ -158,7 +158,7 @@ impl Partition {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         create_dir(&*options.storage, &dir)?;
-        let lock = lock_dir(&dir)?;
+        let lock = lock_file(&dir, LOCK_FILE)?;
         let recovered = recovery::recover(&dir, &options)?;
         let end = recovered.writer.segment().end_offset();
         let state = State {
@@ -540,7 +540,8 @@ impl Partition {
         self.shutdown()
     }
 
-    fn shutdown(&self) -> Result<()> {
+    /// Seals and marks clean, once; later calls do nothing.
+    pub(crate) fn shutdown(&self) -> Result<()> {
         let Some(writer) = self.writer.lock().take() else { return Ok(()) };
         if self.is_poisoned() {
             return Err(Error::Poisoned { path: self.dir.clone() });
@@ -551,6 +552,12 @@ impl Partition {
         let end = self.end_offset();
         let state = State { clean: true, log_start_offset: self.log_start_offset(), recovery_point: end.max(base) };
         state.write(storage, &self.dir)
+    }
+
+    /// Stops writing without touching the files: for a partition whose
+    /// directory is being deleted. Later writes fail as on a closed one.
+    pub(crate) fn abandon(&self) {
+        self.writer.lock().take();
     }
 
     /// Abandons the partition as a crash would: nothing is sealed or synced
@@ -620,9 +627,10 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
 /// Name of the lock file held while a partition is open.
 pub(crate) const LOCK_FILE: &str = "partition.lock";
 
-/// Takes the exclusive lock of `dir`, failing at once if it is held.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
+/// Takes the exclusive lock file `name` of `dir`, failing at once with
+/// [`Error::Locked`] if it is held (by this process or another).
+pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<File> {
+    let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -1,0 +1,649 @@
+//! The producer: Kafka's `send` over the log, in two forms.
+//!
+//! - [`Producer::send_direct`] appends in the caller's thread and returns
+//!   the [`RecordMetadata`] (for `Sync` topics, after an fdatasync shared
+//!   with concurrent callers).
+//! - [`Producer::send`] queues the record on a bounded crossbeam channel and
+//!   returns a [`DeliveryHandle`] at once. An appender thread drains
+//!   everything queued, appends one batch per partition, and completes the
+//!   handles — except for `Sync` topics, whose batches go on to a syncer
+//!   thread that fdatasyncs each partition once for everything appended so
+//!   far (group commit) while the appender appends the next drain.
+//!
+//! Handles complete in send order per partition, and so do their callbacks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::log::LogInner;
+use crate::partition::{now_ms, Partition};
+use crate::partitioner::{partition_for_key, Sticky};
+use crate::record::{self, NewRecord};
+use crate::topic::{Durability, Topic};
+
+/// Default capacity of the send queue, in records.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// Default longest wait of `send` on a full queue (Kafka's `max.block.ms`).
+pub const DEFAULT_MAX_BLOCK: Duration = Duration::from_secs(60);
+/// Default most records the appender takes from the queue at once.
+pub const DEFAULT_MAX_DRAIN_RECORDS: usize = 16_384;
+/// Most bytes of records appended to one partition in one batch.
+const BATCH_BYTES_MAX: usize = 8 << 20;
+
+/// How a producer queues and batches.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    queue_capacity: usize,
+    max_block: Duration,
+    max_drain_records: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_block: DEFAULT_MAX_BLOCK,
+            max_drain_records: DEFAULT_MAX_DRAIN_RECORDS,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Records the send queue holds before `send` blocks (like Kafka's
+    /// `buffer.memory`, counted in records).
+    pub fn queue_capacity(mut self, records: usize) -> Self {
+        self.queue_capacity = records;
+        self
+    }
+
+    /// How long `send` waits on a full queue before failing with
+    /// [`Error::QueueFull`] (Kafka's `max.block.ms`).
+    pub fn max_block(mut self, max_block: Duration) -> Self {
+        self.max_block = max_block;
+        self
+    }
+
+    /// Most records the appender takes from the queue per drain.
+    pub fn max_drain_records(mut self, records: usize) -> Self {
+        self.max_drain_records = records;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.queue_capacity == 0 {
+            return Err(Error::invalid("queue_capacity", "must be at least 1 record"));
+        }
+        if self.max_drain_records == 0 {
+            return Err(Error::invalid("max_drain_records", "must be at least 1 record"));
+        }
+        Ok(())
+    }
+}
+
+/// A record to send, borrowing its bytes (the queued path copies them once).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// An explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<u32>,
+    /// The key; it picks the partition (as in Kafka) when none is given.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Milliseconds since the Unix epoch; `None` stamps the send time.
+    pub timestamp_ms: Option<i64>,
+    /// Ordered `(name, value)` headers.
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> ProducerRecord<'a> {
+    /// A record of `value` for `topic`.
+    pub fn new(topic: &'a str, value: &'a [u8]) -> Self {
+        ProducerRecord { topic, partition: None, key: None, value: Some(value), timestamp_ms: None, headers: &[] }
+    }
+
+    /// A tombstone for `key` in `topic`.
+    pub fn tombstone(topic: &'a str, key: &'a [u8]) -> Self {
+        ProducerRecord { topic, partition: None, key: Some(key), value: None, timestamp_ms: None, headers: &[] }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sends to this partition.
+    pub fn partition(mut self, partition: u32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the timestamp in milliseconds since the Unix epoch.
+    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp_ms = Some(timestamp_ms);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    fn as_new_record(&self, timestamp_ms: i64) -> NewRecord<'a> {
+        NewRecord { key: self.key, value: self.value, timestamp_ms: Some(timestamp_ms), headers: self.headers }
+    }
+}
+
+/// Where an acknowledged record was stored (Kafka's `RecordMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset in that partition.
+    pub offset: u64,
+    /// The record's timestamp as stored.
+    pub timestamp_ms: i64,
+    /// Bytes of the key, or -1 without one (as in Kafka).
+    pub serialized_key_size: i32,
+    /// Bytes of the value, or -1 for a tombstone (as in Kafka).
+    pub serialized_value_size: i32,
+    /// The durability level the record was acknowledged at: `Sync` means an
+    /// fdatasync covered it before the acknowledgement.
+    pub durability: Durability,
+}
+
+type Callback = Box<dyn FnOnce(Result<&RecordMetadata, &Error>) + Send>;
+
+enum State {
+    Pending(Vec<Callback>),
+    Done(Result<RecordMetadata>),
+}
+
+/// The shared state of one queued send.
+struct Delivery {
+    state: Mutex<State>,
+    done: Condvar,
+}
+
+impl Delivery {
+    fn new() -> Arc<Delivery> {
+        Arc::new(Delivery { state: Mutex::new(State::Pending(Vec::new())), done: Condvar::new() })
+    }
+
+    /// Records the outcome, wakes waiters, then runs the callbacks (outside
+    /// the lock, in registration order).
+    fn complete(&self, result: Result<RecordMetadata>) {
+        let callbacks = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, State::Done(result.clone())) {
+                State::Pending(callbacks) => callbacks,
+                State::Done(first) => {
+                    *state = State::Done(first);
+                    return;
+                }
+            }
+        };
+        self.done.notify_all();
+        for callback in callbacks {
+            callback(result.as_ref());
+        }
+    }
+}
+
+/// The handle of a queued send: wait for its outcome (kafka-python's
+/// `future.get(timeout)`) or register callbacks. Dropping it does not
+/// cancel the send.
+#[derive(Clone)]
+pub struct DeliveryHandle {
+    delivery: Arc<Delivery>,
+}
+
+impl std::fmt::Debug for DeliveryHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryHandle").field("done", &self.is_done()).finish()
+    }
+}
+
+impl DeliveryHandle {
+    /// Waits up to `timeout` for the outcome.
+    pub fn wait(&self, timeout: Duration) -> Result<RecordMetadata> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.delivery.state.lock();
+        loop {
+            if let State::Done(result) = &*state {
+                return result.clone();
+            }
+            if self.delivery.done.wait_until(&mut state, deadline).timed_out() {
+                if let State::Done(result) = &*state {
+                    return result.clone();
+                }
+                return Err(Error::Timeout { what: "delivery", waited_ms: timeout.as_millis() as u64 });
+            }
+        }
+    }
+
+    /// Waits for the outcome without a time limit.
+    pub fn get(&self) -> Result<RecordMetadata> {
+        let mut state = self.delivery.state.lock();
+        loop {
+            if let State::Done(result) = &*state {
+                return result.clone();
+            }
+            self.delivery.done.wait(&mut state);
+        }
+    }
+
+    /// Whether the send is acknowledged or failed.
+    pub fn is_done(&self) -> bool {
+        matches!(&*self.delivery.state.lock(), State::Done(_))
+    }
+
+    /// Runs `callback` with the outcome: on the producer's thread when it
+    /// arrives, or at once in this thread if it already has.
+    pub fn on_delivery(&self, callback: impl FnOnce(Result<&RecordMetadata, &Error>) + Send + 'static) {
+        let mut state = self.delivery.state.lock();
+        match &mut *state {
+            State::Pending(callbacks) => callbacks.push(Box::new(callback)),
+            State::Done(result) => {
+                let result = result.clone();
+                drop(state);
+                callback(result.as_ref());
+            }
+        }
+    }
+}
+
+/// A queued record: its bytes copied into one buffer.
+struct Message {
+    topic: Arc<Topic>,
+    partition: u32,
+    timestamp_ms: i64,
+    data: Vec<u8>,
+    key_len: Option<usize>,
+    value_len: Option<usize>,
+    headers: Vec<(String, Vec<u8>)>,
+    delivery: Arc<Delivery>,
+}
+
+impl Message {
+    fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|len| &self.data[..len])
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        let start = self.key_len.unwrap_or(0);
+        self.value_len.map(|len| &self.data[start..start + len])
+    }
+
+    fn metadata(&self, offset: u64, durability: Durability) -> RecordMetadata {
+        RecordMetadata {
+            topic: Arc::clone(self.topic.name()),
+            partition: self.partition,
+            offset,
+            timestamp_ms: self.timestamp_ms,
+            serialized_key_size: self.key_len.map_or(-1, |len| len as i32),
+            serialized_value_size: self.value_len.map_or(-1, |len| len as i32),
+            durability,
+        }
+    }
+}
+
+enum Envelope {
+    Record(Message),
+    Flush(Sender<()>),
+}
+
+enum SyncItem {
+    Acks { partition: Arc<Partition>, acks: Vec<(Arc<Delivery>, RecordMetadata)> },
+    Flush(Sender<()>),
+}
+
+/// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
+/// share one queue and one appender; the last one dropped (or
+/// [`Producer::close`]) drains the queue and waits for every acknowledgement.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<ProducerInner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("config", &self.inner.config).finish()
+    }
+}
+
+pub(crate) struct ProducerInner {
+    log: Arc<LogInner>,
+    config: ProducerConfig,
+    queue: RwLock<Option<Sender<Envelope>>>,
+    sticky: Sticky,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Producer {
+    pub(crate) fn start(log: Arc<LogInner>, config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
+        let (to_syncer, for_syncer) = crossbeam_channel::unbounded();
+        let max_drain = config.max_drain_records;
+        let appender = spawn("larder-appender", move || run_appender(queued, to_syncer, max_drain))?;
+        let syncer = spawn("larder-syncer", move || run_syncer(for_syncer))?;
+        let inner = ProducerInner {
+            log,
+            config,
+            queue: RwLock::new(Some(queue)),
+            sticky: Sticky::default(),
+            workers: Mutex::new(vec![appender, syncer]),
+        };
+        Ok(Producer { inner: Arc::new(inner) })
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<ProducerInner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// Appends `record` in this thread and returns where it went; for a
+    /// `Sync` topic, only once an fdatasync covered it (shared with
+    /// concurrent callers of this partition).
+    pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
+        let (topic, partition, timestamp_ms) = self.route(record)?;
+        let log_partition = topic.partition(partition)?;
+        let appended = log_partition.append(&record.as_new_record(timestamp_ms))?;
+        let durability = topic.durability();
+        if durability == Durability::Sync {
+            log_partition.sync()?;
+        }
+        Ok(RecordMetadata {
+            topic: Arc::clone(topic.name()),
+            partition,
+            offset: appended.offset,
+            timestamp_ms,
+            serialized_key_size: record.key.map_or(-1, |k| k.len() as i32),
+            serialized_value_size: record.value.map_or(-1, |v| v.len() as i32),
+            durability,
+        })
+    }
+
+    /// Queues `record` and returns its handle. Blocks up to `max_block` if
+    /// the queue is full, then fails with [`Error::QueueFull`]. Bad records
+    /// (unknown topic or partition, too large, negative timestamp) fail here,
+    /// before queueing.
+    pub fn send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryHandle> {
+        self.enqueue(record, None, Some(self.inner.config.max_block))
+    }
+
+    /// As [`Producer::send`], with `callback` registered before the record is
+    /// queued, so callbacks run in send order per partition.
+    pub fn send_with_callback(
+        &self,
+        record: &ProducerRecord<'_>,
+        callback: impl FnOnce(Result<&RecordMetadata, &Error>) + Send + 'static,
+    ) -> Result<DeliveryHandle> {
+        self.enqueue(record, Some(Box::new(callback)), Some(self.inner.config.max_block))
+    }
+
+    /// Queues `record` only if there is room now; never blocks.
+    pub fn try_send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryHandle> {
+        self.enqueue(record, None, None)
+    }
+
+    fn enqueue(
+        &self,
+        record: &ProducerRecord<'_>,
+        callback: Option<Callback>,
+        max_block: Option<Duration>,
+    ) -> Result<DeliveryHandle> {
+        let (topic, partition, timestamp_ms) = self.route(record)?;
+        let delivery = Delivery::new();
+        if let (Some(callback), State::Pending(callbacks)) = (callback, &mut *delivery.state.lock()) {
+            callbacks.push(callback);
+        }
+        let message = Envelope::Record(message(record, topic, partition, timestamp_ms, Arc::clone(&delivery)));
+        self.push(message, max_block)?;
+        Ok(DeliveryHandle { delivery })
+    }
+
+    fn push(&self, envelope: Envelope, max_block: Option<Duration>) -> Result<()> {
+        let queue = self.inner.queue.read();
+        let queue = queue.as_ref().ok_or(Error::ProducerClosed)?;
+        let capacity = self.inner.config.queue_capacity;
+        match max_block {
+            Some(wait) => queue.send_timeout(envelope, wait).map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
+                SendTimeoutError::Disconnected(_) => Error::ProducerClosed,
+            }),
+            None => queue.try_send(envelope).map_err(|e| match e {
+                TrySendError::Full(_) => Error::QueueFull { capacity, max_block_ms: 0 },
+                TrySendError::Disconnected(_) => Error::ProducerClosed,
+            }),
+        }
+    }
+
+    /// Picks the topic, partition and timestamp of `record`, and checks it
+    /// against the topic's limits so a queued batch never fails for one bad
+    /// record.
+    fn route(&self, record: &ProducerRecord<'_>) -> Result<(Arc<Topic>, u32, i64)> {
+        let topic = self.inner.log.topic_for_send(record.topic)?;
+        let partitions = topic.partition_count();
+        let partition = match (record.partition, record.key) {
+            (Some(partition), _) if partition < partitions => partition,
+            (Some(partition), _) => {
+                return Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions })
+            }
+            (None, Some(key)) => partition_for_key(key, partitions),
+            (None, None) => self.inner.sticky.next(partitions),
+        };
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        if timestamp_ms < 0 {
+            return Err(Error::InvalidTimestamp { timestamp_ms });
+        }
+        let size = record::encoded_len(&record.as_new_record(timestamp_ms))?;
+        let max_record_bytes = topic.max_record_bytes();
+        if size > max_record_bytes as usize {
+            return Err(Error::RecordTooLarge { size_bytes: size as u64, max_record_bytes });
+        }
+        Ok((topic, partition, timestamp_ms))
+    }
+
+    /// Blocks until every send made before this call is acknowledged (or
+    /// failed).
+    pub fn flush(&self) -> Result<()> {
+        self.flush_timeout(Duration::MAX)
+    }
+
+    /// As [`Producer::flush`], failing with [`Error::Timeout`] after `timeout`.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        let (done, finished) = crossbeam_channel::bounded(1);
+        let deadline = Instant::now().checked_add(timeout);
+        self.push(Envelope::Flush(done), Some(timeout))?;
+        let waited = match deadline {
+            Some(deadline) => finished.recv_deadline(deadline).map_err(|_| ()),
+            None => finished.recv().map_err(|_| ()),
+        };
+        waited.map_err(|()| Error::Timeout { what: "flush", waited_ms: timeout.as_millis() as u64 })
+    }
+
+    /// Stops accepting sends, appends and acknowledges everything queued,
+    /// and stops the producer's threads. Other clones are closed too.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl ProducerInner {
+    pub(crate) fn close(&self) {
+        self.queue.write().take();
+        let me = std::thread::current().id();
+        let workers: Vec<JoinHandle<()>> = self.workers.lock().drain(..).collect();
+        for worker in workers {
+            // A callback closing its own producer cannot wait for itself.
+            if worker.thread().id() != me {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl Drop for ProducerInner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn message(
+    record: &ProducerRecord<'_>,
+    topic: Arc<Topic>,
+    partition: u32,
+    timestamp_ms: i64,
+    delivery: Arc<Delivery>,
+) -> Message {
+    let key = record.key.unwrap_or_default();
+    let value = record.value.unwrap_or_default();
+    let mut data = Vec::with_capacity(key.len() + value.len());
+    data.extend_from_slice(key);
+    data.extend_from_slice(value);
+    let headers = record.headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+    Message {
+        topic,
+        partition,
+        timestamp_ms,
+        data,
+        key_len: record.key.map(<[u8]>::len),
+        value_len: record.value.map(<[u8]>::len),
+        headers,
+        delivery,
+    }
+}
+
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(work).map_err(|e| Error::io("spawn thread", name, e))
+}
+
+/// Drains the queue until every sender is gone.
+fn run_appender(queued: Receiver<Envelope>, to_syncer: Sender<SyncItem>, max_drain: usize) {
+    while let Ok(first) = queued.recv() {
+        let mut drained = vec![first];
+        drained.extend(queued.try_iter().take(max_drain - 1));
+        append_drained(drained, &to_syncer);
+    }
+}
+
+/// Appends one drain: one batch per partition, in send order within each.
+fn append_drained(drained: Vec<Envelope>, to_syncer: &Sender<SyncItem>) {
+    let mut groups: Vec<Vec<Message>> = Vec::new();
+    let mut group_of: HashMap<(*const Topic, u32), usize> = HashMap::new();
+    let mut flushes = Vec::new();
+    for envelope in drained {
+        match envelope {
+            Envelope::Record(message) => {
+                let key = (Arc::as_ptr(&message.topic), message.partition);
+                let n = *group_of.entry(key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[n].push(message);
+            }
+            Envelope::Flush(done) => flushes.push(done),
+        }
+    }
+    for group in groups {
+        append_group(group, to_syncer);
+    }
+    for done in flushes {
+        let _ = to_syncer.send(SyncItem::Flush(done));
+    }
+}
+
+/// Appends the messages of one partition in batches of at most
+/// `BATCH_BYTES_MAX`, then acknowledges them or hands them to the syncer.
+fn append_group(group: Vec<Message>, to_syncer: &Sender<SyncItem>) {
+    let mut rest = &group[..];
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let take = rest.iter().take_while(|m| {
+            bytes += m.data.len() + 64;
+            bytes <= BATCH_BYTES_MAX
+        });
+        let n = take.count().max(1);
+        let (batch, later) = rest.split_at(n);
+        append_batch(batch, to_syncer);
+        rest = later;
+    }
+}
+
+fn append_batch(batch: &[Message], to_syncer: &Sender<SyncItem>) {
+    let topic = &batch[0].topic;
+    let partition = match topic.partition(batch[0].partition) {
+        Ok(partition) => partition,
+        Err(error) => return fail_all(batch, &error),
+    };
+    let headers: Vec<Vec<(&str, &[u8])>> =
+        batch.iter().map(|m| m.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()).collect();
+    let records: Vec<NewRecord<'_>> = batch
+        .iter()
+        .zip(&headers)
+        .map(|(m, h)| NewRecord { key: m.key(), value: m.value(), timestamp_ms: Some(m.timestamp_ms), headers: h })
+        .collect();
+    if topic.is_deleted() {
+        return fail_all(batch, &Error::UnknownTopic { topic: topic.name().to_string() });
+    }
+    let first = match partition.append_batch(&records) {
+        Ok(appended) => appended.offset,
+        Err(error) => return fail_all(batch, &error),
+    };
+    let durability = topic.durability();
+    let acks =
+        batch.iter().enumerate().map(|(n, m)| (Arc::clone(&m.delivery), m.metadata(first + n as u64, durability)));
+    if durability == Durability::Sync {
+        let _ = to_syncer.send(SyncItem::Acks { partition, acks: acks.collect() });
+    } else {
+        for (delivery, metadata) in acks {
+            delivery.complete(Ok(metadata));
+        }
+    }
+}
+
+fn fail_all(batch: &[Message], error: &Error) {
+    for message in batch {
+        message.delivery.complete(Err(error.clone()));
+    }
+}
+
+/// Syncs each partition once per drain of the sync queue (everything
+/// appended to it so far), then acknowledges in order.
+fn run_syncer(for_syncer: Receiver<SyncItem>) {
+    while let Ok(first) = for_syncer.recv() {
+        let mut items = vec![first];
+        items.extend(for_syncer.try_iter());
+        let mut synced: HashMap<*const Partition, Result<u64>> = HashMap::new();
+        for item in &items {
+            if let SyncItem::Acks { partition, .. } = item {
+                synced.entry(Arc::as_ptr(partition)).or_insert_with(|| partition.sync());
+            }
+        }
+        for item in items {
+            match item {
+                SyncItem::Acks { partition, acks } => {
+                    let result = &synced[&Arc::as_ptr(&partition)];
+                    for (delivery, metadata) in acks {
+                        delivery.complete(result.as_ref().map(|_| metadata).map_err(Clone::clone));
+                    }
+                }
+                SyncItem::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+}
