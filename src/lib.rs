@@ -17,6 +17,7 @@ mod producer;
 pub mod record;
 mod recovery;
 mod segment;
+pub mod serializer;
 pub mod storage;
 mod topic;
 

@@ -1,0 +1,81 @@
+//! A full queue makes `send` block for `max_block` and then fail with
+//! `QueueFull`; `try_send` fails at once; nothing queued is lost, and once
+//! the appender moves again every accepted send is acknowledged.
+
+use std::time::{Duration, Instant};
+
+use larder::{Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+
+#[test]
+fn full_queue_blocks_then_fails_and_try_send_never_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let max_block = Duration::from_millis(150);
+    let producer = log.producer(ProducerConfig::default().queue_capacity(4).max_block(max_block)).unwrap();
+    // Hold the appender inside the first record's callback, so the queue fills.
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let first = producer
+        .send_with_callback(&ProducerRecord::new("t", b"first"), move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    let queued: Vec<_> =
+        (0..4).map(|n| producer.send(&ProducerRecord::new("t", format!("{n}").as_bytes())).unwrap()).collect();
+    let started = Instant::now();
+    let error = producer.send(&ProducerRecord::new("t", b"too many")).unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(error, Error::QueueFull { capacity: 4, max_block_ms: 150 }), "{error}");
+    assert!(waited >= max_block, "gave up after {waited:?}");
+    let started = Instant::now();
+    let error = producer.try_send(&ProducerRecord::new("t", b"too many")).unwrap_err();
+    assert!(matches!(error, Error::QueueFull { capacity: 4, max_block_ms: 0 }), "{error}");
+    assert!(started.elapsed() < max_block);
+    release.send(()).unwrap();
+    assert_eq!(first.get().unwrap().offset, 0);
+    for (n, handle) in queued.iter().enumerate() {
+        assert_eq!(handle.wait(Duration::from_secs(10)).unwrap().offset, n as u64 + 1);
+    }
+    let handle = producer.try_send(&ProducerRecord::new("t", b"room again")).unwrap();
+    assert_eq!(handle.get().unwrap().offset, 5);
+    let stored = log.partition("t", 0).unwrap();
+    let values: Vec<Vec<u8>> = stored.iter_from(0).map(|r| r.unwrap().value().unwrap().to_vec()).collect();
+    assert_eq!(
+        values,
+        vec![b"first".to_vec(), b"0".to_vec(), b"1".to_vec(), b"2".to_vec(), b"3".to_vec(), b"room again".to_vec()]
+    );
+}
+
+#[test]
+fn wait_times_out_with_a_typed_error_and_flush_waits_for_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(2)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let held =
+        producer.send_with_callback(&ProducerRecord::new("t", b"held"), move |_| released.recv().unwrap()).unwrap();
+    let waiting = producer.send(&ProducerRecord::new("t", b"behind")).unwrap();
+    let error = waiting.wait(Duration::from_millis(50)).unwrap_err();
+    assert!(matches!(error, Error::Timeout { what: "delivery", waited_ms: 50 }), "{error}");
+    assert!(matches!(producer.flush_timeout(Duration::from_millis(50)), Err(Error::Timeout { what: "flush", .. })));
+    release.send(()).unwrap();
+    producer.flush().unwrap();
+    assert!(held.is_done() && waiting.is_done());
+}
+
+#[test]
+fn closed_producer_refuses_sends_after_draining_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let handles: Vec<_> = (0..1000).map(|_| producer.send(&ProducerRecord::new("t", b"v")).unwrap()).collect();
+    producer.close();
+    assert!(handles.iter().all(|h| h.is_done()), "close drained the queue");
+    assert!(matches!(producer.send(&ProducerRecord::new("t", b"late")), Err(Error::ProducerClosed)));
+    assert_eq!(log.partition("t", 0).unwrap().end_offset(), 1000);
+}

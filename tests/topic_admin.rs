@@ -1,0 +1,104 @@
+//! Topic administration: invalid names are rejected by every entry point
+//! (never turned into a path); list and describe reflect creates, deletes
+//! and added partitions, across reopen; auto-creation on first send is off
+//! unless asked for.
+
+use std::time::Duration;
+
+use larder::{Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+
+const BAD_NAMES: [&str; 9] = ["", ".", "..", "a/b", "a\0b", "../x", "a b", "événement", "tab\tname"];
+
+#[test]
+fn invalid_names_are_rejected_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default().auto_create_topics(TopicConfig::new(1))).unwrap();
+    let long = "x".repeat(250);
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    for name in BAD_NAMES.iter().copied().chain([long.as_str()]) {
+        let results = [
+            log.create_topic(name, TopicConfig::new(1)).map(drop),
+            log.describe_topic(name).map(drop),
+            log.delete_topic(name).map(drop),
+            log.add_partitions(name, 2).map(drop),
+            producer.send_direct(&ProducerRecord::new(name, b"v")).map(drop),
+        ];
+        for result in results {
+            assert!(matches!(result, Err(Error::InvalidName { .. })), "{name:?}: {result:?}");
+        }
+    }
+    assert!(log.list_topics().is_empty());
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("topics")).unwrap().collect();
+    assert!(entries.is_empty(), "nothing was created on disk");
+    log.create_topic(&"x".repeat(249), TopicConfig::new(1)).unwrap();
+}
+
+#[test]
+fn list_and_describe_follow_creates_deletes_and_growth_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let orders = TopicConfig::new(2).segment_bytes(4096).durability(Durability::Interval(Duration::from_millis(200)));
+    log.create_topic("orders", orders.clone()).unwrap();
+    log.create_topic("clicks", TopicConfig::new(3)).unwrap();
+    log.create_topic("doomed", TopicConfig::new(1)).unwrap();
+    assert!(matches!(log.create_topic("orders", TopicConfig::new(1)), Err(Error::TopicExists { .. })));
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    for n in 0..100u32 {
+        producer.send_direct(&ProducerRecord::new("orders", &[7; 100]).partition(n % 2)).unwrap();
+    }
+    log.add_partitions("orders", 4).unwrap();
+    assert!(matches!(log.add_partitions("orders", 4), Err(Error::InvalidArgument { name: "partitions", .. })));
+    assert!(matches!(log.add_partitions("orders", 3), Err(Error::InvalidArgument { name: "partitions", .. })));
+    producer.send_direct(&ProducerRecord::new("orders", b"new").partition(3)).unwrap();
+    log.delete_topic("doomed").unwrap();
+    assert!(matches!(log.delete_topic("doomed"), Err(Error::UnknownTopic { .. })));
+    let check = |log: &Log| {
+        assert_eq!(log.list_topics(), vec!["clicks".to_string(), "orders".to_string()]);
+        let described = log.describe_topic("orders").unwrap();
+        assert_eq!(described.config.partitions(), 4);
+        assert_eq!(described.config.durability_level(), Durability::Interval(Duration::from_millis(200)));
+        let ends: Vec<u64> = described.partitions.iter().map(|p| p.end_offset).collect();
+        assert_eq!(ends, vec![50, 50, 0, 1]);
+        assert!(described.partitions[0].segments > 1, "4 KiB segments rolled");
+        assert!(described.partitions[0].size_bytes > 50 * 100);
+        assert_eq!(log.describe_topic("clicks").unwrap().partitions.len(), 3);
+        assert!(matches!(log.describe_topic("doomed"), Err(Error::UnknownTopic { .. })));
+    };
+    check(&log);
+    drop(producer);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    check(&log);
+    assert!(!dir.path().join("topics").join("doomed").exists());
+}
+
+#[test]
+fn auto_create_is_off_by_default_and_on_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let error = producer.send(&ProducerRecord::new("fresh", b"v")).unwrap_err();
+    assert!(matches!(&error, Error::UnknownTopic { topic } if topic == "fresh"), "{error}");
+    drop(producer);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default().auto_create_topics(TopicConfig::new(3))).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    producer.send(&ProducerRecord::new("fresh", b"v")).unwrap().get().unwrap();
+    assert_eq!(log.describe_topic("fresh").unwrap().partitions.len(), 3);
+}
+
+#[test]
+fn bad_records_fail_at_send_and_leave_the_batch_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1).max_record_bytes(200)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let good = producer.send(&ProducerRecord::new("t", b"good")).unwrap();
+    let big = [0u8; 300];
+    let error = producer.send(&ProducerRecord::new("t", &big)).unwrap_err();
+    assert!(matches!(error, Error::RecordTooLarge { max_record_bytes: 200, .. }), "{error}");
+    let error = producer.send(&ProducerRecord::new("t", b"v").timestamp(-5)).unwrap_err();
+    assert!(matches!(error, Error::InvalidTimestamp { timestamp_ms: -5 }), "{error}");
+    let after = producer.send(&ProducerRecord::new("t", b"after")).unwrap();
+    assert_eq!((good.get().unwrap().offset, after.get().unwrap().offset), (0, 1));
+}
