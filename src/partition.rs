@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fs2::FileExt as _;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
@@ -131,7 +131,9 @@ pub struct Partition {
     options: PartitionOptions,
     segments: RwLock<Vec<Arc<Segment>>>,
     writer: Mutex<Option<SegmentWriter>>,
-    sync_lock: Mutex<()>,
+    /// Whether a sync is running; waiters for it park on `sync_done`.
+    sync_state: Mutex<bool>,
+    sync_done: Condvar,
     end_offset: AtomicU64,
     log_start_offset: AtomicU64,
     synced_offset: AtomicU64,
@@ -174,7 +176,8 @@ impl Partition {
             options,
             segments: RwLock::new(segments),
             writer: Mutex::new(Some(recovered.writer)),
-            sync_lock: Mutex::new(()),
+            sync_state: Mutex::new(false),
+            sync_done: Condvar::new(),
             end_offset: AtomicU64::new(end),
             log_start_offset: AtomicU64::new(recovered.log_start_offset),
             // Recovery synced whatever it kept, so everything stored is durable.
@@ -359,27 +362,55 @@ impl Partition {
         self.active_segment()?.log().start_writeback()
     }
 
-    /// Makes every record appended so far durable (fdatasync), so it
-    /// survives power loss. Appends go on while the sync runs; concurrent
-    /// callers are serialized. A failed sync poisons the partition: this
+    /// Makes every record appended before this call durable (fdatasync), so
+    /// it survives power loss, and returns the offset up to which the log is
+    /// now durable. Appends go on while the sync runs. Concurrent callers
+    /// share fdatasyncs: one whose records another caller's sync covered
+    /// returns without syncing. A failed sync poisons the partition: this
     /// and every later write returns an error until it is reopened.
     pub fn sync(&self) -> Result<u64> {
-        let _one_at_a_time = self.sync_lock.lock();
-        let (log, position, target) = {
+        // The target is what was appended before this call: a caller that
+        // waited for the lock while another sync covered its records
+        // returns without an fdatasync of its own (group commit).
+        let target = self.end_offset();
+        let mut syncing = self.sync_state.lock();
+        loop {
+            let synced = self.synced_offset();
+            if synced >= target {
+                return Ok(synced);
+            }
+            if self.is_poisoned() {
+                return Err(Error::Poisoned { path: self.dir.clone() });
+            }
+            if !*syncing {
+                break;
+            }
+            self.sync_done.wait(&mut syncing);
+        }
+        // This caller leads the next sync; the others wait for it together
+        // and wake together, instead of passing a lock from one to the next.
+        *syncing = true;
+        drop(syncing);
+        let synced = self.sync_now();
+        *self.sync_state.lock() = false;
+        self.sync_done.notify_all();
+        synced
+    }
+
+    /// The fdatasync of [`Partition::sync`], run by one caller at a time.
+    fn sync_now(&self) -> Result<u64> {
+        let (log, position, covered) = {
             let mut guard = self.writer.lock();
             let writer = self.writable(&mut guard)?;
             (Arc::clone(writer.segment().log()), writer.position(), self.end_offset.load(Ordering::Relaxed))
         };
-        if self.synced_offset() >= target {
-            return Ok(target);
-        }
         let storage = &*self.options.storage;
         self.poison_on_error(crate::segment::sync(storage, &log))?;
         if let Some(writer) = self.writer.lock().as_mut().filter(|w| Arc::ptr_eq(w.segment().log(), &log)) {
             writer.synced_to(position);
         }
-        self.synced_offset.fetch_max(target, Ordering::AcqRel);
-        Ok(target)
+        self.synced_offset.fetch_max(covered, Ordering::AcqRel);
+        Ok(covered)
     }
 
     fn poison_on_sync_failure<T>(&self, result: Result<T>) -> Result<T> {

@@ -48,7 +48,14 @@ fn errors_reach_callbacks_and_late_callbacks_run_at_once() {
     assert_eq!(*seen.lock().unwrap(), Some(meta.offset), "ran at once, in this thread");
     // A topic deleted while its sends are queued fails them, callbacks included.
     let (release, released) = crossbeam_channel::bounded::<()>(0);
-    producer.send_with_callback(&ProducerRecord::new("t", b"hold"), move |_| released.recv().unwrap()).unwrap();
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    producer
+        .send_with_callback(&ProducerRecord::new("t", b"hold"), move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
     let errors = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&errors);
     let doomed = producer
