@@ -1,76 +1,89 @@
-//! larder's main job in one run: a partition log used as a durable buffer.
+//! larder's main job in one run: a durable buffer between fast producers
+//! and a slower consumer, inside one process.
 //!
-//! Producer-style appends (one at a time and in batches), a sync that makes
-//! them survive power loss, a consumer-style read from a committed position,
-//! a crash without close, and the recovery that follows.
+//! Four producer threads queue click events (keyed by user, so each user's
+//! events stay in order on one partition); payments go to a `Sync` topic,
+//! acknowledged only once on disk; a consumer drains every partition in
+//! batches, as a database loader would. Then the log is closed and
+//! reopened, and recovery reports a clean shutdown.
 //!
 //! `cargo run --release --example quickstart [DIR]` (default: a fresh
 //! directory under the system's temporary directory).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use larder::{NewRecord, Partition, PartitionOptions, Result};
+use larder::{Durability, Log, LogOptions, ProducerConfig, ProducerRecord, Result, TopicConfig};
+
+const THREADS: u64 = 4;
+const CLICKS_PER_THREAD: u64 = 250_000;
 
 fn main() -> Result<()> {
     let dir = std::env::args().nth(1).map(Into::into).unwrap_or_else(|| std::env::temp_dir().join("larder-quickstart"));
     let _ = std::fs::remove_dir_all(&dir);
-    let options = PartitionOptions::default().segment_bytes(64 << 20);
-    let partition = Partition::open(&dir, options.clone())?;
-    println!("opened {} (end offset {})", dir.display(), partition.end_offset());
+    let log = Log::open(&dir, LogOptions::default())?;
+    log.create_topic("clicks", TopicConfig::new(3))?;
+    log.create_topic("payments", TopicConfig::new(1).durability(Durability::Sync))?;
+    println!("log at {}: topics {:?}", dir.display(), log.list_topics());
 
+    let producer = log.producer(ProducerConfig::default())?;
     let start = Instant::now();
-    let mut events = 0u64;
-    for i in 0..10_000u64 {
-        let value = format!("{{\"event\":{i},\"kind\":\"click\"}}");
-        partition.append(&NewRecord::new(value.as_bytes()).key(b"user-42"))?;
-        events += 1;
-    }
-    let payloads: Vec<String> = (0..1000).map(|i| format!("{{\"event\":{i},\"kind\":\"view\"}}")).collect();
-    let batch: Vec<NewRecord<'_>> = payloads.iter().map(|p| NewRecord::new(p.as_bytes())).collect();
-    for _ in 0..990 {
-        partition.append_batch(&batch)?;
-        events += batch.len() as u64;
-    }
-    let synced = partition.sync()?;
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let producer = producer.clone();
+            scope.spawn(move || -> Result<()> {
+                for n in 0..CLICKS_PER_THREAD {
+                    let user = format!("user-{}", (thread * CLICKS_PER_THREAD + n) % 1000);
+                    let event = format!("{{\"user\":\"{user}\",\"page\":\"/item/{n}\"}}");
+                    producer.send(&ProducerRecord::new("clicks", event.as_bytes()).key(user.as_bytes()))?;
+                }
+                Ok(())
+            });
+        }
+    });
+    producer.flush()?;
     let elapsed = start.elapsed();
+    let clicks = THREADS * CLICKS_PER_THREAD;
     println!(
-        "appended {events} events in {:.1} ms ({:.1} M events/s), synced up to offset {synced}, {} segments",
+        "queued and acknowledged {clicks} clicks from {THREADS} threads in {:.0} ms ({:.2} M/s)",
         elapsed.as_secs_f64() * 1e3,
-        events as f64 / elapsed.as_secs_f64() / 1e6,
-        partition.segment_count()
+        clicks as f64 / elapsed.as_secs_f64() / 1e6
     );
 
-    // A consumer drains from its committed position in batches, as a
-    // database loader would: insert the batch, then commit the next offset.
-    let start = Instant::now();
-    let (mut position, mut bytes) = (0u64, 0usize);
-    while position < partition.end_offset() {
-        let batch = partition.read_batch(position, 500)?;
-        bytes += batch.iter().map(|r| r.value().map_or(0, <[u8]>::len)).sum::<usize>();
-        position = batch.next_offset();
-    }
-    let elapsed = start.elapsed();
-    println!("read {position} events ({bytes} bytes of values) in {:.1} ms", elapsed.as_secs_f64() * 1e3);
-
-    let first_view = partition.offset_for_timestamp(0)?;
-    println!("first event at or after the epoch: offset {first_view:?}");
-
-    // Crash without closing, as a killed process would: the OS page cache
-    // keeps what was appended; nothing is sealed, no clean marker written.
-    partition.append(&NewRecord::new(b"appended just before the crash"))?;
-    partition.simulate_crash();
-    let partition = Partition::open(&dir, options)?;
-    let report = partition.recovery_report();
+    let payment = producer.send(&ProducerRecord::new("payments", b"{\"order\":42,\"cents\":1999}").key(b"order-42"))?;
+    let meta = payment.wait(Duration::from_secs(10))?;
     println!(
-        "reopened after a crash: clean_shutdown={}, segments scanned={}, torn bytes cut={}, end offset {}",
-        report.clean_shutdown,
-        report.segments_scanned,
-        report.truncated_bytes,
-        partition.end_offset()
+        "payment stored at {}/{} offset {}, acknowledged as {:?}",
+        meta.topic, meta.partition, meta.offset, meta.durability
     );
-    let last = partition.read(partition.end_offset() - 1)?;
-    println!("last record: {:?}", String::from_utf8_lossy(last.value().unwrap_or_default()));
-    partition.close()?;
+
+    // The consumer: drain each partition in batches of 500 from position 0.
+    let start = Instant::now();
+    let mut drained = 0;
+    for description in log.describe_topic("clicks")?.partitions {
+        let partition = log.partition("clicks", description.partition)?;
+        let mut position = 0;
+        while position < partition.end_offset() {
+            let batch = partition.read_batch(position, 500)?;
+            drained += batch.iter().filter(|record| record.value().is_some()).count();
+            position = batch.next_offset();
+        }
+        println!(
+            "  clicks/{}: offsets {}..{}, {} segment(s), {:.1} MB",
+            description.partition,
+            description.log_start_offset,
+            description.end_offset,
+            description.segments,
+            description.size_bytes as f64 / 1e6
+        );
+    }
+    println!("drained {drained} clicks in {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
+
+    drop(producer);
+    log.close()?;
+    let log = Log::open(&dir, LogOptions::default())?;
+    let clean = log.recovery_reports().iter().all(|(_, _, report)| report.clean_shutdown);
+    println!("reopened: every partition closed cleanly = {clean}");
+    log.close()?;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
