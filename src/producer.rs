@@ -88,38 +88,28 @@ impl ProducerConfig {
     }
 }
 
-/// A record to send, borrowing its bytes (the queued path copies them once).
+/// A record to send: a topic, an optional partition, and the record itself,
+/// borrowing its bytes (the queued path copies them once).
 #[derive(Debug, Clone, Copy)]
 pub struct ProducerRecord<'a> {
     /// The topic.
     pub topic: &'a str,
-    /// An explicit partition; `None` lets the partitioner choose.
+    /// An explicit partition; `None` lets the partitioner choose (by key,
+    /// as Kafka does, or sticky round-robin without one).
     pub partition: Option<u32>,
-    /// The key; it picks the partition (as in Kafka) when none is given.
-    pub key: Option<&'a [u8]>,
-    /// The value; `None` is a tombstone.
-    pub value: Option<&'a [u8]>,
-    /// Milliseconds since the Unix epoch; `None` stamps the send time.
-    pub timestamp_ms: Option<i64>,
-    /// Ordered `(name, value)` headers.
-    pub headers: &'a [(&'a str, &'a [u8])],
+    /// Key, value, timestamp (`None` stamps the send time) and headers.
+    pub record: NewRecord<'a>,
 }
 
 impl<'a> ProducerRecord<'a> {
     /// A record of `value` for `topic`.
     pub fn new(topic: &'a str, value: &'a [u8]) -> Self {
-        ProducerRecord { topic, partition: None, key: None, value: Some(value), timestamp_ms: None, headers: &[] }
+        ProducerRecord { topic, partition: None, record: NewRecord::new(value) }
     }
 
     /// A tombstone for `key` in `topic`.
     pub fn tombstone(topic: &'a str, key: &'a [u8]) -> Self {
-        ProducerRecord { topic, partition: None, key: Some(key), value: None, timestamp_ms: None, headers: &[] }
-    }
-
-    /// Sets the key.
-    pub fn key(mut self, key: &'a [u8]) -> Self {
-        self.key = Some(key);
-        self
+        ProducerRecord { topic, partition: None, record: NewRecord::tombstone(key) }
     }
 
     /// Sends to this partition.
@@ -128,20 +118,28 @@ impl<'a> ProducerRecord<'a> {
         self
     }
 
+    /// Sets the key.
+    pub fn key(self, key: &'a [u8]) -> Self {
+        self.with(|r| r.key(key))
+    }
+
     /// Sets the timestamp in milliseconds since the Unix epoch.
-    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
-        self.timestamp_ms = Some(timestamp_ms);
-        self
+    pub fn timestamp(self, timestamp_ms: i64) -> Self {
+        self.with(|r| r.timestamp(timestamp_ms))
     }
 
     /// Sets the headers.
-    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        self.headers = headers;
+    pub fn headers(self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.with(|r| r.headers(headers))
+    }
+
+    fn with(mut self, change: impl FnOnce(NewRecord<'a>) -> NewRecord<'a>) -> Self {
+        self.record = change(self.record);
         self
     }
 
-    fn as_new_record(&self, timestamp_ms: i64) -> NewRecord<'a> {
-        NewRecord { key: self.key, value: self.value, timestamp_ms: Some(timestamp_ms), headers: self.headers }
+    fn stamped(&self, timestamp_ms: i64) -> NewRecord<'a> {
+        NewRecord { timestamp_ms: Some(timestamp_ms), ..self.record }
     }
 }
 
@@ -360,7 +358,7 @@ impl Producer {
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
         let (topic, partition, timestamp_ms) = self.route(record)?;
         let log_partition = topic.partition(partition)?;
-        let appended = log_partition.append(&record.as_new_record(timestamp_ms))?;
+        let appended = log_partition.append(&record.stamped(timestamp_ms))?;
         let durability = topic.durability();
         if durability == Durability::Sync {
             log_partition.sync()?;
@@ -370,8 +368,8 @@ impl Producer {
             partition,
             offset: appended.offset,
             timestamp_ms,
-            serialized_key_size: record.key.map_or(-1, |k| k.len() as i32),
-            serialized_value_size: record.value.map_or(-1, |v| v.len() as i32),
+            serialized_key_size: record.record.key.map_or(-1, |k| k.len() as i32),
+            serialized_value_size: record.record.value.map_or(-1, |v| v.len() as i32),
             durability,
         })
     }
@@ -437,7 +435,7 @@ impl Producer {
     fn route(&self, record: &ProducerRecord<'_>) -> Result<(Arc<Topic>, u32, i64)> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let partitions = topic.partition_count();
-        let partition = match (record.partition, record.key) {
+        let partition = match (record.partition, record.record.key) {
             (Some(partition), _) if partition < partitions => partition,
             (Some(partition), _) => {
                 return Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions })
@@ -445,11 +443,11 @@ impl Producer {
             (None, Some(key)) => partition_for_key(key, partitions),
             (None, None) => self.inner.sticky.next(partitions),
         };
-        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         if timestamp_ms < 0 {
             return Err(Error::InvalidTimestamp { timestamp_ms });
         }
-        let size = record::encoded_len(&record.as_new_record(timestamp_ms))?;
+        let size = record::encoded_len(&record.stamped(timestamp_ms))?;
         let max_record_bytes = topic.max_record_bytes();
         if size > max_record_bytes as usize {
             return Err(Error::RecordTooLarge { size_bytes: size as u64, max_record_bytes });
@@ -509,22 +507,14 @@ fn message(
     timestamp_ms: i64,
     delivery: Arc<Delivery>,
 ) -> Message {
-    let key = record.key.unwrap_or_default();
-    let value = record.value.unwrap_or_default();
+    let NewRecord { key, value, headers, .. } = record.record;
+    let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
+    let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
     let mut data = Vec::with_capacity(key.len() + value.len());
     data.extend_from_slice(key);
     data.extend_from_slice(value);
-    let headers = record.headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-    Message {
-        topic,
-        partition,
-        timestamp_ms,
-        data,
-        key_len: record.key.map(<[u8]>::len),
-        value_len: record.value.map(<[u8]>::len),
-        headers,
-        delivery,
-    }
+    let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+    Message { topic, partition, timestamp_ms, data, key_len, value_len, headers, delivery }
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {

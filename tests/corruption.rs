@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 
-use common::{append_values, assert_values, segment_file, small};
+use common::{append_values, assert_values, closed_partition, segment_file, small};
 use larder::{Error, Partition};
 
 #[test]
@@ -44,11 +44,7 @@ fn bad_frame_below_the_sync_point_is_refused() {
 #[test]
 fn bad_frame_in_an_older_segment_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (options, _) = small(400);
-    let partition = Partition::open(dir.path(), options.clone()).unwrap();
-    append_values(&partition, 0, 60);
-    let bases = partition.segment_base_offsets();
-    partition.close().unwrap();
+    let (options, bases) = closed_partition(dir.path(), 400, 60);
     let path = segment_file(dir.path(), bases[1], "log");
     let mut bytes = fs::read(&path).unwrap();
     let last = bytes.len() - 1;
@@ -67,11 +63,7 @@ fn bad_frame_in_an_older_segment_is_refused() {
 #[test]
 fn a_missing_middle_segment_is_a_gap_and_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (options, _) = small(400);
-    let partition = Partition::open(dir.path(), options.clone()).unwrap();
-    append_values(&partition, 0, 60);
-    let bases = partition.segment_base_offsets();
-    partition.close().unwrap();
+    let (options, bases) = closed_partition(dir.path(), 400, 60);
     fs::remove_file(segment_file(dir.path(), bases[1], "log")).unwrap();
     let error = Partition::open(dir.path(), options.clone()).unwrap_err();
     assert!(error.to_string().contains(&format!("previous one ends at {}", bases[1])), "{error}");
@@ -82,10 +74,7 @@ fn a_missing_middle_segment_is_a_gap_and_refused() {
 #[test]
 fn unknown_files_and_directories_do_not_break_opening() {
     let dir = tempfile::tempdir().unwrap();
-    let (options, _) = small(400);
-    let partition = Partition::open(dir.path(), options.clone()).unwrap();
-    append_values(&partition, 0, 30);
-    partition.close().unwrap();
+    let (options, _) = closed_partition(dir.path(), 400, 30);
     fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
     fs::write(dir.path().join("12.log"), b"not ours").unwrap();
     fs::write(dir.path().join("99999999999999999999.idx"), b"orphan index").unwrap();

@@ -57,6 +57,17 @@ pub fn small(segment_bytes: u32) -> (PartitionOptions, Arc<FaultStorage>) {
     (PartitionOptions::default().segment_bytes(segment_bytes).storage(storage.clone()), storage)
 }
 
+/// A closed partition in `dir` with `records` records in segments of
+/// `segment_bytes`; returns its options and segment base offsets.
+pub fn closed_partition(dir: &Path, segment_bytes: u32, records: u64) -> (PartitionOptions, Vec<u64>) {
+    let (options, _) = small(segment_bytes);
+    let partition = Partition::open(dir, options.clone()).unwrap();
+    append_values(&partition, 0, records);
+    let bases = partition.segment_base_offsets();
+    partition.close().unwrap();
+    (options, bases)
+}
+
 /// Path of a segment file of `dir`.
 pub fn segment_file(dir: &Path, base: u64, extension: &str) -> PathBuf {
     dir.join(format!("{base:020}.{extension}"))
