@@ -138,6 +138,39 @@ pub enum Error {
         partitions: u32,
     },
 
+    /// A commit came from a group member whose generation is no longer the
+    /// group's (a rebalance completed since); Kafka's `CommitFailedError`.
+    #[error(
+        "commit refused: group {group:?} is at generation {current}, the commit came from generation {generation}"
+    )]
+    StaleGeneration {
+        /// The group.
+        group: String,
+        /// The member's generation.
+        generation: u64,
+        /// The group's current generation.
+        current: u64,
+    },
+
+    /// A consumer operation named a partition the consumer is not assigned.
+    #[error("partition {topic}/{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
+    /// No offset to start from: nothing committed and `auto_offset_reset`
+    /// is `None`, or the position left the log and the policy is `None`.
+    #[error("no valid offset for {topic}/{partition} and auto_offset_reset is none")]
+    NoOffset {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
     /// The producer's queue stayed full for `max_block`.
     #[error("producer queue of {capacity} records stayed full for {max_block_ms} ms")]
     QueueFull {

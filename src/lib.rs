@@ -3,14 +3,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod consumer;
 mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+mod group;
 mod index;
 mod le;
 mod log;
 mod mapping;
 mod meta;
+mod notify;
 mod partition;
 pub mod partitioner;
 mod producer;
@@ -21,7 +24,11 @@ pub mod serializer;
 pub mod storage;
 mod topic;
 
+pub use consumer::{
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, RebalanceListener,
+};
 pub use error::{Error, Result};
+pub use group::{Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};
 pub use log::{Log, LogOptions};
 pub use partition::{
     Appended, Iter, Partition, PartitionOptions, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_RECORD_BYTES,

@@ -7,7 +7,7 @@
 //! <dir>/topics/<topic>/<n>/        partition n (see docs/FORMAT.md)
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
+use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, Result};
+use crate::group::{Group, GroupDescription, OFFSETS_EXTENSION};
 use crate::partition::{lock_file, Partition};
 use crate::producer::{Producer, ProducerConfig};
 use crate::recovery::RecoveryReport;
@@ -25,6 +27,7 @@ use crate::topic::{validate_name, Durability, Topic, TopicConfig, TopicDescripti
 
 const LOCK_FILE: &str = "LOCK";
 const TOPICS_DIR: &str = "topics";
+const GROUPS_DIR: &str = "groups";
 /// Suffix of a topic directory being deleted; `~` cannot occur in a topic
 /// name, so it never collides with one.
 const DELETED_SUFFIX: &str = "~deleted";
@@ -69,6 +72,7 @@ pub(crate) struct LogInner {
     dir: PathBuf,
     options: LogOptions,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    groups: Mutex<BTreeMap<String, Arc<Group>>>,
     producers: Mutex<Vec<Weak<crate::producer::ProducerInner>>>,
     _stop_syncer: Sender<()>,
     _lock: File,
@@ -91,7 +95,9 @@ impl Log {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
-        storage.create_dir_all(&topics_dir).map_err(|e| Error::io("create directory", &topics_dir, e))?;
+        for sub in [&topics_dir, &dir.join(GROUPS_DIR)] {
+            storage.create_dir_all(sub).map_err(|e| Error::io("create directory", sub, e))?;
+        }
         let lock = lock_file(&dir, LOCK_FILE)?;
         let topics = open_topics(&topics_dir, &storage)?;
         let (stop_syncer, stopped) = crossbeam_channel::bounded(0);
@@ -99,6 +105,7 @@ impl Log {
             dir,
             options,
             topics: RwLock::new(topics),
+            groups: Mutex::new(BTreeMap::new()),
             producers: Mutex::new(Vec::new()),
             _stop_syncer: stop_syncer,
             _lock: lock,
@@ -175,6 +182,31 @@ impl Log {
         Ok(producer)
     }
 
+    /// A consumer reading from this log.
+    pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        Consumer::new(Arc::clone(&self.inner), config)
+    }
+
+    /// Ids of the groups with committed offsets or live members, sorted.
+    pub fn list_groups(&self) -> Result<Vec<String>> {
+        let mut ids: BTreeSet<String> = self.inner.groups.lock().keys().cloned().collect();
+        let dir = self.inner.dir.join(GROUPS_DIR);
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
+            let name = entry.map_err(|e| Error::io("list", &dir, e))?.file_name();
+            let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
+            if let Some(id) = id.filter(|id| validate_name(id).is_ok()) {
+                ids.insert(id.to_string());
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Members, assignment, committed offsets and lag of group `id`.
+    pub fn describe_group(&self, id: &str) -> Result<GroupDescription> {
+        let group = self.inner.group(id)?;
+        Ok(group.describe(|tp| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset())))
+    }
+
     /// Closes the log: every producer made from it is drained (its queued
     /// sends appended and acknowledged), then every partition is synced and
     /// sealed and its clean-shutdown marker written. Returns the first error.
@@ -211,6 +243,23 @@ impl LogInner {
         let topic = Arc::new(Topic::create(dir, name, config, Arc::clone(&self.options.storage))?);
         topics.insert(name.to_string(), Arc::clone(&topic));
         Ok(topic)
+    }
+
+    /// Group `id`, loaded on first use.
+    pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
+        validate_name(id)?;
+        let mut groups = self.groups.lock();
+        if let Some(group) = groups.get(id) {
+            return Ok(Arc::clone(group));
+        }
+        let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.options.storage))?);
+        groups.insert(id.to_string(), Arc::clone(&group));
+        Ok(group)
+    }
+
+    /// The partition count of `topic`, 0 if it does not exist.
+    pub(crate) fn partition_count(&self, topic: &str) -> u32 {
+        self.topics.read().get(topic).map_or(0, |t| t.partition_count())
     }
 
     /// Topic `name`, validated and existing.

@@ -142,6 +142,12 @@ pub(crate) struct Pinned {
 }
 
 impl Pinned {
+    /// A sub-range of these pinned bytes, sharing the map.
+    pub(crate) fn slice(&self, from: usize, len: usize) -> Pinned {
+        assert!(from + len <= self.len, "slice past the pinned range");
+        Pinned { mapped: Arc::clone(&self.mapped), position: self.position + from, len }
+    }
+
     /// The pinned bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `pin` checked the range was published when this handle

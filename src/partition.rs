@@ -15,6 +15,7 @@ use fs2::FileExt as _;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::notify::Watchers;
 use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
 use crate::recovery::{self, RecoveryReport, State};
 use crate::segment::{RecordBatch, Segment, SegmentWriter, LOG_HEADER_BYTES};
@@ -139,6 +140,8 @@ pub struct Partition {
     synced_offset: AtomicU64,
     poisoned: AtomicBool,
     report: RecoveryReport,
+    /// Consumers to wake when records are appended.
+    watchers: Watchers,
     /// Held while open; released when the partition is dropped.
     _lock: File,
 }
@@ -184,8 +187,14 @@ impl Partition {
             synced_offset: AtomicU64::new(end),
             poisoned: AtomicBool::new(false),
             report: recovered.report,
+            watchers: Watchers::default(),
             _lock: lock,
         })
+    }
+
+    /// Consumers to wake when records are appended.
+    pub(crate) fn watchers(&self) -> &Watchers {
+        &self.watchers
     }
 
     /// What opening found and did.
@@ -274,6 +283,8 @@ impl Partition {
             let interval = u64::from(self.options.index_interval_bytes);
             writer.append(&*self.options.storage, offset, frames, total, interval)?;
             self.end_offset.store(offset + count, Ordering::Release);
+            drop(guard);
+            self.watchers.notify();
         }
         Ok(Appended { offset, timestamp_ms: first_timestamp })
     }

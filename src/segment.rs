@@ -207,6 +207,17 @@ impl RecordBatch {
     pub fn iter(&self) -> BatchIter<'_> {
         BatchIter { remaining: self.frames.bytes() }
     }
+
+    /// The records as owned handles (each keeps the mapping alive), in
+    /// offset order.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let mut at = 0;
+        self.iter().map(move |view| {
+            let record = Record::new(self.frames.slice(at, view.frame_len()), view.layout());
+            at += view.frame_len();
+            record
+        })
+    }
 }
 
 impl std::fmt::Debug for RecordBatch {

@@ -1,0 +1,440 @@
+//! Consumer groups: committed offsets persisted per group, and membership
+//! inside the log with Kafka's eager rebalance protocol.
+//!
+//! When a member joins or leaves, the group starts a rebalance: every
+//! member, at its next `poll`, revokes its partitions (its revoke callback
+//! runs and it may still commit, its generation being current) and rejoins.
+//! Once all have rejoined, the generation is bumped and the partitions of
+//! the subscribed topics are split among the members (range or round-robin,
+//! as Kafka's assignors do); each member takes its share at its next poll.
+//! A commit from an older generation fails with [`Error::StaleGeneration`].
+//!
+//! Offsets live in `<log>/groups/<group>.offsets`, replaced atomically on
+//! every commit; a commit returns once the new file is durable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::le;
+use crate::meta;
+use crate::notify::Waker;
+use crate::storage::Storage;
+
+const OFFSETS_MAGIC: &[u8; 8] = b"LARDRGRP";
+/// Extension of a group's offsets file.
+pub(crate) const OFFSETS_EXTENSION: &str = "offsets";
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// Partition `partition` of `topic`.
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// How a group splits partitions among its members (Kafka's
+/// `partition.assignment.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Assignor {
+    /// Per topic, contiguous ranges of partitions, the first members taking
+    /// one extra when they do not divide evenly (Kafka's `RangeAssignor`).
+    #[default]
+    Range,
+    /// All partitions, sorted, dealt out in turn to the members subscribed to
+    /// their topic (Kafka's `RoundRobinAssignor`).
+    RoundRobin,
+}
+
+impl Assignor {
+    /// Splits the partitions of the subscribed topics among `members`
+    /// (member id → topics), `partitions(topic)` giving each count.
+    pub(crate) fn assign(
+        self,
+        members: &BTreeMap<String, Vec<String>>,
+        partitions: impl Fn(&str) -> u32,
+    ) -> BTreeMap<String, Vec<TopicPartition>> {
+        let mut assignment: BTreeMap<String, Vec<TopicPartition>> =
+            members.keys().map(|m| (m.clone(), Vec::new())).collect();
+        let topics: BTreeSet<&String> = members.values().flatten().collect();
+        let subscribers = |topic: &str| -> Vec<&String> {
+            members.iter().filter(|(_, t)| t.iter().any(|t| t == topic)).map(|(m, _)| m).collect()
+        };
+        match self {
+            Assignor::Range => {
+                for topic in topics {
+                    let owners = subscribers(topic);
+                    let (count, n) = (partitions(topic), owners.len() as u32);
+                    let (each, extra) = (count / n, count % n);
+                    let mut next = 0;
+                    for (i, owner) in owners.iter().enumerate() {
+                        let take = each + u32::from((i as u32) < extra);
+                        let share = (next..next + take).map(|p| TopicPartition::new(topic.as_str(), p));
+                        assignment.entry((*owner).clone()).or_default().extend(share);
+                        next += take;
+                    }
+                }
+            }
+            Assignor::RoundRobin => {
+                let all: Vec<TopicPartition> = topics
+                    .iter()
+                    .flat_map(|t| (0..partitions(t)).map(move |p| TopicPartition::new(t.as_str(), p)))
+                    .collect();
+                let ring: Vec<&String> = members.keys().collect();
+                let mut turn = 0;
+                for tp in all {
+                    while !members[ring[turn % ring.len()]].contains(&tp.topic) {
+                        turn += 1;
+                    }
+                    assignment.entry(ring[turn % ring.len()].clone()).or_default().push(tp);
+                    turn += 1;
+                }
+            }
+        }
+        assignment
+    }
+}
+
+/// One member as `describe_group` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberDescription {
+    /// The member's id.
+    pub member_id: String,
+    /// The topics it subscribed to.
+    pub subscription: Vec<String>,
+    /// The partitions it holds in the current generation.
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// One committed offset as `describe_group` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommittedOffset {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The committed offset: the next one the group will read.
+    pub committed: u64,
+    /// The partition's end offset now.
+    pub end_offset: u64,
+    /// `end_offset - committed`.
+    pub lag: u64,
+}
+
+/// A group as `describe_group` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupDescription {
+    /// The group id.
+    pub group_id: String,
+    /// The current generation (bumped by each completed rebalance).
+    pub generation: u64,
+    /// Whether a rebalance is under way.
+    pub rebalancing: bool,
+    /// The live members.
+    pub members: Vec<MemberDescription>,
+    /// Committed offsets, with the lag behind each partition's end.
+    pub offsets: Vec<CommittedOffset>,
+}
+
+struct Member {
+    subscription: Vec<String>,
+    rejoined: bool,
+    generation: u64,
+    assignment: Vec<TopicPartition>,
+    waker: Arc<Waker>,
+}
+
+struct State {
+    generation: u64,
+    rebalancing: bool,
+    assignor: Assignor,
+    members: BTreeMap<String, Member>,
+    offsets: BTreeMap<TopicPartition, u64>,
+}
+
+/// What a member must do, as `Group::sync` tells it.
+pub(crate) enum Sync {
+    /// Nothing changed.
+    Steady,
+    /// A rebalance started: revoke everything, then call `rejoin`.
+    Revoke,
+    /// A rebalance completed: take this assignment of this generation.
+    Assign(u64, Vec<TopicPartition>),
+    /// Waiting for other members to rejoin.
+    Waiting,
+}
+
+/// A consumer group of one log.
+pub(crate) struct Group {
+    id: String,
+    path: PathBuf,
+    storage: Arc<dyn Storage>,
+    state: Mutex<State>,
+}
+
+static MEMBER_IDS: AtomicU64 = AtomicU64::new(0);
+
+impl Group {
+    /// Loads group `id`'s committed offsets from `dir` (none if the file
+    /// does not exist; a damaged file is an error naming it, never a reset).
+    pub(crate) fn load(dir: &Path, id: &str, storage: Arc<dyn Storage>) -> Result<Group> {
+        let path = dir.join(format!("{id}.{OFFSETS_EXTENSION}"));
+        let offsets = match meta::read_if_exists(&path)? {
+            Some(bytes) => decode_offsets(&bytes).map_err(|reason| Error::corrupt(&path, 0, reason))?,
+            None => BTreeMap::new(),
+        };
+        let state =
+            State { generation: 0, rebalancing: false, assignor: Assignor::Range, members: BTreeMap::new(), offsets };
+        Ok(Group { id: id.to_string(), path, storage, state: Mutex::new(state) })
+    }
+
+    /// Adds a member subscribed to `topics`; starts a rebalance. Returns its id.
+    pub(crate) fn join(&self, topics: Vec<String>, assignor: Assignor, waker: Arc<Waker>) -> String {
+        let id = format!("{}-member-{:08}", self.id, MEMBER_IDS.fetch_add(1, Ordering::Relaxed));
+        let mut state = self.state.lock();
+        state.assignor = assignor;
+        let member = Member { subscription: topics, rejoined: true, generation: 0, assignment: Vec::new(), waker };
+        state.members.insert(id.clone(), member);
+        start_rebalance(&mut state);
+        id
+    }
+
+    /// Removes a member (closed, unsubscribed or dropped); starts a
+    /// rebalance among the others.
+    pub(crate) fn leave(&self, member: &str, partitions: impl Fn(&str) -> u32) {
+        let mut state = self.state.lock();
+        if state.members.remove(member).is_some() {
+            start_rebalance(&mut state);
+            try_complete(&mut state, &partitions);
+        }
+    }
+
+    /// Tells `member` what to do next.
+    pub(crate) fn sync(&self, member: &str, known_generation: u64) -> Sync {
+        let state = self.state.lock();
+        let Some(me) = state.members.get(member) else { return Sync::Waiting };
+        if state.rebalancing {
+            return if me.rejoined { Sync::Waiting } else { Sync::Revoke };
+        }
+        if me.generation > known_generation {
+            return Sync::Assign(me.generation, me.assignment.clone());
+        }
+        Sync::Steady
+    }
+
+    /// `member` revoked its partitions; completes the rebalance if it was
+    /// the last one the group waited for.
+    pub(crate) fn rejoin(&self, member: &str, partitions: impl Fn(&str) -> u32) {
+        let mut state = self.state.lock();
+        if let Some(me) = state.members.get_mut(member) {
+            me.rejoined = true;
+            me.assignment.clear();
+        }
+        try_complete(&mut state, &partitions);
+    }
+
+    /// Completes a rebalance whose members all rejoined (used after a join,
+    /// when the new member may be alone).
+    pub(crate) fn complete_if_ready(&self, partitions: impl Fn(&str) -> u32) {
+        try_complete(&mut self.state.lock(), &partitions);
+    }
+
+    /// Commits `offsets` durably. A group member must be of the current
+    /// generation and hold every partition it commits.
+    pub(crate) fn commit(&self, member: Option<(&str, u64)>, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        let mut state = self.state.lock();
+        if let Some((member, generation)) = member {
+            check_member(&self.id, &state, member, generation, offsets)?;
+        }
+        let mut updated = state.offsets.clone();
+        updated.extend(offsets.iter().cloned());
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        meta::write_atomic(&*self.storage, dir, name, &encode_offsets(&updated))?;
+        state.offsets = updated;
+        Ok(())
+    }
+
+    /// The committed offset of `tp`, if any.
+    pub(crate) fn committed(&self, tp: &TopicPartition) -> Option<u64> {
+        self.state.lock().offsets.get(tp).copied()
+    }
+
+    /// Members, generation and committed offsets; `end_offset` gives each
+    /// partition's end.
+    pub(crate) fn describe(&self, end_offset: impl Fn(&TopicPartition) -> u64) -> GroupDescription {
+        let state = self.state.lock();
+        let members = state
+            .members
+            .iter()
+            .map(|(id, m)| MemberDescription {
+                member_id: id.clone(),
+                subscription: m.subscription.clone(),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        let offsets = state
+            .offsets
+            .iter()
+            .map(|(tp, &committed)| {
+                let end = end_offset(tp);
+                CommittedOffset {
+                    partition: tp.clone(),
+                    committed,
+                    end_offset: end,
+                    lag: end.saturating_sub(committed),
+                }
+            })
+            .collect();
+        GroupDescription {
+            group_id: self.id.clone(),
+            generation: state.generation,
+            rebalancing: state.rebalancing,
+            members,
+            offsets,
+        }
+    }
+}
+
+fn check_member(
+    group: &str,
+    state: &State,
+    member: &str,
+    generation: u64,
+    offsets: &[(TopicPartition, u64)],
+) -> Result<()> {
+    let me = state.members.get(member).filter(|m| m.generation == generation && generation == state.generation);
+    let Some(me) = me else {
+        return Err(Error::StaleGeneration { group: group.into(), generation, current: state.generation });
+    };
+    match offsets.iter().find(|(tp, _)| !me.assignment.contains(tp)) {
+        Some((tp, _)) => Err(Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition }),
+        None => Ok(()),
+    }
+}
+
+fn start_rebalance(state: &mut State) {
+    state.rebalancing = true;
+    for member in state.members.values_mut() {
+        if !member.assignment.is_empty() || member.generation > 0 {
+            member.rejoined = false;
+        }
+        member.waker.wake();
+    }
+}
+
+fn try_complete(state: &mut State, partitions: &dyn Fn(&str) -> u32) {
+    if !state.rebalancing || state.members.values().any(|m| !m.rejoined) {
+        return;
+    }
+    state.generation += 1;
+    state.rebalancing = false;
+    let subscriptions: BTreeMap<String, Vec<String>> =
+        state.members.iter().map(|(id, m)| (id.clone(), m.subscription.clone())).collect();
+    let mut assignment = state.assignor.assign(&subscriptions, partitions);
+    let generation = state.generation;
+    for (id, member) in state.members.iter_mut() {
+        member.assignment = assignment.remove(id).unwrap_or_default();
+        member.generation = generation;
+        member.waker.wake();
+    }
+}
+
+fn encode_offsets(offsets: &BTreeMap<TopicPartition, u64>) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(4 + offsets.len() * 32);
+    payload.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+    for (tp, offset) in offsets {
+        payload.extend_from_slice(&(tp.topic.len() as u16).to_le_bytes());
+        payload.extend_from_slice(tp.topic.as_bytes());
+        payload.extend_from_slice(&tp.partition.to_le_bytes());
+        payload.extend_from_slice(&offset.to_le_bytes());
+    }
+    meta::encode(OFFSETS_MAGIC, &payload)
+}
+
+fn decode_offsets(bytes: &[u8]) -> Result<BTreeMap<TopicPartition, u64>, String> {
+    let payload = meta::decode(OFFSETS_MAGIC, bytes)?;
+    let truncated = || "truncated offsets entry".to_string();
+    let count = le::u32_at(payload.get(..4).ok_or_else(truncated)?, 0);
+    let mut at = 4;
+    let mut offsets = BTreeMap::new();
+    for _ in 0..count {
+        let len = le::u16_at(payload.get(at..at + 2).ok_or_else(truncated)?, 0) as usize;
+        let topic = payload.get(at + 2..at + 2 + len).ok_or_else(truncated)?;
+        let topic = std::str::from_utf8(topic).map_err(|_| "topic name is not UTF-8".to_string())?;
+        let fixed = payload.get(at + 2 + len..at + 14 + len).ok_or_else(truncated)?;
+        offsets.insert(TopicPartition::new(topic, le::u32_at(fixed, 0)), le::u64_at(fixed, 4));
+        at += 14 + len;
+    }
+    if at != payload.len() {
+        return Err(format!("{} bytes after the last entry", payload.len() - at));
+    }
+    Ok(offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(entries: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        entries.iter().map(|(m, t)| (m.to_string(), t.iter().map(|t| t.to_string()).collect())).collect()
+    }
+
+    fn names(assignment: &[TopicPartition]) -> Vec<String> {
+        assignment.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn range_gives_contiguous_shares_extra_to_the_first() {
+        let m = members(&[("a", &["t"]), ("b", &["t"]), ("c", &["t"])]);
+        let assignment = Assignor::Range.assign(&m, |_| 7);
+        assert_eq!(names(&assignment["a"]), ["t/0", "t/1", "t/2"]);
+        assert_eq!(names(&assignment["b"]), ["t/3", "t/4"]);
+        assert_eq!(names(&assignment["c"]), ["t/5", "t/6"]);
+    }
+
+    #[test]
+    fn round_robin_deals_in_turn_and_skips_members_not_subscribed() {
+        let m = members(&[("a", &["t", "u"]), ("b", &["t"])]);
+        let assignment = Assignor::RoundRobin.assign(&m, |topic| if topic == "t" { 3 } else { 2 });
+        assert_eq!(names(&assignment["a"]), ["t/0", "t/2", "u/0", "u/1"]);
+        assert_eq!(names(&assignment["b"]), ["t/1"]);
+    }
+
+    #[test]
+    fn more_members_than_partitions_leaves_some_empty() {
+        let m = members(&[("a", &["t"]), ("b", &["t"]), ("c", &["t"])]);
+        let assignment = Assignor::Range.assign(&m, |_| 2);
+        assert_eq!(assignment.values().map(Vec::len).collect::<Vec<_>>(), [1, 1, 0]);
+    }
+
+    #[test]
+    fn offsets_round_trip_and_damage_is_refused() {
+        let offsets: BTreeMap<_, _> =
+            [(TopicPartition::new("a", 0), 5), (TopicPartition::new("bb", 3), 1 << 40)].into();
+        let bytes = encode_offsets(&offsets);
+        assert_eq!(decode_offsets(&bytes).unwrap(), offsets);
+        for cut in 0..bytes.len() {
+            assert!(decode_offsets(&bytes[..cut]).is_err());
+        }
+    }
+}
