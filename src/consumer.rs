@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::group::{Assignor, Group, Sync, TopicPartition};
+use crate::group::{Assignor, Group, JoinOptions, Sync, TopicPartition};
 use crate::log::LogInner;
 use crate::notify::Waker;
 use crate::partition::Partition;
@@ -42,6 +42,7 @@ pub struct ConsumerConfig {
     max_poll_records: usize,
     consumer_timeout: Option<Duration>,
     assignor: Assignor,
+    max_poll_interval: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -54,6 +55,7 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             consumer_timeout: None,
             assignor: Assignor::Range,
+            max_poll_interval: Duration::from_secs(300),
         }
     }
 }
@@ -94,6 +96,15 @@ impl ConsumerConfig {
     /// forever), like kafka-python's `consumer_timeout_ms`.
     pub fn consumer_timeout(mut self, timeout: Duration) -> Self {
         self.consumer_timeout = Some(timeout);
+        self
+    }
+
+    /// Longest a rebalance waits for this member's next `poll` before
+    /// removing it from the group (default 5 min, Kafka's
+    /// `max.poll.interval.ms`). A removed member's commits fail with
+    /// [`Error::StaleGeneration`]; its next poll joins the group again.
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
         self
     }
 
@@ -214,7 +225,7 @@ struct Assigned {
 enum Mode {
     Idle,
     Assigned,
-    Subscribed { group: Arc<Group>, member: String, generation: u64 },
+    Subscribed { group: Arc<Group>, member: String, topics: Vec<String>, generation: u64 },
 }
 
 /// Reads records from a [`Log`](crate::Log). `Send`: one per thread.
@@ -287,11 +298,16 @@ impl Consumer {
         }
         self.unsubscribe();
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        let member = group.join(topics, self.config.assignor, Arc::clone(&self.waker));
-        group.complete_if_ready(|t| self.log.partition_count(t));
         self.listener = listener;
-        self.mode = Mode::Subscribed { group, member, generation: 0 };
+        self.join(group, topics);
         Ok(())
+    }
+
+    fn join(&mut self, group: Arc<Group>, topics: Vec<String>) {
+        let options = JoinOptions { assignor: self.config.assignor, max_poll_interval: self.config.max_poll_interval };
+        let member = group.join(topics.clone(), options, Arc::clone(&self.waker));
+        group.complete_if_ready(|t| self.log.partition_count(t));
+        self.mode = Mode::Subscribed { group, member, topics, generation: 0 };
     }
 
     /// Leaves the group (or drops the manual assignment), committing first
@@ -391,8 +407,17 @@ impl Consumer {
     fn follow_group(&mut self) -> Result<()> {
         let Mode::Subscribed { group, member, generation, .. } = &self.mode else { return Ok(()) };
         let (group, member, known) = (Arc::clone(group), member.clone(), *generation);
-        match group.sync(&member, known) {
+        match group.sync(&member, known, |t| self.log.partition_count(t)) {
             Sync::Steady | Sync::Waiting => Ok(()),
+            Sync::Removed => {
+                let lost = self.assignment();
+                self.with_listener(|listener, consumer| listener.on_revoked(consumer, &lost));
+                self.release_all();
+                if let Mode::Subscribed { group, topics, .. } = std::mem::replace(&mut self.mode, Mode::Idle) {
+                    self.join(group, topics);
+                }
+                self.follow_group()
+            }
             Sync::Revoke => {
                 let revoked = self.assignment();
                 if self.config.enable_auto_commit {

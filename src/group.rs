@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -157,6 +158,9 @@ pub struct GroupDescription {
 
 struct Member {
     subscription: Vec<String>,
+    /// Removed from the group if a rebalance waits on it longer than this.
+    max_poll_interval: Duration,
+    last_seen: Instant,
     rejoined: bool,
     generation: u64,
     assignment: Vec<TopicPartition>,
@@ -179,6 +183,9 @@ pub(crate) enum Sync {
     Revoke,
     /// A rebalance completed: take this assignment of this generation.
     Assign(u64, Vec<TopicPartition>),
+    /// The member was removed (it kept a rebalance waiting longer than its
+    /// `max_poll_interval`): its partitions are lost; join again.
+    Removed,
     /// Waiting for other members to rejoin.
     Waiting,
 }
@@ -208,11 +215,19 @@ impl Group {
     }
 
     /// Adds a member subscribed to `topics`; starts a rebalance. Returns its id.
-    pub(crate) fn join(&self, topics: Vec<String>, assignor: Assignor, waker: Arc<Waker>) -> String {
+    pub(crate) fn join(&self, topics: Vec<String>, options: JoinOptions, waker: Arc<Waker>) -> String {
         let id = format!("{}-member-{:08}", self.id, MEMBER_IDS.fetch_add(1, Ordering::Relaxed));
         let mut state = self.state.lock();
-        state.assignor = assignor;
-        let member = Member { subscription: topics, rejoined: true, generation: 0, assignment: Vec::new(), waker };
+        state.assignor = options.assignor;
+        let member = Member {
+            subscription: topics,
+            max_poll_interval: options.max_poll_interval,
+            last_seen: Instant::now(),
+            rejoined: true,
+            generation: 0,
+            assignment: Vec::new(),
+            waker,
+        };
         state.members.insert(id.clone(), member);
         start_rebalance(&mut state);
         id
@@ -228,10 +243,17 @@ impl Group {
         }
     }
 
-    /// Tells `member` what to do next.
-    pub(crate) fn sync(&self, member: &str, known_generation: u64) -> Sync {
-        let state = self.state.lock();
-        let Some(me) = state.members.get(member) else { return Sync::Waiting };
+    /// Tells `member` what to do next. Members that kept a rebalance
+    /// waiting past their `max_poll_interval` are removed here.
+    pub(crate) fn sync(&self, member: &str, known_generation: u64, partitions: impl Fn(&str) -> u32) -> Sync {
+        let mut state = self.state.lock();
+        let Some(me) = state.members.get_mut(member) else { return Sync::Removed };
+        me.last_seen = Instant::now();
+        if state.rebalancing {
+            remove_overdue(&mut state);
+            try_complete(&mut state, &partitions);
+        }
+        let Some(me) = state.members.get(member) else { return Sync::Removed };
         if state.rebalancing {
             return if me.rejoined { Sync::Waiting } else { Sync::Revoke };
         }
@@ -330,6 +352,19 @@ fn check_member(
         Some((tp, _)) => Err(Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition }),
         None => Ok(()),
     }
+}
+
+/// How a member takes part in its group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JoinOptions {
+    pub(crate) assignor: Assignor,
+    pub(crate) max_poll_interval: Duration,
+}
+
+/// Removes the members a rebalance is waiting on that have not polled
+/// within their `max_poll_interval` (Kafka's `max.poll.interval.ms`).
+fn remove_overdue(state: &mut State) {
+    state.members.retain(|_, m| m.rejoined || m.last_seen.elapsed() <= m.max_poll_interval);
 }
 
 fn start_rebalance(state: &mut State) {

@@ -1,5 +1,6 @@
-//! Typed sends: a [`Serializer`] turns keys and values into bytes, as
-//! kafka-python's `key_serializer` / `value_serializer` do.
+//! Typed records: a [`Serializer`] turns keys and values into bytes and a
+//! [`Deserializer`] turns them back, as kafka-python's `key_serializer` /
+//! `value_serializer` and `key_deserializer` / `value_deserializer` do.
 //!
 //! ```
 //! # fn main() -> larder::Result<()> {
@@ -18,7 +19,8 @@
 
 use std::marker::PhantomData;
 
-use crate::error::Result;
+use crate::consumer::{Consumer, ConsumerRecord};
+use crate::error::{Error, Result};
 use crate::producer::{DeliveryHandle, Producer, ProducerRecord, RecordMetadata};
 
 /// Turns a `T` into the bytes stored in a record.
@@ -67,7 +69,101 @@ pub struct JsonSerializer;
 #[cfg(feature = "serde")]
 impl<T: serde::Serialize + ?Sized> Serializer<T> for JsonSerializer {
     fn serialize(&self, value: &T) -> Result<Vec<u8>> {
-        serde_json::to_vec(value).map_err(|e| crate::Error::Serialization { reason: e.to_string() })
+        serde_json::to_vec(value).map_err(|e| Error::Serialization { reason: e.to_string() })
+    }
+}
+
+/// Turns stored bytes back into a `T`.
+pub trait Deserializer<T>: Send {
+    /// The `T` in `bytes`, or [`Error::Serialization`] saying why not.
+    fn deserialize(&self, bytes: &[u8]) -> Result<T>;
+}
+
+impl Deserializer<Vec<u8>> for BytesSerializer {
+    fn deserialize(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        Ok(bytes.to_vec())
+    }
+}
+
+impl Deserializer<String> for StringSerializer {
+    fn deserialize(&self, bytes: &[u8]) -> Result<String> {
+        String::from_utf8(bytes.to_vec()).map_err(|e| Error::Serialization { reason: e.to_string() })
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::de::DeserializeOwned> Deserializer<T> for JsonSerializer {
+    fn deserialize(&self, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Serialization { reason: e.to_string() })
+    }
+}
+
+/// A consumed record with its key and value deserialized.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TypedRecord<K, V> {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The offset.
+    pub offset: u64,
+    /// The timestamp in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The key, if the record has one.
+    pub key: Option<K>,
+    /// The value; `None` for a tombstone.
+    pub value: Option<V>,
+}
+
+/// A [`Consumer`] that deserializes keys into `K` and values into `V`.
+pub struct TypedConsumer<K, V, KD, VD> {
+    consumer: Consumer,
+    keys: KD,
+    values: VD,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V, KD, VD> std::fmt::Debug for TypedConsumer<K, V, KD, VD> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedConsumer").field("consumer", &self.consumer).finish()
+    }
+}
+
+impl<K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<K, V, KD, VD> {
+    /// Polls as [`Consumer::poll`] and deserializes every record; the first
+    /// record that fails to deserialize fails the poll (its position is
+    /// already past it, as in Kafka: seek back to retry).
+    pub fn poll(&mut self, timeout: std::time::Duration) -> Result<Vec<TypedRecord<K, V>>> {
+        let records = self.consumer.poll(timeout)?;
+        records.iter().map(|record| self.typed(&record)).collect()
+    }
+
+    fn typed(&self, record: &ConsumerRecord) -> Result<TypedRecord<K, V>> {
+        Ok(TypedRecord {
+            topic: record.topic().to_string(),
+            partition: record.partition(),
+            offset: record.offset(),
+            timestamp_ms: record.timestamp_ms(),
+            key: record.key().map(|k| self.keys.deserialize(k)).transpose()?,
+            value: record.value().map(|v| self.values.deserialize(v)).transpose()?,
+        })
+    }
+
+    /// The untyped consumer, for subscribing, seeking and committing.
+    pub fn consumer(&mut self) -> &mut Consumer {
+        &mut self.consumer
+    }
+}
+
+impl Consumer {
+    /// This consumer, deserializing keys with `keys` and values with `values`.
+    pub fn with_deserializers<K, V, KD: Deserializer<K>, VD: Deserializer<V>>(
+        self,
+        keys: KD,
+        values: VD,
+    ) -> TypedConsumer<K, V, KD, VD> {
+        TypedConsumer { consumer: self, keys, values, _types: PhantomData }
     }
 }
 
@@ -141,6 +237,10 @@ mod tests {
         }
         let bytes = JsonSerializer.serialize(&Click { user: 7, page: "/" }).unwrap();
         assert_eq!(bytes, br#"{"user":7,"page":"/"}"#);
+        let back: serde_json::Value = JsonSerializer.deserialize(&bytes).unwrap();
+        assert_eq!(back["user"], 7);
+        let bad: Result<u32> = JsonSerializer.deserialize(b"{");
+        assert!(matches!(bad, Err(crate::Error::Serialization { .. })));
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
         assert!(matches!(JsonSerializer.serialize(&bad), Err(crate::Error::Serialization { .. })));
