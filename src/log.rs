@@ -71,11 +71,12 @@ pub struct Log {
 pub(crate) struct LogInner {
     dir: PathBuf,
     options: LogOptions,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    topics: Arc<RwLock<BTreeMap<String, Arc<Topic>>>>,
     groups: Mutex<BTreeMap<String, Arc<Group>>>,
     producers: Mutex<Vec<Weak<crate::producer::ProducerInner>>>,
     _stop_syncer: Sender<()>,
-    _lock: File,
+    /// Held while open; released by `close`, or when the last owner drops.
+    lock: Mutex<Option<File>>,
 }
 
 impl std::fmt::Debug for Log {
@@ -101,16 +102,17 @@ impl Log {
         let lock = lock_file(&dir, LOCK_FILE)?;
         let topics = open_topics(&topics_dir, &storage)?;
         let (stop_syncer, stopped) = crossbeam_channel::bounded(0);
+        let topics = Arc::new(RwLock::new(topics));
+        start_interval_syncer(Arc::clone(&topics), stopped);
         let inner = Arc::new(LogInner {
             dir,
             options,
-            topics: RwLock::new(topics),
+            topics,
             groups: Mutex::new(BTreeMap::new()),
             producers: Mutex::new(Vec::new()),
             _stop_syncer: stop_syncer,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         });
-        start_interval_syncer(Arc::downgrade(&inner), stopped);
         Ok(Log { inner })
     }
 
@@ -224,7 +226,20 @@ impl Log {
                 }
             }
         }
+        self.inner.lock.lock().take();
         first_error
+    }
+}
+
+impl Drop for LogInner {
+    /// The last owner gone: close every partition here and now (sealed,
+    /// marked clean, unlocked), whoever else still holds a topic.
+    fn drop(&mut self) {
+        for topic in self.topics.read().values() {
+            for partition in topic.partitions() {
+                let _ = partition.shutdown();
+            }
+        }
     }
 }
 
@@ -319,18 +334,14 @@ fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
 }
 
 /// Syncs the partitions of `Interval` topics at their period, until the log
-/// is dropped (its end of the channel disconnects).
-fn start_interval_syncer(log: Weak<LogInner>, stopped: Receiver<()>) {
+/// is dropped (its end of the channel disconnects). It holds the topic map
+/// only, never the log itself, so dropping the log stays immediate.
+fn start_interval_syncer(topics: Arc<RwLock<BTreeMap<String, Arc<Topic>>>>, stopped: Receiver<()>) {
     let spawned = std::thread::Builder::new().name("larder-interval-sync".into()).spawn(move || {
         let mut last_sync: BTreeMap<String, Instant> = BTreeMap::new();
         let mut tick = Duration::from_millis(100);
-        loop {
-            match stopped.recv_timeout(tick) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-            let Some(log) = log.upgrade() else { return };
-            tick = sync_due(&log, &mut last_sync);
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+            tick = sync_due(&topics, &mut last_sync);
         }
     });
     // Without the thread, Interval topics still sync on roll and close.
@@ -339,8 +350,8 @@ fn start_interval_syncer(log: Weak<LogInner>, stopped: Receiver<()>) {
 
 /// Syncs every `Interval` topic whose period elapsed; returns how long to
 /// wait before looking again.
-fn sync_due(log: &LogInner, last_sync: &mut BTreeMap<String, Instant>) -> Duration {
-    let topics: Vec<Arc<Topic>> = log.topics.read().values().cloned().collect();
+fn sync_due(topics: &RwLock<BTreeMap<String, Arc<Topic>>>, last_sync: &mut BTreeMap<String, Instant>) -> Duration {
+    let topics: Vec<Arc<Topic>> = topics.read().values().cloned().collect();
     let mut tick = Duration::from_millis(100);
     for topic in topics {
         let Durability::Interval(period) = topic.config().durability_level() else { continue };

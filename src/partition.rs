@@ -142,8 +142,8 @@ pub struct Partition {
     report: RecoveryReport,
     /// Consumers to wake when records are appended.
     watchers: Watchers,
-    /// Held while open; released when the partition is dropped.
-    _lock: File,
+    /// Held while open; released by a clean close, or when dropped.
+    lock: Mutex<Option<File>>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -188,7 +188,7 @@ impl Partition {
             poisoned: AtomicBool::new(false),
             report: recovered.report,
             watchers: Watchers::default(),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -585,6 +585,15 @@ impl Partition {
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
         let Some(writer) = self.writer.lock().take() else { return Ok(()) };
+        let closed = self.seal_and_mark_clean(writer);
+        // Nothing more is written through this object, whatever the
+        // outcome: the directory may be opened (and recovered) again at
+        // once, even while records read from it are still held.
+        self.lock.lock().take();
+        closed
+    }
+
+    fn seal_and_mark_clean(&self, writer: SegmentWriter) -> Result<()> {
         if self.is_poisoned() {
             return Err(Error::Poisoned { path: self.dir.clone() });
         }
@@ -600,6 +609,7 @@ impl Partition {
     /// directory is being deleted. Later writes fail as on a closed one.
     pub(crate) fn abandon(&self) {
         self.writer.lock().take();
+        self.lock.lock().take();
     }
 
     /// Abandons the partition as a crash would: nothing is sealed or synced
@@ -607,7 +617,7 @@ impl Partition {
     /// the OS page cache, exactly as when the process is killed.
     #[cfg(feature = "fault-injection")]
     pub fn simulate_crash(self) {
-        self.writer.lock().take();
+        self.abandon();
     }
 }
 

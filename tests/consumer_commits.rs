@@ -184,7 +184,7 @@ fn positions_seek_pause_lag_and_reset_policies() {
     let (_dir, log) = setup(1, 50);
     let tp = TopicPartition::new("t", 0);
     let mut consumer = log.consumer(ConsumerConfig::default().max_poll_records(10)).unwrap();
-    consumer.assign(&[tp.clone()]).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(consumer.position(&tp).unwrap(), 50, "latest by default");
     consumer.seek_to_beginning(&[]).unwrap();
     assert_eq!((consumer.position(&tp).unwrap(), consumer.lag(&tp).unwrap()), (0, 50));
@@ -192,28 +192,28 @@ fn positions_seek_pause_lag_and_reset_policies() {
     consumer.seek(&tp, 45).unwrap();
     assert_eq!(values(&mut consumer, Duration::ZERO), (45..50).collect::<Vec<_>>());
     consumer.seek(&tp, 20).unwrap();
-    consumer.pause(&[tp.clone()]).unwrap();
+    consumer.pause(std::slice::from_ref(&tp)).unwrap();
     assert!(consumer.poll(Duration::from_millis(10)).unwrap().is_empty());
     assert_eq!(consumer.paused(), vec![tp.clone()]);
-    consumer.resume(&[tp.clone()]).unwrap();
+    consumer.resume(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(values(&mut consumer, Duration::ZERO)[0], 20);
     // Past the end, or before the log start: auto_offset_reset applies.
     consumer.seek(&tp, 1_000).unwrap();
     assert_eq!(consumer.position(&tp).unwrap(), 50);
     log.partition("t", 0).unwrap().delete_before(30).unwrap();
     let mut earliest = log.consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest)).unwrap();
-    earliest.assign(&[tp.clone()]).unwrap();
+    earliest.assign(std::slice::from_ref(&tp)).unwrap();
     earliest.seek(&tp, 3).unwrap();
     assert_eq!(values(&mut earliest, Duration::ZERO)[0], 30);
     let mut none = log.consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::None)).unwrap();
-    none.assign(&[tp.clone()]).unwrap();
+    none.assign(std::slice::from_ref(&tp)).unwrap();
     let error = none.poll(Duration::ZERO).unwrap_err();
     assert!(matches!(&error, Error::NoOffset { topic, partition: 0 } if topic == "t"), "{error}");
     let other = TopicPartition::new("t", 5);
     assert!(matches!(consumer.seek(&other, 0), Err(Error::NotAssigned { partition: 5, .. })));
     assert!(matches!(consumer.assign(&[other]), Err(Error::UnknownPartition { partition: 5, partitions: 1, .. })));
-    let ends = consumer.end_offsets(&[tp.clone()]).unwrap();
-    let starts = consumer.beginning_offsets(&[tp.clone()]).unwrap();
+    let ends = consumer.end_offsets(std::slice::from_ref(&tp)).unwrap();
+    let starts = consumer.beginning_offsets(std::slice::from_ref(&tp)).unwrap();
     assert_eq!((starts[&tp], ends[&tp]), (30, 50));
 }
 
@@ -222,7 +222,7 @@ fn a_damaged_offsets_file_is_refused_by_name() {
     let (dir, log) = setup(1, 10);
     let tp = TopicPartition::new("t", 0);
     let mut consumer = log.consumer(config("g")).unwrap();
-    consumer.assign(&[tp.clone()]).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.commit_offsets(&HashMap::from([(tp.clone(), 4)])).unwrap();
     drop(consumer);
     log.close().unwrap();

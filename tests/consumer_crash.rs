@@ -116,12 +116,13 @@ fn child_consumes() {
     let mut consumer = log.consumer(config()).unwrap();
     consumer.subscribe(&["jobs"]).unwrap();
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file).unwrap();
+    // End a line the killed predecessor may have left half written.
+    out.write_all(b"\n").unwrap();
     loop {
         let records = consumer.poll(Duration::from_millis(100)).unwrap();
-        for record in records.iter() {
-            writeln!(out, "{} {}", record.partition(), record.offset()).unwrap();
-        }
-        out.flush().unwrap();
+        // One write per batch, so a kill cuts at most the batch it is in.
+        let lines: String = records.iter().map(|r| format!("{} {}\n", r.partition(), r.offset())).collect();
+        out.write_all(lines.as_bytes()).unwrap();
         std::thread::sleep(Duration::from_millis(2));
         consumer.commit().unwrap();
     }
