@@ -218,19 +218,32 @@ fn positions_seek_pause_lag_and_reset_policies() {
 }
 
 #[test]
-fn a_damaged_offsets_file_is_refused_by_name() {
+fn a_torn_last_commit_falls_back_and_damage_before_good_commits_is_refused() {
     let (dir, log) = setup(1, 10);
     let tp = TopicPartition::new("t", 0);
     let mut consumer = log.consumer(config("g")).unwrap();
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
-    consumer.commit_offsets(&HashMap::from([(tp.clone(), 4)])).unwrap();
+    for offset in [3, 4, 7] {
+        consumer.commit_offsets(&HashMap::from([(tp.clone(), offset)])).unwrap();
+    }
     drop(consumer);
     log.close().unwrap();
     let path = dir.path().join("groups").join("g.offsets");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 6;
-    bytes[last] ^= 0xFF;
-    std::fs::write(&path, &bytes).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // Each commit of one partition is one frame of 8 + 4 + 2 + 1 + 4 + 8 bytes.
+    let frame = 27;
+    // Torn last commit (a crash while appending it): the commit before stands.
+    for cut in 1..frame {
+        std::fs::write(&path, &good[..good.len() - cut]).unwrap();
+        let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+        let consumer = log.consumer(config("g")).unwrap();
+        assert_eq!(consumer.committed(&tp).unwrap(), Some(4), "cut {cut} bytes off the last commit");
+    }
+    // A damaged commit with good ones after it cannot be a torn write.
+    let mut damaged = good.clone();
+    let middle = damaged.len() - frame - 3;
+    damaged[middle] ^= 0xFF;
+    std::fs::write(&path, &damaged).unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     let error = log.consumer(config("g")).unwrap_err();
     assert!(matches!(&error, Error::Corrupt { path: p, .. } if p == &path), "{error}");
