@@ -3,16 +3,18 @@
 //!
 //! Four producer threads queue click events (keyed by user, so each user's
 //! events stay in order on one partition); payments go to a `Sync` topic,
-//! acknowledged only once on disk; a consumer drains every partition in
-//! batches, as a database loader would. Then the log is closed and
-//! reopened, and recovery reports a clean shutdown.
+//! acknowledged only once on disk; a consumer group drains the clicks in
+//! batches, committing after each as a database loader would. Then the log
+//! is closed and reopened, and recovery reports a clean shutdown.
 //!
 //! `cargo run --release --example quickstart [DIR]` (default: a fresh
 //! directory under the system's temporary directory).
 
 use std::time::{Duration, Instant};
 
-use larder::{Durability, Log, LogOptions, ProducerConfig, ProducerRecord, Result, TopicConfig};
+use larder::{
+    AutoOffsetReset, ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, Result, TopicConfig,
+};
 
 const THREADS: u64 = 4;
 const CLICKS_PER_THREAD: u64 = 250_000;
@@ -56,27 +58,22 @@ fn main() -> Result<()> {
         meta.topic, meta.partition, meta.offset, meta.durability
     );
 
-    // The consumer: drain each partition in batches of 500 from position 0.
+    // The consumer group: poll a batch, "insert" it, commit, repeat.
     let start = Instant::now();
-    let mut drained = 0;
-    for description in log.describe_topic("clicks")?.partitions {
-        let partition = log.partition("clicks", description.partition)?;
-        let mut position = 0;
-        while position < partition.end_offset() {
-            let batch = partition.read_batch(position, 500)?;
-            drained += batch.iter().filter(|record| record.value().is_some()).count();
-            position = batch.next_offset();
-        }
-        println!(
-            "  clicks/{}: offsets {}..{}, {} segment(s), {:.1} MB",
-            description.partition,
-            description.log_start_offset,
-            description.end_offset,
-            description.segments,
-            description.size_bytes as f64 / 1e6
-        );
+    let config = ConsumerConfig::default().group_id("loader").auto_offset_reset(AutoOffsetReset::Earliest);
+    let mut consumer = log.consumer(config.enable_auto_commit(false))?;
+    consumer.subscribe(&["clicks"])?;
+    let mut drained = 0u64;
+    while drained < clicks {
+        let records = consumer.poll(Duration::from_secs(1))?;
+        drained += records.iter().filter(|record| record.value().is_some()).count() as u64;
+        consumer.commit()?;
     }
-    println!("drained {drained} clicks in {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!("group 'loader' drained and committed {drained} clicks in {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
+    consumer.close()?;
+    for offsets in log.describe_group("loader")?.offsets {
+        println!("  {}: committed {}, lag {}", offsets.partition, offsets.committed, offsets.lag);
+    }
 
     drop(producer);
     log.close()?;

@@ -8,7 +8,6 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, Result};
 use crate::group::{Group, GroupDescription, OFFSETS_EXTENSION};
-use crate::partition::{lock_file, Partition};
+use crate::partition::{lock_file, DirLock, Partition};
 use crate::producer::{Producer, ProducerConfig};
 use crate::recovery::RecoveryReport;
 use crate::storage::{OsStorage, Storage};
@@ -76,7 +75,7 @@ pub(crate) struct LogInner {
     producers: Mutex<Vec<Weak<crate::producer::ProducerInner>>>,
     _stop_syncer: Sender<()>,
     /// Held while open; released by `close`, or when the last owner drops.
-    lock: Mutex<Option<File>>,
+    lock: Mutex<Option<DirLock>>,
 }
 
 impl std::fmt::Debug for Log {

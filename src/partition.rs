@@ -143,7 +143,7 @@ pub struct Partition {
     /// Consumers to wake when records are appended.
     watchers: Watchers,
     /// Held while open; released by a clean close, or when dropped.
-    lock: Mutex<Option<File>>,
+    lock: Mutex<Option<DirLock>>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -679,9 +679,22 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
 /// Name of the lock file held while a partition is open.
 pub(crate) const LOCK_FILE: &str = "partition.lock";
 
+/// An exclusive lock on a directory, held through a lock file.
+#[derive(Debug)]
+pub(crate) struct DirLock(File);
+
+impl Drop for DirLock {
+    /// Unlocks explicitly rather than by closing the file: a child process
+    /// forked meanwhile shares the open file (until it execs), and the lock
+    /// would stay held as long as it does.
+    fn drop(&mut self) {
+        let _ = fs2::FileExt::unlock(&self.0);
+    }
+}
+
 /// Takes the exclusive lock file `name` of `dir`, failing at once with
 /// [`Error::Locked`] if it is held (by this process or another).
-pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<File> {
+pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<DirLock> {
     let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -690,7 +703,7 @@ pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<File> {
         .open(&path)
         .map_err(|e| Error::io("open lock", &path, e))?;
     match file.try_lock_exclusive() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(DirLock(file)),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) => {
             Err(Error::Locked { path: dir.to_path_buf() })
         }
