@@ -607,6 +607,15 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
+        // A commit must not outlive the records it commits past: sync any
+        // partition whose durable end is below its committed offset, so
+        // that after a power loss no committed offset points past the end.
+        for (tp, offset) in offsets {
+            let partition = &self.assigned[self.find(tp)?].partition;
+            if partition.synced_offset() < *offset {
+                partition.sync()?;
+            }
+        }
         let member = match &self.mode {
             Mode::Subscribed { member, generation, .. } => Some((member.as_str(), *generation)),
             _ => None,

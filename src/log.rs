@@ -208,6 +208,20 @@ impl Log {
         Ok(group.describe(|tp| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset())))
     }
 
+    /// Abandons the log as a crash would: no partition is sealed or synced,
+    /// no clean-shutdown marker is written, the locks are released. What
+    /// was appended stays in the OS page cache, as when the process is
+    /// killed. Producers and consumers should be dropped first.
+    #[cfg(feature = "fault-injection")]
+    pub fn simulate_crash(self) {
+        for topic in self.inner.topics.read().values() {
+            for partition in topic.partitions() {
+                partition.abandon();
+            }
+        }
+        self.inner.lock.lock().take();
+    }
+
     /// Closes the log: every producer made from it is drained (its queued
     /// sends appended and acknowledged), then every partition is synced and
     /// sealed and its clean-shutdown marker written. Returns the first error.
