@@ -87,7 +87,9 @@ fn workload(dir: &std::path::Path, disk: &Arc<PowerLossStorage>, seed: u64) -> A
                 } else {
                     let start = partition.log_start_offset() + rng.below(3);
                     let start = partition.delete_before(start).unwrap();
-                    acked.synced.retain(|(t, p, o), _| !(t == "sync" && *p == partition_number(&log, &partition) && *o < start));
+                    acked.synced.retain(|(t, p, o), _| {
+                        !(t == "sync" && *p == partition_number(&log, &partition) && *o < start)
+                    });
                 }
             }
         }
@@ -127,7 +129,9 @@ fn check(dir: &std::path::Path, acked: &Acknowledged, seed: u64, totals: &mut To
         if *offset < stored.log_start_offset() {
             continue; // deleted by retention, as asked
         }
-        let record = stored.read(*offset).unwrap_or_else(|e| panic!("seed {seed}: synced {topic}/{partition}@{offset} lost: {e}"));
+        let record = stored
+            .read(*offset)
+            .unwrap_or_else(|e| panic!("seed {seed}: synced {topic}/{partition}@{offset} lost: {e}"));
         assert_eq!(record.value(), Some(&value[..]), "seed {seed}: synced {topic}/{partition}@{offset} changed");
     }
     for (topic, partitions) in [("sync", 2), ("buffered", 1)] {

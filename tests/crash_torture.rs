@@ -1,0 +1,210 @@
+//! kill -9 torture: the workload runs in a child process (this test binary
+//! re-run) — three producer threads on a `Sync` topic (queued and direct),
+//! one on a `Buffered` topic, a consumer group committing as it goes, small
+//! segments so they roll — and is killed with SIGKILL at a random moment,
+//! hundreds of times. After every kill the parent reopens the log without
+//! repair and checks: every record acknowledged as synced is present, with
+//! its bytes, at its acknowledged offset; offsets are dense; no record fails
+//! its checks; each committed offset is at least the last commit that
+//! returned Ok, and never past the end.
+//!
+//! `cargo test --test crash_torture` runs 200 kills; the ignored
+//! `ten_thousand_kills` runs 10 000 (`cargo test --release --all-features
+//! --test crash_torture -- --ignored --nocapture`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use larder::{
+    ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
+};
+
+const DIR: &str = "LARDER_TORTURE_DIR";
+const CYCLE: &str = "LARDER_TORTURE_CYCLE";
+const CYCLES_PER_DIR: u64 = 25;
+
+fn acks_dir(dir: &Path) -> PathBuf {
+    dir.join("acks")
+}
+
+fn setup(dir: &Path) {
+    let log = Log::open(dir.join("log"), LogOptions::default()).unwrap();
+    log.create_topic("sync", TopicConfig::new(3).segment_bytes(2048).durability(Durability::Sync)).unwrap();
+    log.create_topic("buffered", TopicConfig::new(2).segment_bytes(2048)).unwrap();
+    log.close().unwrap();
+    std::fs::create_dir_all(acks_dir(dir)).unwrap();
+}
+
+/// Totals over a run.
+#[derive(Default, Debug)]
+struct Totals {
+    kills: u64,
+    acknowledged_records_checked: u64,
+    records_read: u64,
+    commits_checked: u64,
+    torn_records_cut: u64,
+}
+
+fn torture(kills: u64) {
+    let mut totals = Totals::default();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ kills;
+    let mut dir = None;
+    for cycle in 0..kills {
+        if cycle % CYCLES_PER_DIR == 0 {
+            let fresh = tempfile::tempdir().unwrap();
+            setup(fresh.path());
+            dir = Some(fresh);
+        }
+        let dir = dir.as_ref().unwrap().path();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "torture_child", "--nocapture", "--include-ignored"])
+            .env(DIR, dir)
+            .env(CYCLE, cycle.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + state % 60));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(dir, &mut totals))) {
+            eprintln!("kill -9 violation after kill {cycle} (seed {kills})");
+            std::panic::resume_unwind(panic);
+        }
+    }
+    println!("kill -9 torture: {totals:?}, violations: 0");
+}
+
+/// Lines `fields...` of every file in `dir` whose name starts with `prefix`;
+/// a line cut by the kill is skipped (its acknowledgement never counted).
+fn lines(dir: &Path, prefix: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_str().unwrap().starts_with(prefix) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            out.push(line.split_whitespace().map(str::to_string).collect());
+        }
+    }
+    out
+}
+
+fn check(dir: &Path, totals: &mut Totals) {
+    let log = Log::open(dir.join("log"), LogOptions::default()).expect("the log reopens without repair");
+    totals.kills += 1;
+    totals.torn_records_cut += log.recovery_reports().iter().map(|(_, _, r)| r.truncated_records).sum::<u64>();
+    for fields in lines(&acks_dir(dir), "ack-") {
+        let (partition, offset): (u32, u64) = (fields[0].parse().unwrap(), fields[1].parse().unwrap());
+        let record = log.partition("sync", partition).unwrap().read(offset).unwrap_or_else(|e| {
+            panic!("acknowledged sync/{partition}@{offset} is gone: {e}");
+        });
+        assert_eq!(record.value(), Some(fields[2].as_bytes()), "sync/{partition}@{offset} holds other bytes");
+        totals.acknowledged_records_checked += 1;
+    }
+    for (topic, partitions) in [("sync", 3), ("buffered", 2)] {
+        for p in 0..partitions {
+            let stored = log.partition(topic, p).unwrap();
+            let mut expected = stored.log_start_offset();
+            for record in stored.iter_from(expected) {
+                let record =
+                    record.unwrap_or_else(|e| panic!("{topic}/{p} returned a record that fails its checks: {e}"));
+                assert_eq!(record.offset(), expected, "{topic}/{p} offsets are not dense");
+                expected += 1;
+                totals.records_read += 1;
+            }
+            assert_eq!(expected, stored.end_offset());
+        }
+    }
+    let mut last_ok: BTreeMap<u32, u64> = BTreeMap::new();
+    for fields in lines(&acks_dir(dir), "commit-") {
+        last_ok.insert(fields[0].parse().unwrap(), fields[1].parse().unwrap());
+    }
+    let consumer = log.consumer(ConsumerConfig::default().group_id("g")).unwrap();
+    for p in 0..2 {
+        let committed = consumer.committed(&TopicPartition::new("buffered", p)).unwrap();
+        let end = log.partition("buffered", p).unwrap().end_offset();
+        if let Some(&ok) = last_ok.get(&p) {
+            let committed = committed.unwrap_or_else(|| panic!("commit {ok} of buffered/{p} lost"));
+            assert!(committed >= ok, "buffered/{p}: committed {committed} < acknowledged commit {ok}");
+            totals.commits_checked += 1;
+        }
+        assert!(committed.unwrap_or(0) <= end, "buffered/{p}: committed {committed:?} past the end {end}");
+    }
+}
+
+#[test]
+fn two_hundred_kills() {
+    torture(200);
+}
+
+#[test]
+#[ignore = "long: 10 000 kills"]
+fn ten_thousand_kills() {
+    torture(10_000);
+}
+
+/// Runs only as the child of the tests above: everything at once, until
+/// killed.
+#[test]
+#[ignore = "run by the torture tests in a child process"]
+fn torture_child() {
+    let (Some(dir), Some(cycle)) = (std::env::var_os(DIR), std::env::var(CYCLE).ok()) else { return };
+    let dir = PathBuf::from(dir);
+    let log = Log::open(dir.join("log"), LogOptions::default()).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..3u32 {
+            let (producer, dir, cycle) = (producer.clone(), dir.clone(), cycle.clone());
+            scope.spawn(move || {
+                let path = acks_dir(&dir).join(format!("ack-{cycle}-{thread}"));
+                let mut acks = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+                for n in 0u64.. {
+                    let value = format!("c{cycle}-t{thread}-{n}");
+                    let record = ProducerRecord::new("sync", value.as_bytes()).partition((thread + n as u32) % 3);
+                    let meta = if n % 2 == 0 {
+                        producer.send(&record).unwrap().get().unwrap()
+                    } else {
+                        producer.send_direct(&record).unwrap()
+                    };
+                    assert_eq!(meta.durability, Durability::Sync);
+                    acks.write_all(format!("{} {} {value}\n", meta.partition, meta.offset).as_bytes()).unwrap();
+                }
+            });
+        }
+        let buffered = producer.clone();
+        scope.spawn(move || {
+            for n in 0u64.. {
+                buffered.send(&ProducerRecord::new("buffered", format!("b{n}").as_bytes())).unwrap();
+                if n % 64 == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        });
+        let (log, dir) = (&log, dir.clone());
+        scope.spawn(move || {
+            let path = acks_dir(&dir).join(format!("commit-{cycle}"));
+            let mut commits = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+            let mut consumer = log.consumer(ConsumerConfig::default().group_id("g").enable_auto_commit(false)).unwrap();
+            consumer.subscribe(&["buffered"]).unwrap();
+            loop {
+                consumer.poll(Duration::from_millis(20)).unwrap();
+                consumer.commit().unwrap();
+                let positions: String = consumer
+                    .assignment()
+                    .iter()
+                    .map(|tp| format!("{} {}\n", tp.partition, consumer.committed(tp).unwrap().unwrap_or(0)))
+                    .collect();
+                commits.write_all(positions.as_bytes()).unwrap();
+            }
+        });
+    });
+}
