@@ -7,6 +7,17 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// " of topic "t" partition 3", or nothing for a standalone partition.
+fn where_(topic: &Option<String>, partition: &Option<u32>) -> String {
+    match (topic, partition) {
+        (Some(topic), Some(partition)) => format!(" of topic {topic:?} partition {partition}"),
+        _ => String::new(),
+    }
+}
+
+/// `ENOSPC`: no space left on the device.
+const ENOSPC: i32 = 28;
+
 /// `Result` with larder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -45,6 +56,18 @@ pub enum Error {
         size_bytes: u64,
         /// The most the format can hold.
         limit_bytes: u64,
+    },
+
+    /// The disk is full: space for the next records could not be allocated.
+    /// Nothing stored was changed; appends succeed again once there is room.
+    #[error("disk full: no space for the next records{} in {path}", where_(topic, partition))]
+    DiskFull {
+        /// The topic, when the partition belongs to one.
+        topic: Option<String>,
+        /// The partition number, when the partition belongs to a topic.
+        partition: Option<u32>,
+        /// The file that could not grow.
+        path: PathBuf,
     },
 
     /// A timestamp outside what larder accepts (negative).
@@ -220,6 +243,11 @@ impl Error {
     /// pages), so the partition is poisoned.
     pub(crate) fn is_sync_failure(&self) -> bool {
         matches!(self, Error::Io { operation: "sync" | "sync directory", .. })
+    }
+
+    /// Whether this is the operating system reporting a full disk.
+    pub(crate) fn is_no_space(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(ENOSPC))
     }
 
     /// Builds a [`Error::Corrupt`].

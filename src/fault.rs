@@ -23,6 +23,7 @@ const ENOSPC: i32 = 28;
 pub struct FaultStorage {
     fail_syncs: AtomicBool,
     fail_allocations: AtomicBool,
+    fail_writes: AtomicBool,
     skip_syncs: AtomicBool,
     file_syncs: AtomicU64,
     dir_syncs: AtomicU64,
@@ -45,6 +46,12 @@ impl FaultStorage {
         self.fail_allocations.store(fail, Ordering::SeqCst);
     }
 
+    /// From now on, every write system call fails with `EIO` (or stops
+    /// failing). Writes through memory maps do not go through the layer.
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::SeqCst);
+    }
+
     /// Skips the real fsync calls (still counting them): for tests that
     /// simulate process crashes only, where the page cache survives, to run
     /// thousands of cases quickly.
@@ -64,6 +71,13 @@ impl FaultStorage {
 }
 
 impl Storage for FaultStorage {
+    fn write_at(&self, file: &File, path: &Path, position: u64, bytes: &[u8]) -> io::Result<()> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        OsStorage.write_at(file, path, position, bytes)
+    }
+
     fn allocate(&self, file: &File, path: &Path, len_bytes: u64) -> io::Result<()> {
         if self.fail_allocations.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(ENOSPC));

@@ -164,6 +164,9 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
     /// Committed offsets, with the lag behind each partition's end.
     pub offsets: Vec<CommittedOffset>,
+    /// Bytes of a torn last commit cut when the offsets were loaded (that
+    /// commit never returned; the one before it stands). 0 normally.
+    pub torn_commit_bytes: u64,
 }
 
 struct Member {
@@ -342,6 +345,7 @@ impl Group {
             rebalancing: state.rebalancing,
             members,
             offsets,
+            torn_commit_bytes: state.log.torn_bytes,
         }
     }
 }
@@ -408,6 +412,8 @@ struct OffsetsLog {
     file: std::fs::File,
     len: u64,
     frames: usize,
+    /// Bytes of a torn last commit cut on open.
+    torn_bytes: u64,
     /// Set by a failed write or sync: the page cache is not trusted again,
     /// so every later commit fails until the log is reopened.
     failed: bool,
@@ -426,7 +432,8 @@ impl OffsetsLog {
             storage.set_len(&file, path, replayed.valid_len).map_err(|e| Error::io("truncate", path, e))?;
             storage.sync_file(&file, path).map_err(|e| Error::io("sync", path, e))?;
         }
-        let log = OffsetsLog { file, len: replayed.valid_len, frames: replayed.frames, failed: false };
+        let torn_bytes = bytes.len() as u64 - replayed.valid_len;
+        let log = OffsetsLog { file, len: replayed.valid_len, frames: replayed.frames, torn_bytes, failed: false };
         Ok((log, replayed.offsets))
     }
 
@@ -439,7 +446,7 @@ impl OffsetsLog {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         meta::write_atomic(storage, dir, name, &bytes)?;
         let file = storage.open_file(path, true).map_err(|e| Error::io("open", path, e))?;
-        Ok(OffsetsLog { file, len: bytes.len() as u64, frames: 1, failed: false })
+        Ok(OffsetsLog { file, len: bytes.len() as u64, frames: 1, torn_bytes: 0, failed: false })
     }
 
     /// Appends one commit and syncs it.

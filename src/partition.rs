@@ -42,6 +42,9 @@ pub struct PartitionOptions {
     pub(crate) index_interval_bytes: u32,
     pub(crate) repair: bool,
     pub(crate) storage: Arc<dyn Storage>,
+    /// Topic and partition number, when the partition belongs to a topic:
+    /// errors name them.
+    pub(crate) label: Option<(Arc<str>, u32)>,
 }
 
 impl Default for PartitionOptions {
@@ -53,6 +56,7 @@ impl Default for PartitionOptions {
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             repair: false,
             storage: Arc::new(OsStorage),
+            label: None,
         }
     }
 }
@@ -279,14 +283,37 @@ impl Partition {
             if total > MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
                 return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
             }
-            self.make_room(writer, total, first_timestamp)?;
             let interval = u64::from(self.options.index_interval_bytes);
-            writer.append(&*self.options.storage, offset, frames, total, interval)?;
+            let written = self
+                .make_room(writer, total, first_timestamp)
+                .and_then(|()| writer.append(&*self.options.storage, offset, frames, total, interval));
+            written.map_err(|e| self.write_failed(e))?;
             self.end_offset.store(offset + count, Ordering::Release);
             drop(guard);
             self.watchers.notify();
         }
         Ok(Appended { offset, timestamp_ms: first_timestamp })
+    }
+
+    /// What a failed write means: a full disk is reported as such and
+    /// changes nothing; any other failed write or sync poisons the
+    /// partition, since what reached the disk is no longer known.
+    fn write_failed(&self, error: Error) -> Error {
+        if error.is_no_space() {
+            let path = match &error {
+                Error::Io { path, .. } => path.clone(),
+                _ => self.dir.clone(),
+            };
+            let (topic, partition) = match &self.options.label {
+                Some((topic, partition)) => (Some(topic.to_string()), Some(*partition)),
+                None => (None, None),
+            };
+            return Error::DiskFull { topic, partition, path };
+        }
+        if matches!(error, Error::Io { .. }) {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        error
     }
 
     /// Frame length of `record`, after checking its timestamp and

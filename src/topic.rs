@@ -233,8 +233,9 @@ impl Topic {
             meta::read_if_exists(&path)?.ok_or_else(|| Error::corrupt(&path, 0, "topic metadata is missing"))?;
         let config = TopicConfig::decode(&bytes).map_err(|reason| Error::corrupt(&path, 0, reason))?;
         let options = config.partition_options(Arc::clone(&storage));
+        let label = |n: u32| PartitionOptions { label: Some((Arc::from(name), n)), ..options.clone() };
         let partitions = (0..config.partitions)
-            .map(|n| Partition::open(dir.join(n.to_string()), options.clone()).map(Arc::new))
+            .map(|n| Partition::open(dir.join(n.to_string()), label(n)).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let topic = Topic {
             name: name.into(),
@@ -311,7 +312,8 @@ impl Topic {
         config.validate()?;
         let options = config.partition_options(Arc::clone(&self.storage));
         for n in current..count {
-            partitions.push(Arc::new(Partition::open(self.dir.join(n.to_string()), options.clone())?));
+            let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
+            partitions.push(Arc::new(Partition::open(self.dir.join(n.to_string()), options)?));
         }
         meta::write_atomic(&*self.storage, &self.dir, META_FILE, &config.encode())?;
         *self.config.write() = config;

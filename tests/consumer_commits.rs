@@ -238,6 +238,7 @@ fn a_torn_last_commit_falls_back_and_damage_before_good_commits_is_refused() {
         let log = Log::open(dir.path(), LogOptions::default()).unwrap();
         let consumer = log.consumer(config("g")).unwrap();
         assert_eq!(consumer.committed(&tp).unwrap(), Some(4), "cut {cut} bytes off the last commit");
+        assert_eq!(log.describe_group("g").unwrap().torn_commit_bytes, (frame - cut) as u64, "reported, not silent");
     }
     // A damaged commit with good ones after it cannot be a torn write.
     let mut damaged = good.clone();
