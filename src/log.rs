@@ -338,8 +338,21 @@ fn open_topics(topics_dir: &Path, storage: &Arc<dyn Storage>) -> Result<BTreeMap
 }
 
 fn remove_deleted(storage: &dyn Storage, path: &Path) -> Result<()> {
-    std::fs::remove_dir_all(path).map_err(|e| Error::io("remove directory", path, e))?;
+    remove_tree(storage, path)?;
     sync_dir(storage, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Removes a directory tree, its files through the file layer.
+fn remove_tree(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let path = entry.map_err(|e| Error::io("list", dir, e))?.path();
+        if path.is_dir() {
+            remove_tree(storage, &path)?;
+        } else {
+            storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        }
+    }
+    std::fs::remove_dir(dir).map_err(|e| Error::io("remove directory", dir, e))
 }
 
 fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
