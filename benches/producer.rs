@@ -49,48 +49,39 @@ fn fresh_log(dir: &Path, durability: Durability) -> Log {
 fn throughput(dir: &Path, records: u64) {
     let path = dir.join("throughput");
     let bytes = records * VALUE.len() as u64;
-    let (elapsed, _) = median_of(REPEATS, || {
-        let log = fresh_log(&path, Durability::Buffered);
-        let producer = log.producer(ProducerConfig::default()).unwrap();
-        let record = ProducerRecord::new("bench", &VALUE);
-        timed(|| {
-            for _ in 0..records {
-                producer.send_direct(&record).unwrap();
-            }
-        })
-    });
-    row("one thread, send_direct", records, bytes, elapsed, None);
-    let (elapsed, _) = median_of(REPEATS, || {
-        let log = fresh_log(&path, Durability::Buffered);
-        let producer = log.producer(ProducerConfig::default()).unwrap();
-        let record = ProducerRecord::new("bench", &VALUE);
-        timed(|| {
-            for _ in 0..records {
-                producer.send(&record).unwrap();
-            }
-            producer.flush().unwrap();
-        })
-    });
-    row("one thread, send (queued) + flush", records, bytes, elapsed, None);
-    let (elapsed, _) = median_of(REPEATS, || {
-        let log = fresh_log(&path, Durability::Buffered);
-        let producer = log.producer(ProducerConfig::default()).unwrap();
-        timed(|| {
-            std::thread::scope(|scope| {
-                for _ in 0..4 {
-                    let producer = producer.clone();
-                    scope.spawn(move || {
-                        let record = ProducerRecord::new("bench", &VALUE);
-                        for _ in 0..records / 4 {
-                            producer.send(&record).unwrap();
-                        }
-                    });
+    for (name, threads, queued) in [
+        ("one thread, send_direct", 1, false),
+        ("one thread, send (queued) + flush", 1, true),
+        ("4 threads, send (queued) + flush", 4, true),
+    ] {
+        let (elapsed, _) = median_of(REPEATS, || {
+            let log = fresh_log(&path, Durability::Buffered);
+            let producer = log.producer(ProducerConfig::default()).unwrap();
+            timed(|| send_from_threads(&producer, records, threads, queued))
+        });
+        row(name, records, bytes, elapsed, None);
+    }
+}
+
+/// Sends `records` 100 B records from `threads` threads, queued (then
+/// flushed) or direct.
+fn send_from_threads(producer: &larder::Producer, records: u64, threads: u64, queued: bool) {
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let producer = producer.clone();
+            scope.spawn(move || {
+                let record = ProducerRecord::new("bench", &VALUE);
+                for _ in 0..records / threads {
+                    if queued {
+                        producer.send(&record).unwrap();
+                    } else {
+                        producer.send_direct(&record).unwrap();
+                    }
                 }
             });
-            producer.flush().unwrap();
-        })
+        }
     });
-    row("4 threads, send (queued) + flush", records, bytes, elapsed, None);
+    producer.flush().unwrap();
 }
 
 /// Median time of one write + fdatasync of a 108-byte frame.
