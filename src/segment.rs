@@ -445,9 +445,12 @@ impl SegmentWriter {
         self.log.reserve(storage, start + total_bytes)?;
         self.index.reserve(storage, first_entry + entries_bytes)?;
         let through_buffer = total_bytes >= WRITE_THROUGH_BYTES;
+        // The buffer is reused as it is: every byte of `[..total_bytes]` is
+        // overwritten by the frames, so only growth needs initializing.
         let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
-        buffer.resize(if through_buffer { total_bytes } else { 0 }, 0);
+        if through_buffer && buffer.len() < total_bytes {
+            buffer.resize(total_bytes, 0);
+        }
         let entries = self.index.region(first_entry, entries_bytes);
         let mut new_time_entry = false;
         let mut at = 0;
@@ -466,7 +469,7 @@ impl SegmentWriter {
         }
         debug_assert_eq!(at, total_bytes);
         if through_buffer {
-            self.log.write_through(storage, start, &buffer)?;
+            self.log.write_through(storage, start, &buffer[..total_bytes])?;
         }
         self.buffer = buffer;
         self.log.publish(start + total_bytes);
