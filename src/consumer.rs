@@ -370,7 +370,16 @@ impl Consumer {
             if position >= assigned.partition.end_offset() {
                 continue;
             }
-            let batch = assigned.partition.read_batch(position, remaining)?;
+            let batch = match assigned.partition.read_batch(position, remaining) {
+                Ok(batch) => batch,
+                // Retention or truncation moved the log since the position
+                // was checked: reset it by the policy at the next fetch.
+                Err(Error::OffsetOutOfRange { .. }) => {
+                    assigned.position = Some(u64::MAX);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             assigned.position = Some(batch.next_offset());
             remaining -= batch.len();
             records.batches.push((Arc::clone(&assigned.topic), assigned.tp.partition, batch));

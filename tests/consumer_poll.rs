@@ -114,3 +114,20 @@ fn typed_consumer_deserializes_keys_and_values() {
     let error = consumer.poll(Duration::from_secs(1));
     assert!(matches!(error, Err(larder::Error::Serialization { .. })), "{error:?}");
 }
+
+#[test]
+fn retention_under_a_consumer_resets_its_position_by_the_policy() {
+    let (_dir, log) = log();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    for n in 0..20u32 {
+        producer.send_direct(&ProducerRecord::new("t", format!("{n}").as_bytes()).partition(0)).unwrap();
+    }
+    let tp = TopicPartition::new("t", 0);
+    let config = ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest).max_poll_records(5);
+    let mut consumer = log.consumer(config).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(consumer.poll(Duration::ZERO).unwrap().len(), 5);
+    log.partition("t", 0).unwrap().delete_before(12).unwrap();
+    let first = consumer.poll(Duration::from_millis(100)).unwrap().iter().next().map(|r| r.offset());
+    assert_eq!(first, Some(12), "reset to the new log start");
+}
