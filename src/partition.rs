@@ -27,6 +27,9 @@ pub const DEFAULT_SEGMENT_BYTES: u32 = 1 << 30;
 pub const DEFAULT_MAX_RECORD_BYTES: u32 = 1 << 20;
 /// Default `index_interval_bytes` of the time index: 4 KiB, as in Kafka.
 pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Most times a sync leader yields to let concurrent appenders join it.
+const GATHER_YIELDS: usize = 4;
+
 /// Smallest `segment_bytes` accepted.
 pub const MIN_SEGMENT_BYTES: u32 = 128;
 /// Largest `segment_bytes` accepted (Kafka's limit too): positions in a
@@ -429,10 +432,27 @@ impl Partition {
         // and wake together, instead of passing a lock from one to the next.
         *syncing = true;
         drop(syncing);
+        self.gather_appends();
         let synced = self.sync_now();
         *self.sync_state.lock() = false;
         self.sync_done.notify_all();
         synced
+    }
+
+    /// Before leading a sync, lets appenders already on their way in (woken
+    /// by the previous sync) add their records, so one fdatasync covers
+    /// them: yields while the end offset keeps moving, a few times at most.
+    /// Alone, a yield returns at once.
+    fn gather_appends(&self) {
+        let mut seen = self.end_offset();
+        for _ in 0..GATHER_YIELDS {
+            std::thread::yield_now();
+            let now = self.end_offset();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
     }
 
     /// The fdatasync of [`Partition::sync`], run by one caller at a time.
