@@ -274,6 +274,15 @@ impl Group {
         Sync::Steady
     }
 
+    /// Starts a rebalance if a member subscribes to `topic` (its partition
+    /// count changed), so the new partitions get an owner.
+    pub(crate) fn topic_grew(&self, topic: &str) {
+        let mut state = self.state.lock();
+        if state.members.values().any(|m| m.subscription.iter().any(|t| t == topic)) {
+            start_rebalance(&mut state);
+        }
+    }
+
     /// `member` revoked its partitions; completes the rebalance if it was
     /// the last one the group waited for.
     pub(crate) fn rejoin(&self, member: &str, partitions: impl Fn(&str) -> u32) {

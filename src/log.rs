@@ -154,8 +154,13 @@ impl Log {
     }
 
     /// Grows topic `name` to `partitions` partitions; the count only grows.
+    /// Groups subscribed to the topic rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
-        self.inner.topic(name)?.add_partitions(partitions)
+        self.inner.topic(name)?.add_partitions(partitions)?;
+        for group in self.inner.groups.lock().values() {
+            group.topic_grew(name);
+        }
+        Ok(())
     }
 
     /// Partition `partition` of topic `name`, for reading.

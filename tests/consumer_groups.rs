@@ -153,3 +153,18 @@ fn assign_reads_exactly_the_named_partitions() {
     let error = consumer.commit().unwrap_err();
     assert!(matches!(error, larder::Error::InvalidArgument { name: "group_id", .. }), "{error}");
 }
+
+#[test]
+fn added_partitions_are_rebalanced_to_the_group() {
+    let (_dir, log) = log_with(2, 20);
+    let mut consumer = group(&log, "g", AutoOffsetReset::Earliest);
+    consumer.subscribe(&["events"]).unwrap();
+    assert_eq!(sorted(drain(&mut consumer, 20)), events(0..20));
+    log.add_partitions("events", 4).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    for n in 20..24u32 {
+        producer.send_direct(&ProducerRecord::new("events", format!("event-{n}").as_bytes()).partition(n % 4)).unwrap();
+    }
+    assert_eq!(sorted(drain(&mut consumer, 4)), events(20..24));
+    assert_eq!(consumer.assignment().len(), 4);
+}
