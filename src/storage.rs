@@ -38,8 +38,7 @@ pub trait Storage: Send + Sync + Debug {
     /// Makes sure `file` has real disk space for its first `len_bytes`
     /// bytes, growing it to that length if it is shorter.
     fn allocate(&self, file: &File, path: &Path, len_bytes: u64) -> io::Result<()> {
-        let _ = path;
-        file.allocate(len_bytes)
+        file.allocate(len_bytes).map_err(|reported| allocation_error(reported, file, path, len_bytes))
     }
 
     /// Sets the length of `file`, cutting or zero-extending it.
@@ -73,6 +72,26 @@ pub trait Storage: Send + Sync + Debug {
     /// Creates directory `dir` and its missing parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
+    }
+}
+
+/// `ENOSPC`: no space left on the device.
+const ENOSPC: i32 = 28;
+
+/// The real cause of a failed allocation. fs2 0.4 builds its error from
+/// `errno` after `posix_fallocate`, which returns its error number instead
+/// of setting `errno` (fs2-rs pull request #42), so what it reports is
+/// whatever `errno` held — "Success", say, on a full disk. A full disk is
+/// confirmed from the free space; anything else is reported as an
+/// allocation failure of unknown cause.
+fn allocation_error(reported: io::Error, file: &File, path: &Path, len_bytes: u64) -> io::Error {
+    if reported.raw_os_error() == Some(ENOSPC) {
+        return reported;
+    }
+    let needed = len_bytes.saturating_sub(file.allocated_size().unwrap_or(0));
+    match fs2::available_space(path) {
+        Ok(available) if available < needed => io::Error::from_raw_os_error(ENOSPC),
+        _ => io::Error::other(format!("posix_fallocate of {len_bytes} bytes failed (its error is not reported)")),
     }
 }
 
