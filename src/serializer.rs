@@ -25,7 +25,7 @@ use crate::producer::{DeliveryHandle, Producer, ProducerRecord, RecordMetadata};
 
 /// Turns a `T` into the bytes stored in a record.
 pub trait Serializer<T: ?Sized>: Send + Sync {
-    /// The bytes of `value`, or [`Error::Serialization`](crate::Error::Serialization).
+    /// The bytes of `value`, or [`Error::Serialization`].
     fn serialize(&self, value: &T) -> Result<Vec<u8>>;
 }
 
