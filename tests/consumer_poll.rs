@@ -44,9 +44,10 @@ fn a_blocked_poll_wakes_within_milliseconds_of_an_append() {
         wake_ms.push(sent_at.as_secs_f64() * 1e3);
     }
     wake_ms.sort_by(f64::total_cmp);
-    // Woken by the append: a timer-driven poll would wait its full 10 s.
-    assert!(wake_ms[wake_ms.len() / 2] < 5.0, "median wake-up {:.2} ms", wake_ms[wake_ms.len() / 2]);
-    assert!(wake_ms[wake_ms.len() - 1] < 1000.0, "slowest wake-up {:.2} ms", wake_ms[wake_ms.len() - 1]);
+    // Woken by the append, not by its 10 s timeout. The bounds are loose on
+    // purpose (this machine is shared); speed lives in benches/consumer.rs.
+    assert!(wake_ms[wake_ms.len() / 2] < 50.0, "median wake-up {:.2} ms", wake_ms[wake_ms.len() / 2]);
+    assert!(wake_ms[wake_ms.len() - 1] < 2000.0, "slowest wake-up {:.2} ms", wake_ms[wake_ms.len() - 1]);
 }
 
 #[test]
