@@ -7,6 +7,8 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::storage::ENOSPC;
+
 /// " of topic "t" partition 3", or nothing for a standalone partition.
 fn where_(topic: &Option<String>, partition: &Option<u32>) -> String {
     match (topic, partition) {
@@ -15,8 +17,94 @@ fn where_(topic: &Option<String>, partition: &Option<u32>) -> String {
     }
 }
 
-/// `ENOSPC`: no space left on the device.
-const ENOSPC: i32 = 28;
+/// The file-system operation an [`Error::Io`] comes from. Whether a failure
+/// of it leaves the partition's durable state unknown — and so poisons the
+/// partition — is decided here, in [`IoOp::poisons`], and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Creating (or truncating to empty) a file.
+    Create,
+    /// Opening an existing file.
+    Open,
+    /// Reading a file.
+    Read,
+    /// Writing bytes with a system call.
+    Write,
+    /// Allocating disk space for a file.
+    Allocate,
+    /// Cutting or extending a file.
+    Truncate,
+    /// fdatasync of a file.
+    Sync,
+    /// fsync of a directory.
+    SyncDirectory,
+    /// Renaming a file or directory.
+    Rename,
+    /// Removing a file.
+    Remove,
+    /// Removing a directory.
+    RemoveDirectory,
+    /// Creating a directory.
+    CreateDirectory,
+    /// Listing a directory.
+    List,
+    /// Reading a file's metadata.
+    Stat,
+    /// Mapping a file into memory.
+    Map,
+    /// Starting write-back of a mapped file (msync).
+    Msync,
+    /// Taking or opening a lock file.
+    Lock,
+    /// Starting a thread.
+    SpawnThread,
+}
+
+impl IoOp {
+    /// Whether a failure of this operation with `errno` leaves the written
+    /// state of the file unknown, so the page cache is not trusted again:
+    /// a failed sync (Linux may have dropped the dirty pages, whatever the
+    /// error), or a failed write, truncation, rename or removal other than
+    /// a full disk (part of it may have happened). Every other failure
+    /// changed nothing (a create, open, allocation or listing that failed).
+    pub fn poisons(self, errno: Option<i32>) -> bool {
+        match self {
+            IoOp::Sync | IoOp::SyncDirectory => true,
+            IoOp::Write | IoOp::Truncate | IoOp::Rename | IoOp::Remove => errno != Some(ENOSPC),
+            _ => false,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IoOp::Create => "create",
+            IoOp::Open => "open",
+            IoOp::Read => "read",
+            IoOp::Write => "write",
+            IoOp::Allocate => "allocate",
+            IoOp::Truncate => "truncate",
+            IoOp::Sync => "sync",
+            IoOp::SyncDirectory => "sync directory",
+            IoOp::Rename => "rename",
+            IoOp::Remove => "remove",
+            IoOp::RemoveDirectory => "remove directory",
+            IoOp::CreateDirectory => "create directory",
+            IoOp::List => "list",
+            IoOp::Stat => "stat",
+            IoOp::Map => "mmap",
+            IoOp::Msync => "msync",
+            IoOp::Lock => "lock",
+            IoOp::SpawnThread => "spawn thread",
+        }
+    }
+}
+
+impl std::fmt::Display for IoOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// `Result` with larder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,8 +116,8 @@ pub enum Error {
     /// An operating-system call on a file or directory failed.
     #[error("I/O error during {operation} on {path}: {source}")]
     Io {
-        /// What larder was doing (`"sync"`, `"create"`, `"rename"`, ...).
-        operation: &'static str,
+        /// What larder was doing.
+        operation: IoOp,
         /// The file or directory concerned.
         path: PathBuf,
         /// The error the operating system returned (shared, so the error can
@@ -212,9 +300,22 @@ pub enum Error {
         waited_ms: u64,
     },
 
-    /// The producer (or the log behind it) was closed.
-    #[error("the producer is closed")]
-    ProducerClosed,
+    /// The handle, or the log it belongs to, was closed: nothing more can
+    /// be done through it (open the log again for a new handle).
+    #[error("the {what} is closed")]
+    Closed {
+        /// What was closed: `"log"`, `"producer"`, `"partition"`, ...
+        what: &'static str,
+    },
+
+    /// A call that waits for the producer's appender thread was made on that
+    /// thread, from a delivery callback: it would wait for itself. Callbacks
+    /// must not block (Kafka refuses `flush` in a callback too).
+    #[error("{operation} cannot be called from a delivery callback: callbacks run on the producer's appender thread, which it would wait for")]
+    InCallback {
+        /// The refused call.
+        operation: &'static str,
+    },
 
     /// A serializer could not turn a value into bytes.
     #[error("serialization failed: {reason}")]
@@ -234,15 +335,14 @@ pub enum Error {
 
 impl Error {
     /// Wraps an I/O error with the operation and path it came from.
-    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(operation: IoOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io { operation, path: path.into(), source: Arc::new(source) }
     }
 
-    /// Whether this is a failed sync of a file or directory: after one, the
-    /// page cache is not trusted again (Linux may have dropped the dirty
-    /// pages), so the partition is poisoned.
-    pub(crate) fn is_sync_failure(&self) -> bool {
-        matches!(self, Error::Io { operation: "sync" | "sync directory", .. })
+    /// Whether this failure poisons the partition it happened in (see
+    /// [`IoOp::poisons`]).
+    pub(crate) fn poisons(&self) -> bool {
+        matches!(self, Error::Io { operation, source, .. } if operation.poisons(source.raw_os_error()))
     }
 
     /// Whether this is the operating system reporting a full disk.

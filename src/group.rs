@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::le;
 use crate::meta;
 use crate::notify::Waker;
@@ -435,11 +435,11 @@ impl OffsetsLog {
             return Ok((OffsetsLog::snapshot(storage, path, &BTreeMap::new())?, BTreeMap::new()));
         };
         let replayed = replay(&bytes).map_err(|(position, reason)| Error::corrupt(path, position, reason))?;
-        let file = storage.open_file(path, true).map_err(|e| Error::io("open", path, e))?;
+        let file = storage.open_file(path, true).map_err(|e| Error::io(IoOp::Open, path, e))?;
         if replayed.valid_len < bytes.len() as u64 {
             // A torn last commit, never acknowledged: cut it.
-            storage.set_len(&file, path, replayed.valid_len).map_err(|e| Error::io("truncate", path, e))?;
-            storage.sync_file(&file, path).map_err(|e| Error::io("sync", path, e))?;
+            storage.set_len(&file, path, replayed.valid_len).map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+            storage.sync_file(&file, path).map_err(|e| Error::io(IoOp::Sync, path, e))?;
         }
         let torn_bytes = bytes.len() as u64 - replayed.valid_len;
         let log = OffsetsLog { file, len: replayed.valid_len, frames: replayed.frames, torn_bytes, failed: false };
@@ -454,7 +454,7 @@ impl OffsetsLog {
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         meta::write_atomic(storage, dir, name, &bytes)?;
-        let file = storage.open_file(path, true).map_err(|e| Error::io("open", path, e))?;
+        let file = storage.open_file(path, true).map_err(|e| Error::io(IoOp::Open, path, e))?;
         Ok(OffsetsLog { file, len: bytes.len() as u64, frames: 1, torn_bytes: 0, failed: false })
     }
 
@@ -466,8 +466,8 @@ impl OffsetsLog {
         let frame = encode_frame(offsets);
         let written = storage
             .write_at(&self.file, path, self.len, &frame)
-            .map_err(|e| Error::io("write", path, e))
-            .and_then(|()| storage.sync_file(&self.file, path).map_err(|e| Error::io("sync", path, e)));
+            .map_err(|e| Error::io(IoOp::Write, path, e))
+            .and_then(|()| storage.sync_file(&self.file, path).map_err(|e| Error::io(IoOp::Sync, path, e)));
         if written.is_err() {
             self.failed = true;
         }

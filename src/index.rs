@@ -142,7 +142,7 @@ impl TimeIndex {
     /// is below it (every record up to that entry is older), or `base`.
     pub(crate) fn scan_start(&self, base: u64, timestamp_ms: i64) -> u64 {
         let older = self.entries.partition_point(|&(ts, _)| ts < timestamp_ms);
-        older.checked_sub(1).map_or(base, |i| self.entries[i].1 + 1)
+        older.checked_sub(1).map_or(base, |i| self.entries[i].1.saturating_add(1))
     }
 
     /// Encodes the index as the `.tix` file bytes.
@@ -172,9 +172,12 @@ impl TimeIndex {
         bytes
     }
 
-    /// Decodes a `.tix` file written for `base_offset`; `None` if it cannot
-    /// be trusted (the caller rebuilds it from the log).
-    pub(crate) fn decode(bytes: &[u8], base_offset: u64) -> Option<TimeIndex> {
+    /// Decodes a `.tix` file written for the segment of offsets
+    /// `[base_offset, end_offset)`; `None` if it cannot be trusted (the
+    /// caller rebuilds it from the log). A CRC that matches is not enough:
+    /// every entry must name an offset of the segment, and both columns
+    /// must increase, as the writer makes them.
+    pub(crate) fn decode(bytes: &[u8], base_offset: u64, end_offset: u64) -> Option<TimeIndex> {
         if bytes.len() < TIME_HEADER_BYTES || &bytes[..8] != TIME_MAGIC {
             return None;
         }
@@ -189,6 +192,11 @@ impl TimeIndex {
             .map(|i| TIME_HEADER_BYTES + i * TIME_ENTRY_BYTES)
             .map(|at| (le::i64_at(bytes, at), le::u64_at(bytes, at + 8)))
             .collect();
+        let inside = entries.iter().all(|&(_, offset)| (base_offset..end_offset).contains(&offset));
+        let increasing = entries.windows(2).all(|pair| pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1);
+        if !inside || !increasing {
+            return None;
+        }
         let max_timestamp = entries.last().copied();
         Some(TimeIndex { entries, max_timestamp, bytes_since_entry: 0 })
     }
@@ -221,8 +229,9 @@ mod tests {
         assert_eq!(index.scan_start(10, 50), 10);
         assert_eq!(index.scan_start(10, 250), 11);
         assert_eq!(index.scan_start(10, 350), 12);
-        let decoded = TimeIndex::decode(&index.encode(10), 10).unwrap();
+        let decoded = TimeIndex::decode(&index.encode(10), 10, 14).unwrap();
         assert_eq!(decoded.entries, index.entries);
-        assert_eq!(TimeIndex::decode(&index.encode(10), 11), None);
+        assert_eq!(TimeIndex::decode(&index.encode(10), 11, 14), None);
+        assert_eq!(TimeIndex::decode(&index.encode(10), 10, 13), None, "an entry past the segment's end");
     }
 }

@@ -27,7 +27,7 @@ mod topic;
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, RebalanceListener,
 };
-pub use error::{Error, Result};
+pub use error::{Error, IoOp, Result};
 pub use group::{Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};
 pub use log::{Log, LogOptions};
 pub use partition::{

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use crate::consumer::{Consumer, ConsumerConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::group::{Group, GroupDescription, OFFSETS_EXTENSION};
 use crate::partition::{lock_file, DirLock, Partition};
 use crate::producer::{Producer, ProducerConfig};
@@ -96,7 +96,7 @@ impl Log {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
         for sub in [&topics_dir, &dir.join(GROUPS_DIR)] {
-            storage.create_dir_all(sub).map_err(|e| Error::io("create directory", sub, e))?;
+            storage.create_dir_all(sub).map_err(|e| Error::io(IoOp::CreateDirectory, sub, e))?;
         }
         let lock = lock_file(&dir, LOCK_FILE)?;
         let topics = open_topics(&topics_dir, &storage)?;
@@ -133,7 +133,7 @@ impl Log {
         let mut topics = self.inner.topics.write();
         let topic = topics.remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
         let doomed = self.inner.topics_dir().join(format!("{name}{DELETED_SUFFIX}"));
-        storage.rename(topic.dir(), &doomed).map_err(|e| Error::io("rename", &doomed, e))?;
+        storage.rename(topic.dir(), &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
         sync_dir(storage, &self.inner.topics_dir())?;
         drop(topics);
         topic.mark_deleted();
@@ -197,8 +197,8 @@ impl Log {
     pub fn list_groups(&self) -> Result<Vec<String>> {
         let mut ids: BTreeSet<String> = self.inner.groups.lock().keys().cloned().collect();
         let dir = self.inner.dir.join(GROUPS_DIR);
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
-            let name = entry.map_err(|e| Error::io("list", &dir, e))?.file_name();
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+            let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
             let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
             if let Some(id) = id.filter(|id| validate_name(id).is_ok()) {
                 ids.insert(id.to_string());
@@ -319,9 +319,9 @@ impl LogInner {
 
 fn open_topics(topics_dir: &Path, storage: &Arc<dyn Storage>) -> Result<BTreeMap<String, Arc<Topic>>> {
     let mut topics = BTreeMap::new();
-    let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io("list", topics_dir, e))?;
+    let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", topics_dir, e))?;
+        let entry = entry.map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
         if name.ends_with(DELETED_SUFFIX) {
@@ -349,19 +349,19 @@ fn remove_deleted(storage: &dyn Storage, path: &Path) -> Result<()> {
 
 /// Removes a directory tree, its files through the file layer.
 fn remove_tree(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
-        let path = entry.map_err(|e| Error::io("list", dir, e))?.path();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))? {
+        let path = entry.map_err(|e| Error::io(IoOp::List, dir, e))?.path();
         if path.is_dir() {
             remove_tree(storage, &path)?;
         } else {
-            storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            storage.remove_file(&path).map_err(|e| Error::io(IoOp::Remove, &path, e))?;
         }
     }
-    std::fs::remove_dir(dir).map_err(|e| Error::io("remove directory", dir, e))
+    std::fs::remove_dir(dir).map_err(|e| Error::io(IoOp::RemoveDirectory, dir, e))
 }
 
 fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    storage.sync_dir(dir).map_err(|e| Error::io("sync directory", dir, e))
+    storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))
 }
 
 /// Syncs the partitions of `Interval` topics at their period, until the log

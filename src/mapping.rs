@@ -14,6 +14,7 @@
 //! full disk surfaces as an error from [`MapWriter::reserve`], never as a
 //! fault inside the map.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::storage::Storage;
 
 /// Bytes allocated at a time ahead of the writer.
@@ -36,6 +37,45 @@ pub(crate) struct MappedFile {
     map: MmapRaw,
     header_bytes: usize,
     published: AtomicUsize,
+    /// The file's identity while it is mapped read-only (debug builds
+    /// check nothing writes it meanwhile).
+    read_only: Option<FileId>,
+}
+
+/// A file's identity: device and inode.
+type FileId = (u64, u64);
+
+/// Files mapped read-only now, with how many maps each, in debug builds.
+/// Such a file is never written or cut while mapped: a cut makes access past
+/// the new end fault, and a write changes bytes readers borrow. Writers of
+/// existing segment files call [`debug_assert_unmapped`] first.
+static READ_ONLY_MAPS: parking_lot::Mutex<BTreeMap<FileId, usize>> = parking_lot::const_mutex(BTreeMap::new());
+
+fn file_id(file: &File) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt as _;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Panics, in debug builds, if `file` is mapped read-only by this process.
+pub(crate) fn debug_assert_unmapped(file: &File, path: &Path) {
+    if cfg!(debug_assertions) {
+        let id = file_id(file);
+        let mapped = id.is_some_and(|id| READ_ONLY_MAPS.lock().contains_key(&id));
+        assert!(!mapped, "{} is written while it is mapped read-only", path.display());
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        let Some(id) = self.read_only else { return };
+        let mut maps = READ_ONLY_MAPS.lock();
+        if let Some(count) = maps.get_mut(&id) {
+            *count -= 1;
+            if *count == 0 {
+                maps.remove(&id);
+            }
+        }
+    }
 }
 
 impl MappedFile {
@@ -58,8 +98,9 @@ impl MappedFile {
         // file length, never rewritten) and through the unique `MapWriter`
         // (bytes not yet published, below the allocated file length, so no
         // access can fault past the end of the file).
-        let map = MmapOptions::new().len(capacity).map_raw(&file).map_err(|e| Error::io("mmap", &path, e))?;
-        let mapped = Arc::new(MappedFile { path, file, map, header_bytes, published: AtomicUsize::new(published) });
+        let map = MmapOptions::new().len(capacity).map_raw(&file).map_err(|e| Error::io(IoOp::Map, &path, e))?;
+        let valid = AtomicUsize::new(published);
+        let mapped = Arc::new(MappedFile { path, file, map, header_bytes, published: valid, read_only: None });
         let writer = MapWriter { mapped: Arc::clone(&mapped), allocated, prefaulted: published };
         Ok((mapped, writer))
     }
@@ -72,9 +113,13 @@ impl MappedFile {
         // A read-only map of the file's current length. Files mapped this
         // way (sealed segments, files being recovered) are not written by
         // this process while mapped; truncation and repair write new files.
-        let map = MmapOptions::new().len(len).map_raw_read_only(&file).map_err(|e| Error::io("mmap", &path, e))?;
+        let map = MmapOptions::new().len(len).map_raw_read_only(&file).map_err(|e| Error::io(IoOp::Map, &path, e))?;
         let published = AtomicUsize::new(len);
-        Ok(Arc::new(MappedFile { path, file, map, header_bytes, published }))
+        let read_only = if cfg!(debug_assertions) { file_id(&file) } else { None };
+        if let Some(id) = read_only {
+            *READ_ONLY_MAPS.lock().entry(id).or_default() += 1;
+        }
+        Ok(Arc::new(MappedFile { path, file, map, header_bytes, published, read_only }))
     }
 
     /// Borrows `len` published bytes starting at `position`.
@@ -119,7 +164,7 @@ impl MappedFile {
     /// Starts write-back of the published bytes (msync with MS_ASYNC).
     pub(crate) fn start_writeback(&self) -> Result<()> {
         let len = self.published();
-        self.map.flush_async_range(0, len).map_err(|e| Error::io("msync", &self.path, e))
+        self.map.flush_async_range(0, len).map_err(|e| Error::io(IoOp::Msync, &self.path, e))
     }
 
     /// The mapped file's path.
@@ -186,7 +231,7 @@ impl MapWriter {
         let chunk_end = (end as u64).div_ceil(ALLOCATE_CHUNK_BYTES) * ALLOCATE_CHUNK_BYTES;
         let target = chunk_end.min(self.capacity() as u64);
         let mapped = &self.mapped;
-        storage.allocate(&mapped.file, &mapped.path, target).map_err(|e| Error::io("allocate", &mapped.path, e))?;
+        storage.allocate(&mapped.file, &mapped.path, target).map_err(|e| Error::io(IoOp::Allocate, &mapped.path, e))?;
         self.allocated = target;
         Ok(())
     }
@@ -215,7 +260,7 @@ impl MapWriter {
         let mapped = &self.mapped;
         storage
             .write_at(&mapped.file, &mapped.path, position as u64, bytes)
-            .map_err(|e| Error::io("write", &mapped.path, e))
+            .map_err(|e| Error::io(IoOp::Write, &mapped.path, e))
     }
 
     /// Borrows the unpublished bytes `[position, position + len)` for writing.
@@ -254,12 +299,12 @@ impl MapWriter {
         let len = self.mapped.published() as u64;
         storage
             .set_len(&self.mapped.file, &self.mapped.path, len)
-            .map_err(|e| Error::io("truncate", &self.mapped.path, e))?;
+            .map_err(|e| Error::io(IoOp::Truncate, &self.mapped.path, e))?;
         self.allocated = len;
         Ok(())
     }
 }
 
 fn file_len(file: &File, path: &Path) -> Result<u64> {
-    Ok(file.metadata().map_err(|e| Error::io("stat", path, e))?.len())
+    Ok(file.metadata().map_err(|e| Error::io(IoOp::Stat, path, e))?.len())
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::le;
 use crate::storage::Storage;
 
@@ -51,12 +51,12 @@ pub(crate) fn decode<'a>(magic: &[u8; 8], bytes: &'a [u8]) -> Result<&'a [u8], S
 pub(crate) fn write_atomic(storage: &dyn Storage, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let target = dir.join(name);
     let temp = dir.join(format!("{name}.tmp"));
-    let file = storage.create_file(&temp).map_err(|e| Error::io("create", &temp, e))?;
-    storage.write_at(&file, &temp, 0, bytes).map_err(|e| Error::io("write", &temp, e))?;
-    storage.sync_file(&file, &temp).map_err(|e| Error::io("sync", &temp, e))?;
+    let file = storage.create_file(&temp).map_err(|e| Error::io(IoOp::Create, &temp, e))?;
+    storage.write_at(&file, &temp, 0, bytes).map_err(|e| Error::io(IoOp::Write, &temp, e))?;
+    storage.sync_file(&file, &temp).map_err(|e| Error::io(IoOp::Sync, &temp, e))?;
     drop(file);
-    storage.rename(&temp, &target).map_err(|e| Error::io("rename", &target, e))?;
-    storage.sync_dir(dir).map_err(|e| Error::io("sync directory", dir, e))
+    storage.rename(&temp, &target).map_err(|e| Error::io(IoOp::Rename, &target, e))?;
+    storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))
 }
 
 /// Reads `path` whole; `None` if it does not exist.
@@ -64,7 +64,7 @@ pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+        Err(e) => Err(Error::io(IoOp::Read, path, e)),
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fs2::FileExt as _;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
 use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
 use crate::recovery::{self, RecoveryReport, State};
@@ -123,6 +123,18 @@ impl PartitionOptions {
     }
 }
 
+/// How much a failed step may have changed, for [`Partition::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Damage {
+    /// Only what the failed operation itself did: [`IoOp::poisons`] says
+    /// whether that leaves the partition's files unknown.
+    Operation,
+    /// The step had begun changing the partition's files (a seal, a
+    /// truncation, the sync of appended data): after any I/O failure they
+    /// may no longer match what the partition holds in memory.
+    Files,
+}
+
 /// Where an append put its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -144,8 +156,15 @@ pub struct Partition {
     sync_done: Condvar,
     end_offset: AtomicU64,
     log_start_offset: AtomicU64,
+    /// Every offset below it is durable. Changed only under the writer
+    /// lock, so a sync that finishes after a truncation cannot raise it
+    /// over records the truncation replaced (see `truncations`).
     synced_offset: AtomicU64,
+    /// Truncations so far, bumped under the writer lock: a sync that began
+    /// before one covers files that are gone, and claims nothing.
+    truncations: AtomicU64,
     poisoned: AtomicBool,
+    closed: AtomicBool,
     report: RecoveryReport,
     /// Consumers to wake when records are appended.
     watchers: Watchers,
@@ -192,7 +211,9 @@ impl Partition {
             log_start_offset: AtomicU64::new(recovered.log_start_offset),
             // Recovery synced whatever it kept, so everything stored is durable.
             synced_offset: AtomicU64::new(end),
+            truncations: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             report: recovered.report,
             watchers: Watchers::default(),
             lock: Mutex::new(Some(lock)),
@@ -232,6 +253,12 @@ impl Partition {
     /// Whether an earlier failed sync poisoned the partition.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Whether the partition was closed (by [`Partition::close`], or by the
+    /// log it belongs to).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Number of segments.
@@ -287,36 +314,44 @@ impl Partition {
                 return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
             }
             let interval = u64::from(self.options.index_interval_bytes);
-            let written = self
-                .make_room(writer, total, first_timestamp)
-                .and_then(|()| writer.append(&*self.options.storage, offset, frames, total, interval));
-            written.map_err(|e| self.write_failed(e))?;
+            self.make_room(writer, total, first_timestamp)?;
+            let written = writer.append(&*self.options.storage, offset, frames, total, interval);
+            self.check(written, Damage::Operation)?;
             self.end_offset.store(offset + count, Ordering::Release);
+            self.debug_check_invariants(guard.as_ref());
             drop(guard);
             self.watchers.notify();
         }
         Ok(Appended { offset, timestamp_ms: first_timestamp })
     }
 
-    /// What a failed write means: a full disk is reported as such and
-    /// changes nothing; any other failed write or sync poisons the
-    /// partition, since what reached the disk is no longer known.
-    fn write_failed(&self, error: Error) -> Error {
-        if error.is_no_space() {
-            let path = match &error {
-                Error::Io { path, .. } => path.clone(),
-                _ => self.dir.clone(),
+    /// The partition's whole policy for failed file operations, applied to
+    /// every step that writes: whether the failure poisons the partition
+    /// (see [`Damage`]), and a full disk reported as [`Error::DiskFull`]
+    /// naming the topic and partition.
+    fn check<T>(&self, result: Result<T>, damage: Damage) -> Result<T> {
+        result.map_err(|error| {
+            let poisons = match damage {
+                Damage::Operation => error.poisons(),
+                Damage::Files => matches!(error, Error::Io { .. }),
             };
-            let (topic, partition) = match &self.options.label {
-                Some((topic, partition)) => (Some(topic.to_string()), Some(*partition)),
-                None => (None, None),
-            };
-            return Error::DiskFull { topic, partition, path };
+            if poisons {
+                self.poisoned.store(true, Ordering::Release);
+            }
+            self.disk_full_or(error)
+        })
+    }
+
+    fn disk_full_or(&self, error: Error) -> Error {
+        let Error::Io { path, .. } = &error else { return error };
+        if !error.is_no_space() {
+            return error;
         }
-        if matches!(error, Error::Io { .. }) {
-            self.poisoned.store(true, Ordering::Release);
-        }
-        error
+        let (topic, partition) = match &self.options.label {
+            Some((topic, partition)) => (Some(topic.to_string()), Some(*partition)),
+            None => (None, None),
+        };
+        Error::DiskFull { topic, partition, path: path.clone() }
     }
 
     /// Frame length of `record`, after checking its timestamp and
@@ -334,14 +369,63 @@ impl Partition {
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
+        let writer = guard.as_mut().ok_or(Error::Closed { what: "partition" })?;
         if self.is_poisoned() {
             return Err(Error::Poisoned { path: self.dir.clone() });
         }
-        guard.as_mut().ok_or_else(|| self.closed())
+        Ok(writer)
     }
 
-    fn closed(&self) -> Error {
-        Error::invalid("partition", format!("{} is closed", self.dir.display()))
+    /// Fails with [`Error::Closed`] once the partition is closed: reads
+    /// too, since a closed partition has let go of its files.
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: "partition" });
+        }
+        Ok(())
+    }
+
+    /// Checks, in debug builds, what must hold after every change of the
+    /// partition's state: `log_start <= synced <= end`, the segments
+    /// contiguous and ending where the end offset says, the last one the
+    /// writer's. Called under the writer lock.
+    fn debug_check_invariants(&self, writer: Option<&SegmentWriter>) {
+        if cfg!(debug_assertions) {
+            let (start, synced, end) = (self.log_start_offset(), self.synced_offset(), self.end_offset());
+            assert!(
+                start <= synced && synced <= end,
+                "{}: start {start}, synced {synced}, end {end}",
+                self.dir.display()
+            );
+            let segments = self.segments.read();
+            for pair in segments.windows(2) {
+                assert_eq!(
+                    pair[0].end_offset(),
+                    pair[1].base_offset(),
+                    "{}: segments not contiguous",
+                    self.dir.display()
+                );
+            }
+            if let (Some(writer), Some(last)) = (writer, segments.last()) {
+                assert!(
+                    Arc::ptr_eq(writer.segment(), last),
+                    "{}: the writer's segment is not the last",
+                    self.dir.display()
+                );
+                assert_eq!(
+                    last.end_offset(),
+                    end,
+                    "{}: the last segment does not end at the end offset",
+                    self.dir.display()
+                );
+                writer.debug_check();
+            }
+            assert!(
+                segments.first().is_none_or(|first| first.base_offset() <= start),
+                "{}: log start below the first segment",
+                self.dir.display()
+            );
+        }
     }
 
     /// Rolls first if `bytes` do not fit the active segment or its
@@ -377,22 +461,24 @@ impl Partition {
         let storage = &*self.options.storage;
         let base = self.end_offset.load(Ordering::Relaxed);
         let replaces_empty = writer.record_count() == 0;
-        let fresh = self.poison_on_sync_failure(SegmentWriter::create(storage, &self.dir, base, capacity))?;
+        let fresh = self.check(SegmentWriter::create(storage, &self.dir, base, capacity), Damage::Operation)?;
         let old = std::mem::replace(writer, fresh);
         if !replaces_empty {
-            self.poison_on_error(old.seal(storage, &self.dir))?;
+            self.check(old.seal(storage, &self.dir), Damage::Files)?;
         }
-        let synced_dir = storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e));
-        self.poison_on_error(synced_dir)?;
+        let synced_dir = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
+        self.check(synced_dir, Damage::Files)?;
         let mut segments = self.segments.write();
         if replaces_empty {
             segments.pop();
         }
         segments.push(Arc::clone(writer.segment()));
         drop(segments);
+        // The old segment was sealed, and sealing syncs it.
         self.synced_offset.fetch_max(base, Ordering::AcqRel);
+        self.debug_check_invariants(Some(writer));
         let state = State { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
-        self.poison_on_error(state.write(storage, &self.dir))
+        self.check(state.write(storage, &self.dir), Damage::Operation)
     }
 
     /// Starts write-back of every appended byte to the disk without waiting
@@ -417,7 +503,9 @@ impl Partition {
         let mut syncing = self.sync_state.lock();
         loop {
             let synced = self.synced_offset();
-            if synced >= target {
+            // A truncation meanwhile may have removed part of the target.
+            if synced >= target.min(self.end_offset()) {
+                self.check_open()?;
                 return Ok(synced);
             }
             if self.is_poisoned() {
@@ -457,36 +545,30 @@ impl Partition {
 
     /// The fdatasync of [`Partition::sync`], run by one caller at a time.
     fn sync_now(&self) -> Result<u64> {
-        let (log, position, covered) = {
+        let (log, position, covered, truncations) = {
             let mut guard = self.writer.lock();
             let writer = self.writable(&mut guard)?;
-            (Arc::clone(writer.segment().log()), writer.position(), self.end_offset.load(Ordering::Relaxed))
+            let covered = self.end_offset.load(Ordering::Relaxed);
+            (Arc::clone(writer.segment().log()), writer.position(), covered, self.truncations.load(Ordering::Relaxed))
         };
         let storage = &*self.options.storage;
-        self.poison_on_error(crate::segment::sync(storage, &log))?;
-        if let Some(writer) = self.writer.lock().as_mut().filter(|w| Arc::ptr_eq(w.segment().log(), &log)) {
+        self.check(crate::segment::sync(storage, &log), Damage::Files)?;
+        let mut guard = self.writer.lock();
+        if self.truncations.load(Ordering::Relaxed) != truncations {
+            // What was synced was replaced meanwhile: claim nothing.
+            return Ok(self.synced_offset());
+        }
+        if let Some(writer) = guard.as_mut().filter(|w| Arc::ptr_eq(w.segment().log(), &log)) {
             writer.synced_to(position);
         }
         self.synced_offset.fetch_max(covered, Ordering::AcqRel);
+        self.debug_check_invariants(guard.as_ref());
         Ok(covered)
     }
 
-    fn poison_on_sync_failure<T>(&self, result: Result<T>) -> Result<T> {
-        if result.as_ref().is_err_and(Error::is_sync_failure) {
-            self.poisoned.store(true, Ordering::Release);
-        }
-        result
-    }
-
-    fn poison_on_error<T>(&self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            self.poisoned.store(true, Ordering::Release);
-        }
-        result
-    }
-
     fn active_segment(&self) -> Result<Arc<Segment>> {
-        self.segments.read().last().cloned().ok_or_else(|| self.closed())
+        self.check_open()?;
+        self.segments.read().last().cloned().ok_or(Error::Closed { what: "partition" })
     }
 
     /// Reads the record at `offset`.
@@ -497,6 +579,7 @@ impl Partition {
 
     /// The segment holding `offset`, which must be in range.
     fn segment_for(&self, offset: u64) -> Result<Arc<Segment>> {
+        self.check_open()?;
         let (start, end) = (self.log_start_offset(), self.end_offset());
         let out_of_range = || Error::OffsetOutOfRange { offset, log_start_offset: start, end_offset: end };
         if offset < start || offset >= end {
@@ -515,21 +598,22 @@ impl Partition {
     /// from [`RecordBatch::next_offset`]). An empty batch at the end offset.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
         if offset == self.end_offset() && offset >= self.log_start_offset() {
-            let segment = self.active_segment()?;
-            return segment.read_batch(offset, 0);
+            return Ok(RecordBatch::empty(offset));
         }
         self.segment_for(offset)?.read_batch(offset, max_records as u64)
     }
 
     /// Iterates over records from `offset` to the end offset as it is when
-    /// each record is read (records appended meanwhile are included).
+    /// each record is read (records appended meanwhile are included). The
+    /// iterator ends after the first error it returns.
     pub fn iter_from(&self, offset: u64) -> Iter<'_> {
-        Iter { partition: self, next: offset, segment: None }
+        Iter { partition: self, next: offset, segment: None, failed: false }
     }
 
     /// The first offset whose record has a timestamp >= `timestamp_ms`
     /// (Kafka's `offsets_for_times`), or `None` if no record is that recent.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        self.check_open()?;
         let segments = self.segments.read().clone();
         let start = self.log_start_offset();
         for (n, segment) in segments.iter().enumerate().filter(|(_, s)| s.end_offset() > start) {
@@ -540,7 +624,7 @@ impl Partition {
             if !active && times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                 continue;
             }
-            let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start);
+            let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start).max(segment.base_offset());
             drop(times);
             for offset in from..segment.end_offset() {
                 if segment.record(offset)?.timestamp_ms() >= timestamp_ms {
@@ -566,13 +650,21 @@ impl Partition {
             return Ok(());
         }
         // The old writer's files are replaced, never rewritten in place.
-        let fresh = self.poison_on_error(self.cut(offset))?;
+        let fresh = self.check(self.cut(offset), Damage::Files)?;
+        self.truncations.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut segments = self.segments.write();
+            let replaced_from = segments.partition_point(|s| s.base_offset() < fresh.segment().base_offset());
+            for segment in segments.drain(replaced_from..) {
+                segment.retire();
+            }
+            segments.push(Arc::clone(fresh.segment()));
+        }
+        // Readers that see the new end see the old segments retired.
         self.end_offset.store(offset, Ordering::Release);
         self.synced_offset.fetch_min(offset, Ordering::AcqRel);
         *writer = fresh;
-        let mut segments = self.segments.write();
-        segments.retain(|s| s.base_offset() < writer.segment().base_offset());
-        segments.push(Arc::clone(writer.segment()));
+        self.debug_check_invariants(guard.as_ref());
         Ok(())
     }
 
@@ -605,19 +697,25 @@ impl Partition {
         let start = offset.min(self.end_offset()).max(self.log_start_offset());
         let storage = &*self.options.storage;
         let state = State { clean: false, log_start_offset: start, recovery_point: active_base };
-        self.poison_on_sync_failure(state.write(storage, &self.dir))?;
+        self.check(state.write(storage, &self.dir), Damage::Operation)?;
         self.log_start_offset.store(start, Ordering::Release);
+        // Nothing below the start is readable, so nothing below it needs a
+        // sync to be safe: recovery restarts the log at the start if a
+        // power cut took more than that.
+        self.synced_offset.fetch_max(start, Ordering::AcqRel);
         let doomed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
             let cut = segments.iter().take_while(|s| s.end_offset() <= start && s.base_offset() < active_base).count();
             segments.drain(..cut).collect()
         };
+        self.debug_check_invariants(guard.as_ref());
         for segment in &doomed {
-            recovery::delete_segment_files(storage, &self.dir, segment.base_offset())?;
+            segment.retire();
+            self.check(recovery::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Operation)?;
         }
         if !doomed.is_empty() {
-            let synced = storage.sync_dir(&self.dir).map_err(|e| Error::io("sync directory", &self.dir, e));
-            self.poison_on_sync_failure(synced)?;
+            let synced = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
+            self.check(synced, Damage::Operation)?;
         }
         Ok(start)
     }
@@ -631,13 +729,23 @@ impl Partition {
 
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
-        let Some(writer) = self.writer.lock().take() else { return Ok(()) };
+        let mut guard = self.writer.lock();
+        let Some(writer) = guard.take() else { return Ok(()) };
+        self.closed.store(true, Ordering::Release);
         let closed = self.seal_and_mark_clean(writer);
-        // Nothing more is written through this object, whatever the
-        // outcome: the directory may be opened (and recovered) again at
-        // once, even while records read from it are still held.
-        self.lock.lock().take();
+        self.release_files();
+        drop(guard);
         closed
+    }
+
+    /// Lets go of every file: nothing more is written or read through this
+    /// object, whatever the outcome of closing, and the directory may be
+    /// opened (and recovered) again at once. Records read before stay
+    /// valid: each keeps its own mapping.
+    fn release_files(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.segments.write().clear();
+        self.lock.lock().take();
     }
 
     fn seal_and_mark_clean(&self, writer: SegmentWriter) -> Result<()> {
@@ -655,8 +763,9 @@ impl Partition {
     /// Stops writing without touching the files: for a partition whose
     /// directory is being deleted. Later writes fail as on a closed one.
     pub(crate) fn abandon(&self) {
-        self.writer.lock().take();
-        self.lock.lock().take();
+        let mut guard = self.writer.lock();
+        guard.take();
+        self.release_files();
     }
 
     /// Abandons the partition as a crash would: nothing is sealed or synced
@@ -678,28 +787,42 @@ impl Drop for Partition {
 pub struct Iter<'a> {
     partition: &'a Partition,
     next: u64,
+    /// The segment of the last record read, reused while it holds the next
+    /// offset and no truncation retired it.
     segment: Option<Arc<Segment>>,
+    failed: bool,
 }
 
 impl Iterator for Iter<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
-        if self.next >= self.partition.end_offset() {
+        // The end first: a truncation retires segments before it lowers the
+        // end, so an end that includes later appends comes with the retired
+        // flags of what they replaced.
+        if self.failed || self.next >= self.partition.end_offset() {
             return None;
         }
         let offset = self.next;
-        let cached = self.segment.as_ref().filter(|s| s.base_offset() <= offset && offset < s.end_offset());
+        let cached =
+            self.segment.as_ref().filter(|s| s.base_offset() <= offset && offset < s.end_offset() && !s.is_retired());
+        let cached = cached.filter(|_| offset >= self.partition.log_start_offset() && !self.partition.is_closed());
         let segment = match cached {
             Some(segment) => Arc::clone(segment),
             None => match self.partition.segment_for(offset) {
                 Ok(segment) => segment,
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
             },
         };
         let record = segment.record(offset);
         self.segment = Some(segment);
-        self.next += 1;
+        match &record {
+            Ok(_) => self.next += 1,
+            Err(_) => self.failed = true,
+        }
         Some(record)
     }
 }
@@ -718,9 +841,9 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
     if dir.exists() {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
-    storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    storage.create_dir_all(dir).map_err(|e| Error::io(IoOp::CreateDirectory, dir, e))?;
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    storage.sync_dir(parent).map_err(|e| Error::io("sync directory", parent, e))
+    storage.sync_dir(parent).map_err(|e| Error::io(IoOp::SyncDirectory, parent, e))
 }
 
 /// Name of the lock file held while a partition is open.
@@ -748,13 +871,13 @@ pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<DirLock> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::io("open lock", &path, e))?;
+        .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
     match file.try_lock_exclusive() {
         Ok(()) => Ok(DirLock(file)),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) => {
             Err(Error::Locked { path: dir.to_path_buf() })
         }
-        Err(e) => Err(Error::io("lock", &path, e)),
+        Err(e) => Err(Error::io(IoOp::Lock, &path, e)),
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::log::LogInner;
 use crate::partition::{now_ms, Partition};
 use crate::partitioner::{partition_for_key, Sticky};
@@ -37,6 +37,20 @@ pub const DEFAULT_MAX_BLOCK: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_DRAIN_RECORDS: usize = 16_384;
 /// Most bytes of records appended to one partition in one batch.
 const BATCH_BYTES_MAX: usize = 8 << 20;
+
+thread_local! {
+    /// Set on a producer's appender thread, where delivery callbacks run:
+    /// a call there that waits for the appender would wait for itself.
+    static ON_APPENDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Fails with [`Error::InCallback`] on an appender thread.
+fn refuse_on_appender(operation: &'static str) -> Result<()> {
+    if ON_APPENDER.with(std::cell::Cell::get) {
+        return Err(Error::InCallback { operation });
+    }
+    Ok(())
+}
 
 /// How a producer queues and batches.
 #[derive(Debug, Clone)]
@@ -218,12 +232,13 @@ impl std::fmt::Debug for DeliveryHandle {
 impl DeliveryHandle {
     /// Waits up to `timeout` for the outcome.
     pub fn wait(&self, timeout: Duration) -> Result<RecordMetadata> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else { return self.get() };
         let mut state = self.delivery.state.lock();
         loop {
             if let State::Done(result) = &*state {
                 return result.clone();
             }
+            refuse_on_appender("DeliveryHandle::wait")?;
             if self.delivery.done.wait_until(&mut state, deadline).timed_out() {
                 if let State::Done(result) = &*state {
                     return result.clone();
@@ -240,6 +255,7 @@ impl DeliveryHandle {
             if let State::Done(result) = &*state {
                 return result.clone();
             }
+            refuse_on_appender("DeliveryHandle::get")?;
             self.delivery.done.wait(&mut state);
         }
     }
@@ -269,6 +285,8 @@ struct Message {
     topic: Arc<Topic>,
     partition: u32,
     timestamp_ms: i64,
+    /// Bytes of its frame in the log.
+    frame_len: usize,
     data: Vec<u8>,
     key_len: Option<usize>,
     value_len: Option<usize>,
@@ -356,7 +374,10 @@ impl Producer {
     /// `Sync` topic, only once an fdatasync covered it (shared with
     /// concurrent callers of this partition).
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
-        let (topic, partition, timestamp_ms) = self.route(record)?;
+        if self.inner.queue.read().is_none() {
+            return Err(Error::Closed { what: "producer" });
+        }
+        let (topic, partition, timestamp_ms, _) = self.route(record)?;
         let log_partition = topic.partition(partition)?;
         let appended = log_partition.append(&record.stamped(timestamp_ms))?;
         let durability = topic.durability();
@@ -403,28 +424,29 @@ impl Producer {
         callback: Option<Callback>,
         max_block: Option<Duration>,
     ) -> Result<DeliveryHandle> {
-        let (topic, partition, timestamp_ms) = self.route(record)?;
+        let (topic, partition, timestamp_ms, frame_len) = self.route(record)?;
         let delivery = Delivery::new();
         if let (Some(callback), State::Pending(callbacks)) = (callback, &mut *delivery.state.lock()) {
             callbacks.push(callback);
         }
-        let message = Envelope::Record(message(record, topic, partition, timestamp_ms, Arc::clone(&delivery)));
+        let routed = Routed { topic, partition, timestamp_ms, frame_len };
+        let message = Envelope::Record(message(record, routed, Arc::clone(&delivery)));
         self.push(message, max_block)?;
         Ok(DeliveryHandle { delivery })
     }
 
     fn push(&self, envelope: Envelope, max_block: Option<Duration>) -> Result<()> {
         let queue = self.inner.queue.read();
-        let queue = queue.as_ref().ok_or(Error::ProducerClosed)?;
+        let queue = queue.as_ref().ok_or(Error::Closed { what: "producer" })?;
         let capacity = self.inner.config.queue_capacity;
         match max_block {
             Some(wait) => queue.send_timeout(envelope, wait).map_err(|e| match e {
                 SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
-                SendTimeoutError::Disconnected(_) => Error::ProducerClosed,
+                SendTimeoutError::Disconnected(_) => Error::Closed { what: "producer" },
             }),
             None => queue.try_send(envelope).map_err(|e| match e {
                 TrySendError::Full(_) => Error::QueueFull { capacity, max_block_ms: 0 },
-                TrySendError::Disconnected(_) => Error::ProducerClosed,
+                TrySendError::Disconnected(_) => Error::Closed { what: "producer" },
             }),
         }
     }
@@ -432,7 +454,7 @@ impl Producer {
     /// Picks the topic, partition and timestamp of `record`, and checks it
     /// against the topic's limits so a queued batch never fails for one bad
     /// record.
-    fn route(&self, record: &ProducerRecord<'_>) -> Result<(Arc<Topic>, u32, i64)> {
+    fn route(&self, record: &ProducerRecord<'_>) -> Result<(Arc<Topic>, u32, i64, usize)> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let partitions = topic.partition_count();
         let partition = match (record.partition, record.record.key) {
@@ -452,7 +474,7 @@ impl Producer {
         if size > max_record_bytes as usize {
             return Err(Error::RecordTooLarge { size_bytes: size as u64, max_record_bytes });
         }
-        Ok((topic, partition, timestamp_ms))
+        Ok((topic, partition, timestamp_ms, size))
     }
 
     /// Blocks until every send made before this call is acknowledged (or
@@ -463,6 +485,7 @@ impl Producer {
 
     /// As [`Producer::flush`], failing with [`Error::Timeout`] after `timeout`.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        refuse_on_appender("Producer::flush")?;
         let (done, finished) = crossbeam_channel::bounded(1);
         let deadline = Instant::now().checked_add(timeout);
         self.push(Envelope::Flush(done), Some(timeout))?;
@@ -500,13 +523,16 @@ impl Drop for ProducerInner {
     }
 }
 
-fn message(
-    record: &ProducerRecord<'_>,
+/// Where a record goes, as `route` decided.
+struct Routed {
     topic: Arc<Topic>,
     partition: u32,
     timestamp_ms: i64,
-    delivery: Arc<Delivery>,
-) -> Message {
+    frame_len: usize,
+}
+
+fn message(record: &ProducerRecord<'_>, routed: Routed, delivery: Arc<Delivery>) -> Message {
+    let Routed { topic, partition, timestamp_ms, frame_len } = routed;
     let NewRecord { key, value, headers, .. } = record.record;
     let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
     let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
@@ -514,15 +540,16 @@ fn message(
     data.extend_from_slice(key);
     data.extend_from_slice(value);
     let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-    Message { topic, partition, timestamp_ms, data, key_len, value_len, headers, delivery }
+    Message { topic, partition, timestamp_ms, frame_len, data, key_len, value_len, headers, delivery }
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name.into()).spawn(work).map_err(|e| Error::io("spawn thread", name, e))
+    std::thread::Builder::new().name(name.into()).spawn(work).map_err(|e| Error::io(IoOp::SpawnThread, name, e))
 }
 
 /// Drains the queue until every sender is gone.
 fn run_appender(queued: Receiver<Envelope>, max_drain: usize) {
+    ON_APPENDER.with(|on| on.set(true));
     while let Ok(first) = queued.recv() {
         let mut drained = vec![first];
         drained.extend(queued.try_iter().take(max_drain - 1));
@@ -561,13 +588,14 @@ fn append_drained(drained: Vec<Envelope>) {
 }
 
 /// Appends the messages of one partition in batches of at most
-/// `BATCH_BYTES_MAX`, acknowledging them or adding them to `pending`.
+/// `BATCH_BYTES_MAX` bytes of frames (a larger record alone), acknowledging
+/// them or adding them to `pending`.
 fn append_group(group: Vec<Message>, pending: &mut Vec<PendingAcks>) {
     let mut rest = &group[..];
     while !rest.is_empty() {
         let mut bytes = 0;
         let take = rest.iter().take_while(|m| {
-            bytes += m.data.len() + 64;
+            bytes += m.frame_len;
             bytes <= BATCH_BYTES_MAX
         });
         let n = take.count().max(1);
@@ -577,14 +605,36 @@ fn append_group(group: Vec<Message>, pending: &mut Vec<PendingAcks>) {
     }
 }
 
+/// Appends `batch` in one write; if that fails for a reason that belongs
+/// to one record (its size or timestamp, checked again by the partition
+/// under a configuration that may have changed since `send`), appends the
+/// records one by one, so only that record fails.
 fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
+    match append_together(batch, pending) {
+        Err(error) if batch.len() > 1 && is_record_error(&error) => {
+            for message in batch {
+                let _ = append_together(std::slice::from_ref(message), pending);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_record_error(error: &Error) -> bool {
+    matches!(error, Error::RecordTooLarge { .. } | Error::FieldTooLarge { .. } | Error::InvalidTimestamp { .. })
+}
+
+/// Appends `batch` as one batch. Fails every message on a failure, except
+/// a record error with several messages, which is returned untouched for
+/// the caller to retry one by one.
+fn append_together(batch: &[Message], pending: &mut Vec<PendingAcks>) -> Result<()> {
     let topic = &batch[0].topic;
     if topic.is_deleted() {
-        return fail_all(batch, &Error::UnknownTopic { topic: topic.name().to_string() });
+        return fail_all(batch, Error::UnknownTopic { topic: topic.name().to_string() });
     }
     let partition = match topic.partition(batch[0].partition) {
         Ok(partition) => partition,
-        Err(error) => return fail_all(batch, &error),
+        Err(error) => return fail_all(batch, error),
     };
     let headers: Vec<Vec<(&str, &[u8])>> =
         batch.iter().map(|m| m.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()).collect();
@@ -595,7 +645,8 @@ fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
         .collect();
     let first = match partition.append_batch(&records) {
         Ok(appended) => appended.offset,
-        Err(error) => return fail_all(batch, &error),
+        Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
+        Err(error) => return fail_all(batch, error),
     };
     let durability = topic.durability();
     let acks =
@@ -607,12 +658,14 @@ fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
             delivery.complete(Ok(metadata));
         }
     }
+    Ok(())
 }
 
-fn fail_all(batch: &[Message], error: &Error) {
+fn fail_all(batch: &[Message], error: Error) -> Result<()> {
     for message in batch {
         message.delivery.complete(Err(error.clone()));
     }
+    Err(error)
 }
 
 /// Syncs each partition in `pending` once (covering everything appended to

@@ -17,8 +17,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_HEADER_BYTES};
+use crate::error::{Error, IoOp, Result};
+use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 use crate::le;
 use crate::mapping::MappedFile;
 use crate::meta;
@@ -90,6 +90,10 @@ pub struct RecoveryReport {
     pub repaired: Option<String>,
     /// Segments deleted: wholly below the log start offset, or after a cut.
     pub segments_deleted: usize,
+    /// The log ended below its start offset (a power cut took unsynced
+    /// records that a deletion had already passed, or repair cut there), so
+    /// it restarted empty at the start: this was the end it had.
+    pub restarted_from: Option<u64>,
 }
 
 /// A recovered partition, ready to append.
@@ -109,17 +113,39 @@ pub(crate) fn recover(dir: &Path, options: &PartitionOptions) -> Result<Recovere
     let bases = list_bases(dir)?;
     report.segments = bases.len();
     report.clean_shutdown = state.is_some_and(|s| s.clean);
-    let mut walk = Walk { dir, options, storage, report, segments: Vec::new(), bases: &bases };
+    let recovery_point = state.map_or(0, |s| s.recovery_point);
+    let mut walk = Walk { dir, options, storage, report, segments: Vec::new(), bases: &bases, recovery_point };
     let writer = walk.run(state)?;
-    let mut recovered = Recovered {
+    let recovered = Recovered {
         log_start_offset: state.map_or(0, |s| s.log_start_offset),
         segments: walk.segments,
         writer,
         report: walk.report,
     };
-    drop_segments_below_start(storage, dir, &mut recovered)?;
-    storage.sync_dir(dir).map_err(|e| Error::io("sync directory", dir, e))?;
+    if let Some(state) = state.filter(|_| !options.repair) {
+        refuse_missing_segments(dir, &state, &recovered)?;
+    }
+    let recovered = settle_log_start(dir, options, recovered)?;
+    storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))?;
     Ok(recovered)
+}
+
+/// Refuses a log that lacks records its state file vouches for: segments
+/// below the recovery point were sealed and synced (after a clean close,
+/// every record), and the segment holding the log start was never deleted.
+/// No crash loses them, so missing files were removed by something else,
+/// and opening would silently reuse their offsets.
+fn refuse_missing_segments(dir: &Path, state: &State, recovered: &Recovered) -> Result<()> {
+    let end = recovered.writer.segment().end_offset();
+    let first = recovered.segments.first().unwrap_or(recovered.writer.segment()).base_offset();
+    let reason = if end < state.recovery_point {
+        format!("records up to offset {} were synced, but the segments end at {end}", state.recovery_point)
+    } else if first > state.log_start_offset {
+        format!("the log starts at offset {}, but the first segment at {first}", state.log_start_offset)
+    } else {
+        return Ok(());
+    };
+    Err(Error::corrupt(dir, 0, format!("segment files are missing: {reason} (open with repair to accept the loss)")))
 }
 
 struct Walk<'a> {
@@ -129,6 +155,8 @@ struct Walk<'a> {
     report: RecoveryReport,
     segments: Vec<Arc<Segment>>,
     bases: &'a [u64],
+    /// Offsets below this are synced, per the state file (0 without one).
+    recovery_point: u64,
 }
 
 impl Walk<'_> {
@@ -183,19 +211,19 @@ impl Walk<'_> {
     fn scan_segment(&mut self, i: usize, base: u64) -> Result<Option<SegmentWriter>> {
         self.report.segments_scanned += 1;
         let log_path = self.dir.join(segment::file_name(base, "log"));
-        let log = FileBytes::map(&log_path)?;
-        let header = match segment::decode_log_header(&log) {
+        // Everything is learned from the map, which is dropped before the
+        // file is cut or rewritten: a mapped file is never written.
+        let examined = Examined::of(&FileBytes::map(&log_path)?, base, self.options.index_interval_bytes as u64);
+        let header = match examined.header {
             Ok(header) if header.base_offset == base => header,
-            Ok(_) => return self.bad_header(i, base, &log, &log_path, "it names another base offset"),
-            Err(reason) => return self.bad_header(i, base, &log, &log_path, reason),
+            Ok(_) => return self.bad_header(i, base, &examined, &log_path, "it names another base offset"),
+            Err(reason) => return self.bad_header(i, base, &examined, &log_path, reason),
         };
-        let scan = segment::scan(&log, base, self.options.index_interval_bytes as u64);
-        let tail_bytes = segment::written_tail_bytes(&log, scan.valid_end);
+        let Examined { scan, tail_bytes, tail_records, first_timestamp, .. } = examined;
         let last_with_data = !self.later_segments_hold_data(i)?;
         if scan.stop.is_some() || tail_bytes > 0 {
             let synced = header.synced_position.unwrap_or(LOG_HEADER_BYTES as u64);
             let position = scan.valid_end as u64;
-            let tail_records = segment::tail_records(&log, scan.valid_end);
             if position < synced || !last_with_data {
                 let why = scan.stop.clone().unwrap_or(FrameError::BadLength("written bytes after the end marker"));
                 let reason = format!("{why} (sync point {synced}, later segments hold data: {})", !last_with_data);
@@ -207,45 +235,50 @@ impl Walk<'_> {
             self.report.truncated_bytes += tail_bytes;
         }
         if !last_with_data {
-            return self.keep(base, scan, &log, false);
+            return self.keep(base, scan, first_timestamp, false);
         }
         self.delete_from(i + 1)?;
-        self.keep(base, scan, &log, true)
+        self.keep(base, scan, first_timestamp, true)
     }
 
     /// Keeps the scanned valid prefix of segment `base`: cuts the file
     /// there, rebuilds the index, and either seals it or opens it as the
     /// active segment.
-    fn keep(&mut self, base: u64, scan: Scan, log: &[u8], active: bool) -> Result<Option<SegmentWriter>> {
+    fn keep(
+        &mut self,
+        base: u64,
+        scan: Scan,
+        first_timestamp: Option<i64>,
+        active: bool,
+    ) -> Result<Option<SegmentWriter>> {
         self.report.indexes_rebuilt += 1;
-        let first_timestamp = scan.positions.first().map(|&p| segment::frame_timestamp(log, p as usize));
         let parts = rewrite_segment(self.storage, self.dir, base, &scan, active)?;
         if active {
             let capacity = self.options.segment_bytes as usize;
             return SegmentWriter::open(self.dir, base, capacity, parts, scan.times, first_timestamp).map(Some);
         }
-        let verified = Verified { log_len: parts.log_len as u64, first_timestamp };
+        let verified = Verified { log_len: parts.log_len as u64, entry_count: parts.entries, first_timestamp };
         drop(parts);
         self.segments.push(verified.map_read_only(self.dir, base, scan.times)?);
         Ok(None)
     }
 
     /// A log whose header is not ours. Never written at all (a crash while
-    /// creating it) and last: recreated. Otherwise corruption.
+    /// creating it), last, and above the recovery point (so it held no
+    /// synced record): recreated. Otherwise corruption.
     fn bad_header(
         &mut self,
         i: usize,
         base: u64,
-        log: &[u8],
+        examined: &Examined,
         path: &Path,
         reason: &str,
     ) -> Result<Option<SegmentWriter>> {
-        let never_written = log.iter().all(|&b| b == 0);
-        let interrupted_creation = never_written && !self.later_segments_hold_data(i)?;
+        let interrupted_creation =
+            examined.never_written && base >= self.recovery_point && !self.later_segments_hold_data(i)?;
         if !interrupted_creation {
             let error = Error::corrupt(path, 0, format!("log header: {reason}"));
-            let lost = segment::tail_records(log, LOG_HEADER_BYTES.min(log.len()));
-            self.repair_or(error, i, base, lost)?;
+            self.repair_or(error, i, base, examined.records_after_header)?;
         }
         self.delete_from(i)?;
         self.create(base).map(Some)
@@ -297,8 +330,39 @@ impl Walk<'_> {
 
     fn create(&mut self, base: u64) -> Result<SegmentWriter> {
         let writer = SegmentWriter::create(self.storage, self.dir, base, self.options.segment_bytes as usize)?;
-        self.storage.sync_dir(self.dir).map_err(|e| Error::io("sync directory", self.dir, e))?;
+        self.storage.sync_dir(self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, self.dir, e))?;
         Ok(writer)
+    }
+}
+
+/// What a scan of one `.log` file found, read from its map (which is
+/// dropped before anything is rewritten).
+struct Examined {
+    header: Result<segment::LogHeader, &'static str>,
+    /// No byte of the file was ever written (a creation cut short).
+    never_written: bool,
+    scan: Scan,
+    /// Written bytes after the valid prefix.
+    tail_bytes: u64,
+    /// Records those bytes seem to hold.
+    tail_records: u64,
+    /// Records the bytes after the header seem to hold (for a bad header).
+    records_after_header: u64,
+    first_timestamp: Option<i64>,
+}
+
+impl Examined {
+    fn of(log: &[u8], base: u64, interval_bytes: u64) -> Examined {
+        let scan = segment::scan(log, base, interval_bytes);
+        Examined {
+            header: segment::decode_log_header(log),
+            never_written: log.iter().all(|&b| b == 0),
+            tail_bytes: segment::written_tail_bytes(log, scan.valid_end),
+            tail_records: segment::tail_records(log, scan.valid_end),
+            records_after_header: segment::tail_records(log, LOG_HEADER_BYTES.min(log.len())),
+            first_timestamp: scan.positions.first().map(|&p| segment::frame_timestamp(log, p as usize)),
+            scan,
+        }
     }
 }
 
@@ -310,14 +374,15 @@ enum Trusted {
 /// A segment whose seal verified (or whose index was just rebuilt).
 struct Verified {
     log_len: u64,
+    entry_count: u64,
     first_timestamp: Option<i64>,
 }
 
 impl Verified {
     fn entries(&self, dir: &Path, base: u64) -> Result<u64> {
         let index_path = dir.join(segment::file_name(base, "idx"));
-        let len = std::fs::metadata(&index_path).map_err(|e| Error::io("stat", &index_path, e))?.len();
-        Ok((len - INDEX_HEADER_BYTES as u64) / 4)
+        let len = std::fs::metadata(&index_path).map_err(|e| Error::io(IoOp::Stat, &index_path, e))?.len();
+        Ok(len.saturating_sub(INDEX_HEADER_BYTES as u64) / INDEX_ENTRY_BYTES as u64)
     }
 
     fn map_read_only(&self, dir: &Path, base: u64, times: TimeIndex) -> Result<Arc<Segment>> {
@@ -354,11 +419,12 @@ fn verify_seal(dir: &Path, base: u64) -> Result<Option<Verified>> {
         return Ok(None);
     }
     let first_timestamp = (seal.entry_count > 0).then(|| segment::frame_timestamp(&log, LOG_HEADER_BYTES));
-    Ok(Some(Verified { log_len: seal.log_len, first_timestamp }))
+    Ok(Some(Verified { log_len: seal.log_len, entry_count: seal.entry_count, first_timestamp }))
 }
 
 fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
-    let lengths_agree = entries.len() as u64 == seal.entry_count * 4 && log.len() as u64 == seal.log_len;
+    let entries_len = seal.entry_count.checked_mul(INDEX_ENTRY_BYTES as u64);
+    let lengths_agree = entries_len == Some(entries.len() as u64) && log.len() as u64 == seal.log_len;
     let header_agrees = segment::decode_log_header(log).is_ok_and(|h| h.base_offset == base);
     if !lengths_agree || !header_agrees || crc32c::crc32c(entries) != seal.entries_crc {
         return false;
@@ -366,7 +432,7 @@ fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
     let Some(last) = seal.entry_count.checked_sub(1) else {
         return log.len() == LOG_HEADER_BYTES;
     };
-    let position = le::u32_at(entries, last as usize * 4) as usize;
+    let position = le::u32_at(entries, last as usize * INDEX_ENTRY_BYTES) as usize;
     let first_ok = segment::valid_frame_len(&log[LOG_HEADER_BYTES..], base).is_some();
     let last_len = log.get(position..).and_then(|tail| segment::valid_frame_len(tail, base + last));
     first_ok && last_len.is_some_and(|len| position + len == log.len())
@@ -376,7 +442,8 @@ fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
 /// damaged (it is derived data).
 fn load_time_index(dir: &Path, base: u64, verified: &Verified, interval_bytes: u64) -> Result<TimeIndex> {
     let [log_path, _, time_path] = Segment::paths(dir, base);
-    if let Some(times) = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base)) {
+    let end = base.saturating_add(verified.entry_count);
+    if let Some(times) = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base, end)) {
         return Ok(times);
     }
     let log = FileBytes::map(&log_path)?;
@@ -389,12 +456,13 @@ fn load_time_index(dir: &Path, base: u64, verified: &Verified, interval_bytes: u
 fn rewrite_segment(storage: &dyn Storage, dir: &Path, base: u64, scan: &Scan, active: bool) -> Result<OpenParts> {
     let [log_path, index_path, time_path] = Segment::paths(dir, base);
     let log_file = open(&log_path, true)?;
+    crate::mapping::debug_assert_unmapped(&log_file, &log_path);
     let log_len = scan.valid_end as u64;
-    storage.set_len(&log_file, &log_path, log_len).map_err(|e| Error::io("truncate", &log_path, e))?;
+    storage.set_len(&log_file, &log_path, log_len).map_err(|e| Error::io(IoOp::Truncate, &log_path, e))?;
     let synced = if active { LOG_HEADER_BYTES as u64 } else { log_len };
     let header = segment::encode_log_header(base, synced);
-    storage.write_at(&log_file, &log_path, 0, &header).map_err(|e| Error::io("write", &log_path, e))?;
-    storage.sync_file(&log_file, &log_path).map_err(|e| Error::io("sync", &log_path, e))?;
+    storage.write_at(&log_file, &log_path, 0, &header).map_err(|e| Error::io(IoOp::Write, &log_path, e))?;
+    storage.sync_file(&log_file, &log_path).map_err(|e| Error::io(IoOp::Sync, &log_path, e))?;
     let entries = index::encode_entries(&scan.positions);
     let entry_count = scan.positions.len() as u64;
     let seal = (!active).then(|| Seal { entry_count, log_len, entries_crc: crc32c::crc32c(&entries) });
@@ -419,9 +487,9 @@ impl FileBytes {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileBytes::Empty),
-            Err(e) => return Err(Error::io("open", path, e)),
+            Err(e) => return Err(Error::io(IoOp::Open, path, e)),
         };
-        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let len = file.metadata().map_err(|e| Error::io(IoOp::Stat, path, e))?.len();
         if len == 0 {
             return Ok(FileBytes::Empty);
         }
@@ -441,18 +509,46 @@ impl std::ops::Deref for FileBytes {
 }
 
 /// Deletes sealed segments wholly below the log start offset (a deletion
-/// interrupted by a crash), and clamps the start to what is stored.
-fn drop_segments_below_start(storage: &dyn Storage, dir: &Path, recovered: &mut Recovered) -> Result<()> {
+/// interrupted by a crash). If the log ends below its start — a power cut
+/// took unsynced records a deletion had already passed, or repair cut
+/// there — it restarts empty at the start, as Kafka does, so no offset is
+/// ever reused. Without a state file, the start is the first stored offset.
+fn settle_log_start(dir: &Path, options: &PartitionOptions, mut recovered: Recovered) -> Result<Recovered> {
+    let storage = &*options.storage;
     let start = recovered.log_start_offset;
+    if recovered.writer.segment().end_offset() < start {
+        return restart_at(dir, options, recovered);
+    }
     while recovered.segments.first().is_some_and(|s| s.end_offset() <= start) {
         let segment = recovered.segments.remove(0);
-        delete_segment_files(storage, dir, segment.base_offset())?;
+        let base = segment.base_offset();
+        drop(segment);
+        delete_segment_files(storage, dir, base)?;
         recovered.report.segments_deleted += 1;
     }
     let first = recovered.segments.first().unwrap_or(recovered.writer.segment()).base_offset();
-    let end = recovered.writer.segment().end_offset();
-    recovered.log_start_offset = start.clamp(first, end);
-    Ok(())
+    recovered.log_start_offset = start.max(first);
+    Ok(recovered)
+}
+
+/// Replaces every segment by an empty one at the log start. Oldest first,
+/// so a crash part way leaves a shorter, contiguous log that the next open
+/// restarts the same way.
+fn restart_at(dir: &Path, options: &PartitionOptions, recovered: Recovered) -> Result<Recovered> {
+    let storage = &*options.storage;
+    let Recovered { segments, writer, log_start_offset: start, mut report } = recovered;
+    let mut bases: Vec<u64> = segments.iter().map(|s| s.base_offset()).collect();
+    bases.push(writer.segment().base_offset());
+    let end = writer.segment().end_offset();
+    // Unmapped before their files go.
+    drop((segments, writer));
+    for base in bases {
+        delete_segment_files(storage, dir, base)?;
+        report.segments_deleted += 1;
+    }
+    report.restarted_from = Some(end);
+    let writer = SegmentWriter::create(storage, dir, start, options.segment_bytes as usize)?;
+    Ok(Recovered { segments: Vec::new(), writer, log_start_offset: start, report })
 }
 
 /// Deletes a segment's files; whether its log existed.
@@ -462,7 +558,7 @@ pub(crate) fn delete_segment_files(storage: &dyn Storage, dir: &Path, base: u64)
         match storage.remove_file(path) {
             Ok(()) => existed |= n == 0,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", path, e)),
+            Err(e) => return Err(Error::io(IoOp::Remove, path, e)),
         }
     }
     Ok(existed)
@@ -478,10 +574,10 @@ fn read_state(dir: &Path, report: &mut RecoveryReport) -> Result<Option<State>> 
 /// Base offsets of the `.log` files in `dir`, ascending; other files are
 /// left alone.
 fn list_bases(dir: &Path) -> Result<Vec<u64>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))?;
     let mut bases = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let entry = entry.map_err(|e| Error::io(IoOp::List, dir, e))?;
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if let Some(base) = entry.file_name().to_str().and_then(segment::parse_log_name) {
             if !is_file {
@@ -497,7 +593,7 @@ fn list_bases(dir: &Path) -> Result<Vec<u64>> {
 
 /// Removes `*.tmp` files larder left behind (interrupted atomic writes).
 fn remove_temp_files(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let ours = name.to_str().is_some_and(|n| {
@@ -505,12 +601,12 @@ fn remove_temp_files(storage: &dyn Storage, dir: &Path) -> Result<()> {
                 && (n.starts_with("partition.") || segment::parse_log_name(n.trim_end_matches(".tmp")).is_some())
         });
         if ours {
-            storage.remove_file(&entry.path()).map_err(|e| Error::io("remove", entry.path(), e))?;
+            storage.remove_file(&entry.path()).map_err(|e| Error::io(IoOp::Remove, entry.path(), e))?;
         }
     }
     Ok(())
 }
 
 fn open(path: &Path, writable: bool) -> Result<File> {
-    std::fs::OpenOptions::new().read(true).write(writable).open(path).map_err(|e| Error::io("open", path, e))
+    std::fs::OpenOptions::new().read(true).write(writable).open(path).map_err(|e| Error::io(IoOp::Open, path, e))
 }

@@ -8,11 +8,12 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 use crate::le;
 use crate::mapping::{MapWriter, MappedFile, Pinned};
@@ -172,12 +173,18 @@ pub(crate) fn tail_records(bytes: &[u8], from: usize) -> u64 {
 /// copy and no further check (every frame was validated when read).
 #[derive(Clone)]
 pub struct RecordBatch {
-    frames: Pinned,
+    /// The frames; `None` for an empty batch.
+    frames: Option<Pinned>,
     first_offset: u64,
     count: u64,
 }
 
 impl RecordBatch {
+    /// A batch of no records at `offset`.
+    pub(crate) fn empty(offset: u64) -> RecordBatch {
+        RecordBatch { frames: None, first_offset: offset, count: 0 }
+    }
+
     /// Offset of the first record.
     pub fn first_offset(&self) -> u64 {
         self.first_offset
@@ -200,20 +207,24 @@ impl RecordBatch {
 
     /// Bytes the batch's frames take.
     pub fn size_bytes(&self) -> usize {
-        self.frames.bytes().len()
+        self.bytes().len()
     }
 
     /// The records, in offset order.
     pub fn iter(&self) -> BatchIter<'_> {
-        BatchIter { remaining: self.frames.bytes() }
+        BatchIter { remaining: self.bytes() }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.frames.as_ref().map_or(&[], Pinned::bytes)
     }
 
     /// The records as owned handles (each keeps the mapping alive), in
     /// offset order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         let mut at = 0;
-        self.iter().map(move |view| {
-            let record = Record::new(self.frames.slice(at, view.frame_len()), view.layout());
+        self.iter().zip(self.frames.iter().cycle()).map(move |(view, frames)| {
+            let record = Record::new(frames.slice(at, view.frame_len()), view.layout());
             at += view.frame_len();
             record
         })
@@ -260,11 +271,24 @@ pub(crate) struct Segment {
     log: Arc<MappedFile>,
     index: Arc<MappedFile>,
     times: RwLock<TimeIndex>,
+    /// Set when a truncation or deletion took the segment out of its
+    /// partition: readers holding it must look the offset up again.
+    retired: AtomicBool,
 }
 
 impl Segment {
     pub(crate) fn new(base_offset: u64, log: Arc<MappedFile>, index: Arc<MappedFile>, times: TimeIndex) -> Self {
-        Segment { base_offset, log, index, times: RwLock::new(times) }
+        Segment { base_offset, log, index, times: RwLock::new(times), retired: AtomicBool::new(false) }
+    }
+
+    /// Marks the segment as no longer part of its partition.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether the segment left its partition.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// The first offset of this segment.
@@ -298,20 +322,31 @@ impl Segment {
     }
 
     /// Position of relative offset `n`, by arithmetic on the dense index.
+    /// The caller checked `n` is below [`Segment::record_count`].
     pub(crate) fn position(&self, n: u64) -> usize {
         le::u32_at(self.index.bytes(index::entry_position(n), INDEX_ENTRY_BYTES), 0) as usize
     }
 
-    /// Reads the published record at `offset` (which the caller checked is
-    /// in this segment), validating its frame.
-    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
-        let position = self.position(offset - self.base_offset);
-        let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
+    /// The published log bytes from the frame of `offset` on, checking the
+    /// offset is in this segment and its index entry points inside the
+    /// log: a stale or crafted index is an error, never a wild read.
+    fn frames_from(&self, offset: u64) -> Result<(usize, &[u8])> {
+        let n = offset.checked_sub(self.base_offset).filter(|&n| n < self.record_count()).ok_or(
+            Error::OffsetOutOfRange { offset, log_start_offset: self.base_offset, end_offset: self.end_offset() },
+        )?;
+        let position = self.position(n);
         let published = self.log.published();
-        if position < LOG_HEADER_BYTES || position + FRAME_HEADER_BYTES > published {
-            return Err(corrupt(format!("index points offset {offset} outside the log")));
+        if position < LOG_HEADER_BYTES || position.saturating_add(FRAME_HEADER_BYTES) > published {
+            let reason = format!("index entry of offset {offset} points outside the log ({published} bytes)");
+            return Err(Error::corrupt(self.log.path(), position as u64, reason));
         }
-        let available = self.log.bytes(position, published - position);
+        Ok((position, self.log.bytes(position, published - position)))
+    }
+
+    /// Reads the published record at `offset`, validating its frame.
+    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
+        let (position, available) = self.frames_from(offset)?;
+        let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
         let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
         Ok(Record::new(self.log.pin(position, layout.frame_len()), layout))
     }
@@ -319,14 +354,11 @@ impl Segment {
     /// Reads up to `max_records` published records from `offset` (in this
     /// segment) as one batch, validating every frame once.
     pub(crate) fn read_batch(&self, offset: u64, max_records: u64) -> Result<RecordBatch> {
-        let count = max_records.min(self.end_offset() - offset);
+        let count = max_records.min(self.end_offset().saturating_sub(offset));
         if count == 0 {
-            let end = self.log.published();
-            return Ok(RecordBatch { frames: self.log.pin(end, 0), first_offset: offset, count });
+            return Ok(RecordBatch::empty(offset));
         }
-        let start = self.position(offset - self.base_offset);
-        let published = self.log.published();
-        let available = self.log.bytes(start, published - start);
+        let (start, available) = self.frames_from(offset)?;
         let mut len = 0;
         for n in 0..count {
             let frame = &available[len..];
@@ -334,7 +366,7 @@ impl Segment {
                 .map_err(|e| Error::corrupt(self.log.path(), (start + len) as u64, e.to_string()))?;
             len += layout.frame_len();
         }
-        Ok(RecordBatch { frames: self.log.pin(start, len), first_offset: offset, count })
+        Ok(RecordBatch { frames: Some(self.log.pin(start, len)), first_offset: offset, count })
     }
 
     /// The time index.
@@ -424,6 +456,25 @@ impl SegmentWriter {
     /// Records in the segment.
     pub(crate) fn record_count(&self) -> u64 {
         self.segment.record_count()
+    }
+
+    /// Checks, in debug builds, that the index and the log agree at their
+    /// ends: the last entry points inside the published log, at a frame
+    /// holding the last offset that ends exactly where the log does.
+    pub(crate) fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            let segment = &self.segment;
+            let Some(last) = segment.record_count().checked_sub(1) else {
+                assert_eq!(self.position(), LOG_HEADER_BYTES, "an empty segment holds bytes");
+                return;
+            };
+            let position = segment.position(last);
+            let published = self.position();
+            assert!(position >= LOG_HEADER_BYTES && position < published, "last index entry outside the log");
+            let frame_len =
+                valid_frame_len(segment.log.bytes(position, published - position), segment.base_offset + last);
+            assert_eq!(frame_len.map(|len| position + len), Some(published), "last frame does not end the log");
+        }
     }
 
     /// Writes a batch of already-sized frames at the end of the log and
@@ -546,13 +597,13 @@ impl SegmentWriter {
         let entries = old.index.bytes(INDEX_HEADER_BYTES, kept as usize * INDEX_ENTRY_BYTES);
         write_and_sync(storage, &index_file, &index_temp, INDEX_HEADER_BYTES as u64, entries)?;
         for (from, to) in [(&log_temp, &log_path), (&index_temp, &index_path)] {
-            storage.rename(from, to).map_err(|e| Error::io("rename", to, e))?;
+            storage.rename(from, to).map_err(|e| Error::io(IoOp::Rename, to, e))?;
         }
         match storage.remove_file(&time_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &time_path, e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(IoOp::Remove, &time_path, e)),
             _ => {}
         }
-        storage.sync_dir(dir).map_err(|e| Error::io("sync directory", dir, e))?;
+        storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))?;
         let mut times = TimeIndex::default();
         let mut first_timestamp = None;
         for n in 0..kept {
@@ -566,8 +617,8 @@ impl SegmentWriter {
 }
 
 fn write_and_sync(storage: &dyn Storage, file: &File, path: &Path, position: u64, bytes: &[u8]) -> Result<()> {
-    storage.write_at(file, path, position, bytes).map_err(|e| Error::io("write", path, e))?;
-    storage.sync_file(file, path).map_err(|e| Error::io("sync", path, e))
+    storage.write_at(file, path, position, bytes).map_err(|e| Error::io(IoOp::Write, path, e))?;
+    storage.sync_file(file, path).map_err(|e| Error::io(IoOp::Sync, path, e))
 }
 
 /// Opened files of an existing segment and how much of them is valid.
@@ -580,14 +631,14 @@ pub(crate) struct OpenParts {
 
 /// Syncs a mapped file's data.
 pub(crate) fn sync(storage: &dyn Storage, mapped: &MappedFile) -> Result<()> {
-    storage.sync_file(mapped.file(), mapped.path()).map_err(|e| Error::io("sync", mapped.path(), e))
+    storage.sync_file(mapped.file(), mapped.path()).map_err(|e| Error::io(IoOp::Sync, mapped.path(), e))
 }
 
 /// Creates `path` holding `bytes`, synced.
 pub(crate) fn create_with(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<File> {
-    let file = storage.create_file(path).map_err(|e| Error::io("create", path, e))?;
-    storage.write_at(&file, path, 0, bytes).map_err(|e| Error::io("write", path, e))?;
-    storage.sync_file(&file, path).map_err(|e| Error::io("sync", path, e))?;
+    let file = storage.create_file(path).map_err(|e| Error::io(IoOp::Create, path, e))?;
+    storage.write_at(&file, path, 0, bytes).map_err(|e| Error::io(IoOp::Write, path, e))?;
+    storage.sync_file(&file, path).map_err(|e| Error::io(IoOp::Sync, path, e))?;
     Ok(file)
 }
 

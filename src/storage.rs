@@ -76,7 +76,7 @@ pub trait Storage: Send + Sync + Debug {
 }
 
 /// `ENOSPC`: no space left on the device.
-const ENOSPC: i32 = 28;
+pub(crate) const ENOSPC: i32 = 28;
 
 /// The real cause of a failed allocation. fs2 0.4 builds its error from
 /// `errno` after `posix_fallocate`, which returns its error number instead

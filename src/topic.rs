@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 use crate::le;
 use crate::meta;
 use crate::partition::{Partition, PartitionOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES};
@@ -219,9 +219,9 @@ impl Topic {
     /// Creates the topic's directory, metadata and partitions.
     pub(crate) fn create(dir: PathBuf, name: &str, config: TopicConfig, storage: Arc<dyn Storage>) -> Result<Topic> {
         config.validate()?;
-        storage.create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        storage.create_dir_all(&dir).map_err(|e| Error::io(IoOp::CreateDirectory, &dir, e))?;
         let parent = dir.parent().unwrap_or(Path::new("."));
-        storage.sync_dir(parent).map_err(|e| Error::io("sync directory", parent, e))?;
+        storage.sync_dir(parent).map_err(|e| Error::io(IoOp::SyncDirectory, parent, e))?;
         meta::write_atomic(&*storage, &dir, META_FILE, &config.encode())?;
         Topic::open(dir, name, storage)
     }

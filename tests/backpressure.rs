@@ -76,6 +76,6 @@ fn closed_producer_refuses_sends_after_draining_the_queue() {
     let handles: Vec<_> = (0..1000).map(|_| producer.send(&ProducerRecord::new("t", b"v")).unwrap()).collect();
     producer.close();
     assert!(handles.iter().all(|h| h.is_done()), "close drained the queue");
-    assert!(matches!(producer.send(&ProducerRecord::new("t", b"late")), Err(Error::ProducerClosed)));
+    assert!(matches!(producer.send(&ProducerRecord::new("t", b"late")), Err(Error::Closed { .. })));
     assert_eq!(log.partition("t", 0).unwrap().end_offset(), 1000);
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::{append_values, assert_values, small};
 use larder::fault::FaultStorage;
-use larder::{Durability, Error, Log, LogOptions, NewRecord, Partition, ProducerConfig, ProducerRecord, TopicConfig};
+use larder::{
+    Durability, Error, IoOp, Log, LogOptions, NewRecord, Partition, ProducerConfig, ProducerRecord, TopicConfig,
+};
 
 #[test]
 fn failed_sync_poisons_until_reopen() {
@@ -22,7 +24,7 @@ fn failed_sync_poisons_until_reopen() {
     storage.fail_syncs(true);
     let error = partition.sync().unwrap_err();
     assert!(
-        matches!(&error, Error::Io { operation: "sync", source, .. } if source.raw_os_error() == Some(5)),
+        matches!(&error, Error::Io { operation: IoOp::Sync, source, .. } if source.raw_os_error() == Some(5)),
         "{error}"
     );
     assert!(partition.is_poisoned());
@@ -99,7 +101,7 @@ fn failed_write_poisons_its_partition_only_and_reopen_recovers_the_synced_state(
     let big = vec![7u8; 40 << 10];
     let batch = vec![NewRecord::new(&big); 2];
     let error = log.partition("t", 0).unwrap().append_batch(&batch).unwrap_err();
-    assert!(matches!(&error, Error::Io { operation: "write", .. }), "{error}");
+    assert!(matches!(&error, Error::Io { operation: IoOp::Write, .. }), "{error}");
     storage.fail_writes(false);
     let error = producer.send_direct(&ProducerRecord::new("t", b"after").partition(0)).unwrap_err();
     assert!(matches!(error, Error::Poisoned { .. }), "{error}");

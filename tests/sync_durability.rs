@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use larder::fault::FaultStorage;
-use larder::{Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+use larder::{Durability, Error, IoOp, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
 fn log_with_counter() -> (tempfile::TempDir, Log, Arc<FaultStorage>) {
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +85,7 @@ fn failed_sync_fails_every_waiting_sender_and_poisons_only_that_partition() {
     for handle in handles {
         let error = handle.get().unwrap_err();
         assert!(
-            matches!(&error, Error::Io { operation: "sync", .. }) || matches!(error, Error::Poisoned { .. }),
+            matches!(&error, Error::Io { operation: IoOp::Sync, .. }) || matches!(error, Error::Poisoned { .. }),
             "{error}"
         );
     }
