@@ -396,8 +396,11 @@ impl Consumer {
     fn valid_position(&mut self, n: usize) -> Result<u64> {
         let assigned = &self.assigned[n];
         let (start, end) = (assigned.partition.log_start_offset(), assigned.partition.end_offset());
-        let committed = || self.group.as_ref().and_then(|g| g.committed(&assigned.tp));
-        let position = match assigned.position.or_else(committed) {
+        let committed = match (assigned.position, &self.group) {
+            (None, Some(group)) => group.committed(&assigned.tp)?,
+            _ => None,
+        };
+        let position = match assigned.position.or(committed) {
             Some(position) if (start..=end).contains(&position) => position,
             _ => match self.config.auto_offset_reset {
                 AutoOffsetReset::Earliest => start,
@@ -654,7 +657,7 @@ impl Consumer {
     /// The committed offset of `tp` in this consumer's group.
     pub fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
         let group = self.group.as_ref().ok_or_else(|| Error::invalid("group_id", "committed needs a group_id"))?;
-        Ok(group.committed(tp))
+        group.committed(tp)
     }
 
     /// Commits (if auto commit is on) and leaves the group.

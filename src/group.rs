@@ -39,6 +39,20 @@ const OFFSETS_HEADER_BYTES: usize = 16;
 const SNAPSHOT_FRAMES: usize = 4096;
 /// Extension of a group's offsets file.
 pub(crate) const OFFSETS_EXTENSION: &str = "offsets";
+/// Longest group id: its offsets file's temporary name,
+/// `<id>.offsets.tmp`, must fit a 255-byte file name.
+pub const MAX_GROUP_ID_CHARS: usize = 255 - ".offsets.tmp".len();
+
+/// Checks a group id: Kafka's topic-name rule (it becomes a file name),
+/// and at most [`MAX_GROUP_ID_CHARS`] characters.
+pub fn validate_group_id(id: &str) -> Result<()> {
+    crate::topic::validate_name(id)?;
+    if id.len() > MAX_GROUP_ID_CHARS {
+        let reason = "longer than 243 characters (its offsets file name would pass 255 bytes)";
+        return Err(Error::InvalidName { name: id.to_string(), reason });
+    }
+    Ok(())
+}
 
 /// A partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,7 +200,10 @@ struct State {
     assignor: Assignor,
     members: BTreeMap<String, Member>,
     offsets: BTreeMap<TopicPartition, u64>,
-    log: OffsetsLog,
+    /// The open offsets file; `None` once the log is closed.
+    log: Option<OffsetsLog>,
+    /// Bytes of a torn last commit cut when the offsets were loaded.
+    torn_commit_bytes: u64,
 }
 
 /// What a member must do, as `Group::sync` tells it.
@@ -221,7 +238,17 @@ impl Group {
         let path = dir.join(format!("{id}.{OFFSETS_EXTENSION}"));
         let (log, offsets) = OffsetsLog::open(&*storage, &path)?;
         let members = BTreeMap::new();
-        let state = State { generation: 0, rebalancing: false, assignor: Assignor::Range, members, offsets, log };
+        let torn_commit_bytes = log.torn_bytes;
+        let log = Some(log);
+        let state = State {
+            generation: 0,
+            rebalancing: false,
+            assignor: Assignor::Range,
+            members,
+            offsets,
+            log,
+            torn_commit_bytes,
+        };
         Ok(Group { id: id.to_string(), path, storage, state: Mutex::new(state) })
     }
 
@@ -309,6 +336,7 @@ impl Group {
         }
         let storage = &*self.storage;
         let State { log, offsets: committed, .. } = &mut *state;
+        let log = log.as_mut().ok_or(Error::Closed { what: "log" })?;
         log.append(storage, &self.path, offsets)?;
         committed.extend(offsets.iter().cloned());
         if log.frames >= SNAPSHOT_FRAMES {
@@ -318,8 +346,16 @@ impl Group {
     }
 
     /// The committed offset of `tp`, if any.
-    pub(crate) fn committed(&self, tp: &TopicPartition) -> Option<u64> {
-        self.state.lock().offsets.get(tp).copied()
+    pub(crate) fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
+        let state = self.state.lock();
+        state.log.as_ref().ok_or(Error::Closed { what: "log" })?;
+        Ok(state.offsets.get(tp).copied())
+    }
+
+    /// Closes the offsets file: every later commit or lookup fails with
+    /// [`Error::Closed`]. Waits for a commit under way.
+    pub(crate) fn close(&self) {
+        self.state.lock().log.take();
     }
 
     /// Members, generation and committed offsets; `end_offset` gives each
@@ -354,7 +390,7 @@ impl Group {
             rebalancing: state.rebalancing,
             members,
             offsets,
-            torn_commit_bytes: state.log.torn_bytes,
+            torn_commit_bytes: state.torn_commit_bytes,
         }
     }
 }

@@ -28,7 +28,10 @@ pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, RebalanceListener,
 };
 pub use error::{Error, IoOp, Result};
-pub use group::{Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};
+pub use group::{
+    validate_group_id, Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition,
+    MAX_GROUP_ID_CHARS,
+};
 pub use log::{Log, LogOptions};
 pub use partition::{
     Appended, Iter, Partition, PartitionOptions, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_RECORD_BYTES,

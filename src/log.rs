@@ -1,46 +1,55 @@
-//! A log directory: the lock that keeps it to one opener, its topics, and
-//! the background sync of `Interval` topics.
+//! A log directory: the lock that keeps it to one opener, its topics, its
+//! groups, and the background sync of `Interval` topics.
 //!
 //! ```text
 //! <dir>/LOCK                       exclusive fs2 lock while open
 //! <dir>/topics/<topic>/topic.meta  partitions + options, CRC-framed
 //! <dir>/topics/<topic>/<n>/        partition n (see docs/FORMAT.md)
+//! <dir>/topics/<topic>~c/          a topic being created (removed on open)
+//! <dir>/topics/<topic>~d/          a topic being deleted (removed on open)
+//! <dir>/groups/<group>.offsets     a group's committed offsets
 //! ```
+//!
+//! Creating, deleting and growing a topic do their file work outside the
+//! topic map's lock; a name being created or deleted is reserved meanwhile,
+//! so no second admin call on it starts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, IoOp, Result};
-use crate::group::{Group, GroupDescription, OFFSETS_EXTENSION};
+use crate::group::{validate_group_id, Group, GroupDescription, OFFSETS_EXTENSION};
 use crate::partition::{lock_file, DirLock, Partition};
 use crate::producer::{Producer, ProducerConfig};
 use crate::recovery::RecoveryReport;
-use crate::storage::{OsStorage, Storage};
-use crate::topic::{validate_name, Durability, Topic, TopicConfig, TopicDescription};
+use crate::storage::{self, OsStorage, Storage};
+use crate::topic::{self, validate_name, Durability, Topic, TopicConfig, TopicDescription};
 
 const LOCK_FILE: &str = "LOCK";
 const TOPICS_DIR: &str = "topics";
 const GROUPS_DIR: &str = "groups";
-/// Suffix of a topic directory being deleted; `~` cannot occur in a topic
-/// name, so it never collides with one.
-const DELETED_SUFFIX: &str = "~deleted";
+
+type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 
 /// How a log is opened.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
     auto_create: Option<TopicConfig>,
+    repair: bool,
     storage: Arc<dyn Storage>,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { auto_create: None, storage: Arc::new(OsStorage) }
+        LogOptions { auto_create: None, repair: false, storage: Arc::new(OsStorage) }
     }
 }
 
@@ -49,6 +58,18 @@ impl LogOptions {
     /// default, like a careful Kafka broker's `auto.create.topics.enable`).
     pub fn auto_create_topics(mut self, config: TopicConfig) -> Self {
         self.auto_create = Some(config);
+        self
+    }
+
+    /// On open, accept damage instead of refusing to open: corruption in a
+    /// partition is cut there (see [`PartitionOptions::repair`]), missing
+    /// segments are accepted, and a topic directory whose `topic.meta` is
+    /// missing gets one rebuilt from its partition directories with the
+    /// default configuration. What was lost is in the recovery reports.
+    ///
+    /// [`PartitionOptions::repair`]: crate::PartitionOptions::repair
+    pub fn repair(mut self, repair: bool) -> Self {
+        self.repair = repair;
         self
     }
 
@@ -70,10 +91,15 @@ pub struct Log {
 pub(crate) struct LogInner {
     dir: PathBuf,
     options: LogOptions,
-    topics: Arc<RwLock<BTreeMap<String, Arc<Topic>>>>,
+    topics: Topics,
+    /// Topic names an admin call (create, delete) is working on.
+    busy: Mutex<BTreeSet<String>>,
+    busy_done: Condvar,
     groups: Mutex<BTreeMap<String, Arc<Group>>>,
     producers: Mutex<Vec<Weak<crate::producer::ProducerInner>>>,
-    _stop_syncer: Sender<()>,
+    closed: AtomicBool,
+    /// The interval syncer: dropping the sender stops it.
+    syncer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     /// Held while open; released by `close`, or when the last owner drops.
     lock: Mutex<Option<DirLock>>,
 }
@@ -91,25 +117,26 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
         let dir = dir.as_ref().to_path_buf();
         let storage = Arc::clone(&options.storage);
-        let topics_dir = dir.join(TOPICS_DIR);
         if dir.exists() && !dir.is_dir() {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
-        for sub in [&topics_dir, &dir.join(GROUPS_DIR)] {
-            storage.create_dir_all(sub).map_err(|e| Error::io(IoOp::CreateDirectory, sub, e))?;
-        }
+        storage::create_dir_synced(&*storage, &dir)?;
         let lock = lock_file(&dir, LOCK_FILE)?;
-        let topics = open_topics(&topics_dir, &storage)?;
-        let (stop_syncer, stopped) = crossbeam_channel::bounded(0);
-        let topics = Arc::new(RwLock::new(topics));
-        start_interval_syncer(Arc::clone(&topics), stopped);
+        for sub in [TOPICS_DIR, GROUPS_DIR] {
+            storage::create_dir_synced(&*storage, &dir.join(sub))?;
+        }
+        let topics = Arc::new(RwLock::new(topic::open_all(&dir.join(TOPICS_DIR), &storage, options.repair)?));
+        let syncer = start_interval_syncer(Arc::clone(&topics))?;
         let inner = Arc::new(LogInner {
             dir,
             options,
             topics,
+            busy: Mutex::new(BTreeSet::new()),
+            busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             producers: Mutex::new(Vec::new()),
-            _stop_syncer: stop_syncer,
+            closed: AtomicBool::new(false),
+            syncer: Mutex::new(Some(syncer)),
             lock: Mutex::new(Some(lock)),
         });
         Ok(Log { inner })
@@ -120,7 +147,9 @@ impl Log {
         &self.inner.dir
     }
 
-    /// Creates topic `name` with `config`.
+    /// Creates topic `name` with `config`. Atomic: the topic is built in a
+    /// directory of its own and renamed into place, so a failure (or a
+    /// crash) part way leaves nothing behind.
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.create_topic(name, config).map(drop)
     }
@@ -128,22 +157,10 @@ impl Log {
     /// Deletes topic `name` and all its records. Producers' later sends to
     /// it fail with [`Error::UnknownTopic`].
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        validate_name(name)?;
-        let storage = &*self.inner.options.storage;
-        let mut topics = self.inner.topics.write();
-        let topic = topics.remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
-        let doomed = self.inner.topics_dir().join(format!("{name}{DELETED_SUFFIX}"));
-        storage.rename(topic.dir(), &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
-        sync_dir(storage, &self.inner.topics_dir())?;
-        drop(topics);
-        topic.mark_deleted();
-        for partition in topic.partitions() {
-            partition.abandon();
-        }
-        remove_deleted(storage, &doomed)
+        self.inner.delete_topic(name)
     }
 
-    /// Names of every topic, sorted.
+    /// Names of every topic, sorted (none once the log is closed).
     pub fn list_topics(&self) -> Vec<String> {
         self.inner.topics.read().keys().cloned().collect()
     }
@@ -154,7 +171,9 @@ impl Log {
     }
 
     /// Grows topic `name` to `partitions` partitions; the count only grows.
-    /// Groups subscribed to the topic rebalance so the new partitions are read.
+    /// The new partitions exist once `topic.meta` names them: if this fails,
+    /// the topic keeps its old count. Groups subscribed to the topic
+    /// rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
         self.inner.topic(name)?.add_partitions(partitions)?;
         for group in self.inner.groups.lock().values() {
@@ -183,6 +202,7 @@ impl Log {
 
     /// A producer sending into this log.
     pub fn producer(&self, config: ProducerConfig) -> Result<Producer> {
+        self.inner.check_open()?;
         let producer = Producer::start(Arc::clone(&self.inner), config)?;
         self.inner.producers.lock().push(producer.downgrade());
         Ok(producer)
@@ -190,17 +210,19 @@ impl Log {
 
     /// A consumer reading from this log.
     pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        self.inner.check_open()?;
         Consumer::new(Arc::clone(&self.inner), config)
     }
 
     /// Ids of the groups with committed offsets or live members, sorted.
     pub fn list_groups(&self) -> Result<Vec<String>> {
+        self.inner.check_open()?;
         let mut ids: BTreeSet<String> = self.inner.groups.lock().keys().cloned().collect();
         let dir = self.inner.dir.join(GROUPS_DIR);
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
             let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
             let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
-            if let Some(id) = id.filter(|id| validate_name(id).is_ok()) {
+            if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {
                 ids.insert(id.to_string());
             }
         }
@@ -219,33 +241,22 @@ impl Log {
     /// killed. Producers and consumers should be dropped first.
     #[cfg(feature = "fault-injection")]
     pub fn simulate_crash(self) {
-        for topic in self.inner.topics.read().values() {
-            for partition in topic.partitions() {
-                partition.abandon();
-            }
-        }
-        self.inner.lock.lock().take();
+        let _ = self.inner.shut(|partition| {
+            partition.abandon();
+            Ok(())
+        });
     }
 
     /// Closes the log: every producer made from it is drained (its queued
     /// sends appended and acknowledged), then every partition is synced and
-    /// sealed and its clean-shutdown marker written. Returns the first error.
+    /// sealed and its clean-shutdown marker written, every group's offsets
+    /// file closed and every thread the log started joined. When it returns
+    /// no file of the log is open (records still held keep their own
+    /// mappings), and every handle of the log — other clones, producers,
+    /// consumers, partitions — fails with [`Error::Closed`]. Returns the
+    /// first error.
     pub fn close(self) -> Result<()> {
-        let producers: Vec<_> = self.inner.producers.lock().drain(..).filter_map(|p| p.upgrade()).collect();
-        for producer in producers {
-            producer.close();
-        }
-        let mut first_error = Ok(());
-        for topic in self.inner.topics.read().values() {
-            for partition in topic.partitions() {
-                let closed = partition.shutdown();
-                if first_error.is_ok() {
-                    first_error = closed;
-                }
-            }
-        }
-        self.inner.lock.lock().take();
-        first_error
+        self.inner.shut(Partition::shutdown)
     }
 }
 
@@ -253,11 +264,7 @@ impl Drop for LogInner {
     /// The last owner gone: close every partition here and now (sealed,
     /// marked clean, unlocked), whoever else still holds a topic.
     fn drop(&mut self) {
-        for topic in self.topics.read().values() {
-            for partition in topic.partitions() {
-                let _ = partition.shutdown();
-            }
-        }
+        let _ = self.shut(Partition::shutdown);
     }
 }
 
@@ -266,21 +273,89 @@ impl LogInner {
         self.dir.join(TOPICS_DIR)
     }
 
+    /// Fails with [`Error::Closed`] once the log is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(())
+    }
+
+    /// Closes the log once, closing each partition with `close_partition`.
+    fn shut(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let producers: Vec<_> = self.producers.lock().drain(..).filter_map(|p| p.upgrade()).collect();
+        for producer in producers {
+            producer.close();
+        }
+        if let Some((stop, syncer)) = self.syncer.lock().take() {
+            drop(stop);
+            let _ = syncer.join();
+        }
+        for group in std::mem::take(&mut *self.groups.lock()).into_values() {
+            group.close();
+        }
+        let topics = std::mem::take(&mut *self.topics.write());
+        let mut first_error = Ok(());
+        for topic in topics.values() {
+            for partition in topic.partitions() {
+                let closed = close_partition(&partition);
+                if first_error.is_ok() {
+                    first_error = closed;
+                }
+            }
+        }
+        self.lock.lock().take();
+        first_error
+    }
+
     fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        self.check_open()?;
         validate_name(name)?;
-        let mut topics = self.topics.write();
-        if topics.contains_key(name) {
+        config.validate()?;
+        let reservation = self.reserve(name)?;
+        if self.topics.read().contains_key(name) {
             return Err(Error::TopicExists { topic: name.into() });
         }
-        let dir = self.topics_dir().join(name);
-        let topic = Arc::new(Topic::create(dir, name, config, Arc::clone(&self.options.storage))?);
-        topics.insert(name.to_string(), Arc::clone(&topic));
+        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, Arc::clone(&self.options.storage))?);
+        self.topics.write().insert(name.to_string(), Arc::clone(&topic));
+        drop(reservation);
         Ok(topic)
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_open()?;
+        validate_name(name)?;
+        let reservation = self.reserve(name)?;
+        let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
+        let doomed = match topic.retire_dir(&self.topics_dir()) {
+            Ok(doomed) => doomed,
+            Err(error) => {
+                // Nothing was removed: the topic stays.
+                self.topics.write().insert(name.to_string(), topic);
+                return Err(error);
+            }
+        };
+        let finished = topic.finish_delete(&doomed);
+        drop(reservation);
+        finished
+    }
+
+    /// Reserves `name` for an admin call, or fails with
+    /// [`Error::TopicExists`] if another one is working on it.
+    fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
+        if !self.busy.lock().insert(name.to_string()) {
+            return Err(Error::TopicExists { topic: name.into() });
+        }
+        Ok(Reservation { log: self, name: name.to_string() })
     }
 
     /// Group `id`, loaded on first use.
     pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
-        validate_name(id)?;
+        self.check_open()?;
+        validate_group_id(id)?;
         let mut groups = self.groups.lock();
         if let Some(group) = groups.get(id) {
             return Ok(Arc::clone(group));
@@ -297,6 +372,7 @@ impl LogInner {
 
     /// Topic `name`, validated and existing.
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
         if let Some(topic) = self.topics.read().get(name) {
             return Ok(Arc::clone(topic));
         }
@@ -305,78 +381,60 @@ impl LogInner {
     }
 
     /// Topic `name`, created with the auto-create configuration if it is
-    /// unknown and auto-creation is on.
+    /// unknown and auto-creation is on. A creation under way by another
+    /// caller is waited for.
     pub(crate) fn topic_for_send(&self, name: &str) -> Result<Arc<Topic>> {
-        match (self.topic(name), &self.options.auto_create) {
-            (Err(Error::UnknownTopic { .. }), Some(config)) => match self.create_topic(name, config.clone()) {
-                Err(Error::TopicExists { .. }) => self.topic(name),
-                created => created,
-            },
-            (found, _) => found,
+        loop {
+            match (self.topic(name), &self.options.auto_create) {
+                (Err(Error::UnknownTopic { .. }), Some(config)) => match self.create_topic(name, config.clone()) {
+                    Err(Error::TopicExists { .. }) => self.wait_not_busy(name),
+                    created => return created,
+                },
+                (found, _) => return found,
+            }
+        }
+    }
+
+    /// Waits until no admin call works on `name`.
+    fn wait_not_busy(&self, name: &str) {
+        let mut busy = self.busy.lock();
+        while busy.contains(name) {
+            self.busy_done.wait(&mut busy);
         }
     }
 }
 
-fn open_topics(topics_dir: &Path, storage: &Arc<dyn Storage>) -> Result<BTreeMap<String, Arc<Topic>>> {
-    let mut topics = BTreeMap::new();
-    let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        if name.ends_with(DELETED_SUFFIX) {
-            remove_deleted(&**storage, &path)?;
-            continue;
-        }
-        if validate_name(&name).is_err() || !path.is_dir() {
-            continue;
-        }
-        if !path.join("topic.meta").exists() {
-            // A creation cut short before its metadata was written: it never
-            // existed as far as any caller knows.
-            remove_deleted(&**storage, &path)?;
-            continue;
-        }
-        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, Arc::clone(storage))?));
+/// A topic name reserved for one admin call; released when dropped.
+struct Reservation<'a> {
+    log: &'a LogInner,
+    name: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.log.busy.lock().remove(&self.name);
+        self.log.busy_done.notify_all();
     }
-    Ok(topics)
 }
 
-fn remove_deleted(storage: &dyn Storage, path: &Path) -> Result<()> {
-    remove_tree(storage, path)?;
-    sync_dir(storage, path.parent().unwrap_or(Path::new(".")))
-}
-
-/// Removes a directory tree, its files through the file layer.
-fn remove_tree(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))? {
-        let path = entry.map_err(|e| Error::io(IoOp::List, dir, e))?.path();
-        if path.is_dir() {
-            remove_tree(storage, &path)?;
-        } else {
-            storage.remove_file(&path).map_err(|e| Error::io(IoOp::Remove, &path, e))?;
-        }
-    }
-    std::fs::remove_dir(dir).map_err(|e| Error::io(IoOp::RemoveDirectory, dir, e))
-}
-
-fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))
-}
-
-/// Syncs the partitions of `Interval` topics at their period, until the log
-/// is dropped (its end of the channel disconnects). It holds the topic map
-/// only, never the log itself, so dropping the log stays immediate.
-fn start_interval_syncer(topics: Arc<RwLock<BTreeMap<String, Arc<Topic>>>>, stopped: Receiver<()>) {
-    let spawned = std::thread::Builder::new().name("larder-interval-sync".into()).spawn(move || {
-        let mut last_sync: BTreeMap<String, Instant> = BTreeMap::new();
-        let mut tick = Duration::from_millis(100);
-        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-            tick = sync_due(&topics, &mut last_sync);
-        }
-    });
-    // Without the thread, Interval topics still sync on roll and close.
-    drop(spawned);
+/// Syncs the partitions of `Interval` topics at their period, until its
+/// stop channel disconnects; the log joins it when it closes. It holds the
+/// topic map only, never the log itself, so dropping the log stays
+/// immediate.
+fn start_interval_syncer(topics: Topics) -> Result<(Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(0);
+    let name = "larder-interval-sync";
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut last_sync: BTreeMap<String, Instant> = BTreeMap::new();
+            let mut tick = Duration::from_millis(100);
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                tick = sync_due(&topics, &mut last_sync);
+            }
+        })
+        .map_err(|e| Error::io(IoOp::SpawnThread, name, e))?;
+    Ok((stop, thread))
 }
 
 /// Syncs every `Interval` topic whose period elapsed; returns how long to
@@ -385,7 +443,7 @@ fn sync_due(topics: &RwLock<BTreeMap<String, Arc<Topic>>>, last_sync: &mut BTree
     let topics: Vec<Arc<Topic>> = topics.read().values().cloned().collect();
     let mut tick = Duration::from_millis(100);
     for topic in topics {
-        let Durability::Interval(period) = topic.config().durability_level() else { continue };
+        let Durability::Interval(period) = topic.durability() else { continue };
         tick = tick.min(period).max(Duration::from_millis(1));
         let last = last_sync.entry(topic.name().to_string()).or_insert_with(Instant::now);
         if last.elapsed() >= period {

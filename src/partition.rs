@@ -116,8 +116,8 @@ impl PartitionOptions {
             let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
             return Err(Error::invalid("max_record_bytes", reason));
         }
-        if self.segment_ms == Some(0) {
-            return Err(Error::invalid("segment_ms", "must be at least 1 ms"));
+        if self.segment_ms.is_some_and(|ms| ms == 0 || ms > i64::MAX as u64) {
+            return Err(Error::invalid("segment_ms", format!("must be in 1..={} ms", i64::MAX)));
         }
         Ok(())
     }
@@ -835,15 +835,10 @@ impl Iter<'_> {
 }
 
 fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if dir.exists() {
+    if dir.exists() && !dir.is_dir() {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
-    storage.create_dir_all(dir).map_err(|e| Error::io(IoOp::CreateDirectory, dir, e))?;
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    storage.sync_dir(parent).map_err(|e| Error::io(IoOp::SyncDirectory, parent, e))
+    crate::storage::create_dir_synced(storage, dir)
 }
 
 /// Name of the lock file held while a partition is open.

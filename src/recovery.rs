@@ -441,14 +441,31 @@ fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
 /// The `.tix` of a trusted segment, or a rebuild from its log if missing or
 /// damaged (it is derived data).
 fn load_time_index(dir: &Path, base: u64, verified: &Verified, interval_bytes: u64) -> Result<TimeIndex> {
-    let [log_path, _, time_path] = Segment::paths(dir, base);
+    let [log_path, index_path, time_path] = Segment::paths(dir, base);
     let end = base.saturating_add(verified.entry_count);
-    if let Some(times) = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base, end)) {
+    let log = FileBytes::map(&log_path)?;
+    let decoded = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base, end));
+    if let Some(times) = decoded.filter(|times| last_time_entry_holds(times, &log, &FileBytes::map(&index_path), base))
+    {
         return Ok(times);
     }
-    let log = FileBytes::map(&log_path)?;
     let scan = segment::scan(&log[..verified.log_len as usize], base, interval_bytes);
     Ok(scan.times)
+}
+
+/// Whether the last entry of a decoded time index names the timestamp its
+/// record really has (one frame read): a plausible but false index is
+/// rebuilt rather than trusted.
+fn last_time_entry_holds(times: &TimeIndex, log: &[u8], index: &Result<FileBytes>, base: u64) -> bool {
+    let Some((timestamp, offset)) = times.max_timestamp() else { return true };
+    let Ok(index) = index else { return false };
+    let at = index::entry_position(offset - base);
+    let Some(entry) = index.get(at..at + INDEX_ENTRY_BYTES) else { return false };
+    let position = le::u32_at(entry, 0) as usize;
+    let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES);
+    frame.is_some_and(|f| {
+        segment::valid_frame_len(f, offset).is_some() && segment::frame_timestamp(log, position) == timestamp
+    })
 }
 
 /// Rewrites segment `base` to hold exactly the scan's valid prefix: the log

@@ -17,6 +17,8 @@ use std::path::Path;
 
 use fs2::FileExt as _;
 
+use crate::error::{Error, IoOp, Result};
+
 /// The operations larder performs on files and directories.
 pub trait Storage: Send + Sync + Debug {
     /// Creates (or truncates) `path` for reading and writing.
@@ -77,6 +79,39 @@ pub trait Storage: Send + Sync + Debug {
 
 /// `ENOSPC`: no space left on the device.
 pub(crate) const ENOSPC: i32 = 28;
+
+/// Makes the entries of `dir` durable, as an [`Error`] naming it.
+pub(crate) fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))
+}
+
+/// Creates `dir` and any missing parents, durably: the parent of each
+/// directory created is synced, so none of them vanishes in a crash.
+pub(crate) fn create_dir_synced(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    storage.create_dir_all(dir).map_err(|e| Error::io(IoOp::CreateDirectory, dir, e))?;
+    for created in missing.iter().rev() {
+        let parent = created.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(storage, parent)?;
+    }
+    Ok(())
+}
+
+/// Removes the directory tree at `dir`, its files through the file layer.
+pub(crate) fn remove_tree(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))? {
+        let path = entry.map_err(|e| Error::io(IoOp::List, dir, e))?.path();
+        if path.is_dir() {
+            remove_tree(storage, &path)?;
+        } else {
+            storage.remove_file(&path).map_err(|e| Error::io(IoOp::Remove, &path, e))?;
+        }
+    }
+    std::fs::remove_dir(dir).map_err(|e| Error::io(IoOp::RemoveDirectory, dir, e))
+}
 
 /// The real cause of a failed allocation. fs2 0.4 builds its error from
 /// `errno` after `posix_fallocate`, which returns its error number instead

@@ -69,3 +69,54 @@ fn errors_reach_callbacks_and_late_callbacks_run_at_once() {
     producer.flush().unwrap();
     assert_eq!(errors.lock().unwrap().as_slice(), ["unknown topic \"t\""]);
 }
+
+#[test]
+fn waiting_for_the_producer_inside_a_callback_is_an_error_not_a_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let outcomes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (inner, seen) = (producer.clone(), Arc::clone(&outcomes));
+    let pending = producer.send(&ProducerRecord::new("t", b"later")).unwrap();
+    producer
+        .send_with_callback(&ProducerRecord::new("t", b"v"), move |_| {
+            let flushed = inner.flush();
+            let waited = inner.send(&ProducerRecord::new("t", b"from the callback")).unwrap().get();
+            let mut seen = seen.lock().unwrap();
+            seen.push(format!("{flushed:?}"));
+            seen.push(format!("{waited:?}"));
+            seen.push(format!("{:?}", pending.get().map(|m| m.offset)));
+        })
+        .unwrap();
+    producer.flush().unwrap();
+    let outcomes = outcomes.lock().unwrap();
+    assert!(outcomes[0].contains("InCallback") && outcomes[0].contains("flush"), "{}", outcomes[0]);
+    assert!(outcomes[1].contains("InCallback"), "{}", outcomes[1]);
+    assert_eq!(outcomes[2], "Ok(0)", "a handle already completed is read, not refused");
+    // The record sent from the callback was still stored (after the flush
+    // above, which waited for what was sent before it).
+    producer.flush().unwrap();
+    assert_eq!(log.partition("t", 0).unwrap().end_offset(), 3);
+}
+
+#[test]
+#[ignore = "heavy: queues over 2 GiB of headers (about 5 GiB of memory and 2.2 GB of disk)"]
+fn a_drain_of_header_heavy_records_is_split_by_real_frame_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1).max_record_bytes(64 << 20)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let header = vec![7u8; 60 << 20];
+    let headers: [(&str, &[u8]); 1] = [("big", &header)];
+    // The appender is held in a callback until all are queued: its next
+    // drain takes them together, over 2 GiB of frames.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    producer.send_with_callback(&ProducerRecord::new("t", b"gate"), move |_| released.recv().unwrap()).unwrap();
+    let handles: Vec<_> =
+        (0..40).map(|_| producer.send(&ProducerRecord::new("t", b"v").headers(&headers)).unwrap()).collect();
+    release.send(()).unwrap();
+    for (n, handle) in handles.iter().enumerate() {
+        assert_eq!(handle.get().unwrap().offset, n as u64 + 1);
+    }
+}
