@@ -446,6 +446,7 @@ fn try_complete(state: &mut State, partitions: &dyn Fn(&str) -> u32) {
     let mut assignment = state.assignor.assign(&subscriptions, partitions);
     let generation = state.generation;
     for (id, member) in state.members.iter_mut() {
+        debug_assert!(member.generation < generation, "a member's generation must only grow");
         member.assignment = assignment.remove(id).unwrap_or_default();
         member.generation = generation;
         member.waker.wake();
