@@ -263,6 +263,71 @@ pub enum Error {
         current: u64,
     },
 
+    /// A commit came from a member the group no longer has (it left, or
+    /// was removed for keeping a rebalance waiting); Kafka's
+    /// `UNKNOWN_MEMBER_ID`.
+    #[error("group {group:?} has no member {member:?} (it left or was removed)")]
+    UnknownMember {
+        /// The group.
+        group: String,
+        /// The member.
+        member: String,
+    },
+
+    /// A consumer joined a group whose members use another assignor;
+    /// Kafka's `INCONSISTENT_GROUP_PROTOCOL`.
+    #[error("group {group:?} assigns with {group_assignor:?}; a member asked for {requested:?}")]
+    InconsistentGroupProtocol {
+        /// The group.
+        group: String,
+        /// The assignor the group's members use.
+        group_assignor: crate::Assignor,
+        /// The assignor the joining consumer asked for.
+        requested: crate::Assignor,
+    },
+
+    /// No group of that id exists (no members, nothing committed).
+    #[error("unknown group {group:?}")]
+    UnknownGroup {
+        /// The group asked for.
+        group: String,
+    },
+
+    /// A group cannot be deleted while it has members.
+    #[error("group {group:?} has {members} live members; it can be deleted only when empty")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// How many members it has.
+        members: usize,
+    },
+
+    /// A topic a consumer read was deleted; its partitions were revoked.
+    /// Reported once by the consumer's next `poll`.
+    #[error("topic {topic:?} was deleted")]
+    TopicDeleted {
+        /// The topic.
+        topic: String,
+    },
+
+    /// A consumed record's key or value could not be deserialized (Kafka's
+    /// `RecordDeserializationException`). The records before it were
+    /// returned; the consumer's position stays on this record, so it can be
+    /// logged and skipped with `seek(offset + 1)`.
+    #[error("cannot deserialize the {field} of {topic}/{partition} offset {offset}: {reason}")]
+    Deserialization {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The record's offset.
+        offset: u64,
+        /// `"key"` or `"value"`.
+        field: &'static str,
+        /// What the deserializer reported.
+        reason: String,
+    },
+
     /// A consumer operation named a partition the consumer is not assigned.
     #[error("partition {topic}/{partition} is not assigned to this consumer")]
     NotAssigned {

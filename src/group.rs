@@ -200,10 +200,13 @@ struct State {
     assignor: Assignor,
     members: BTreeMap<String, Member>,
     offsets: BTreeMap<TopicPartition, u64>,
-    /// The open offsets file; `None` once the log is closed.
+    /// The open offsets file; `None` until the group first has something
+    /// to store, and after it is closed or deleted.
     log: Option<OffsetsLog>,
     /// Bytes of a torn last commit cut when the offsets were loaded.
     torn_commit_bytes: u64,
+    /// The log was closed: every commit and lookup fails.
+    closed: bool,
 }
 
 /// What a member must do, as `Group::sync` tells it.
@@ -236,26 +239,52 @@ impl Group {
     /// does not exist; a damaged file is an error naming it, never a reset).
     pub(crate) fn load(dir: &Path, id: &str, storage: Arc<dyn Storage>) -> Result<Group> {
         let path = dir.join(format!("{id}.{OFFSETS_EXTENSION}"));
-        let (log, offsets) = OffsetsLog::open(&*storage, &path)?;
-        let members = BTreeMap::new();
-        let torn_commit_bytes = log.torn_bytes;
-        let log = Some(log);
+        let (log, offsets) = match OffsetsLog::open(&*storage, &path)? {
+            Some((log, offsets)) => (Some(log), offsets),
+            None => (None, BTreeMap::new()),
+        };
+        let torn_commit_bytes = log.as_ref().map_or(0, |log| log.torn_bytes);
         let state = State {
             generation: 0,
             rebalancing: false,
             assignor: Assignor::Range,
-            members,
+            members: BTreeMap::new(),
             offsets,
             log,
             torn_commit_bytes,
+            closed: false,
         };
         Ok(Group { id: id.to_string(), path, storage, state: Mutex::new(state) })
     }
 
-    /// Adds a member subscribed to `topics`; starts a rebalance. Returns its id.
-    pub(crate) fn join(&self, topics: Vec<String>, options: JoinOptions, waker: Arc<Waker>) -> String {
-        let id = format!("{}-member-{:08}", self.id, MEMBER_IDS.fetch_add(1, Ordering::Relaxed));
+    /// The group's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether the group exists: it has live members or stored offsets.
+    pub(crate) fn exists(&self) -> bool {
+        let state = self.state.lock();
+        !state.members.is_empty() || state.log.is_some()
+    }
+
+    /// Adds a member subscribed to `topics`; starts a rebalance. Returns its
+    /// id. A member asking for another assignor than the members already in
+    /// the group is refused (Kafka's `INCONSISTENT_GROUP_PROTOCOL`).
+    pub(crate) fn join(&self, topics: Vec<String>, options: JoinOptions, waker: Arc<Waker>) -> Result<String> {
         let mut state = self.state.lock();
+        if state.closed {
+            return Err(Error::Closed { what: "log" });
+        }
+        if !state.members.is_empty() && state.assignor != options.assignor {
+            let group = self.id.clone();
+            return Err(Error::InconsistentGroupProtocol {
+                group,
+                group_assignor: state.assignor,
+                requested: options.assignor,
+            });
+        }
+        let id = format!("{}-member-{:08}", self.id, MEMBER_IDS.fetch_add(1, Ordering::Relaxed));
         state.assignor = options.assignor;
         let member = Member {
             subscription: topics,
@@ -268,7 +297,7 @@ impl Group {
         };
         state.members.insert(id.clone(), member);
         start_rebalance(&mut state);
-        id
+        Ok(id)
     }
 
     /// Removes a member (closed, unsubscribed or dropped); starts a
@@ -301,9 +330,9 @@ impl Group {
         Sync::Steady
     }
 
-    /// Starts a rebalance if a member subscribes to `topic` (its partition
-    /// count changed), so the new partitions get an owner.
-    pub(crate) fn topic_grew(&self, topic: &str) {
+    /// Starts a rebalance if a member subscribes to `topic` (it was created,
+    /// grew or was deleted), so its partitions get an owner or are revoked.
+    pub(crate) fn topic_changed(&self, topic: &str) {
         let mut state = self.state.lock();
         if state.members.values().any(|m| m.subscription.iter().any(|t| t == topic)) {
             start_rebalance(&mut state);
@@ -334,28 +363,81 @@ impl Group {
         if let Some((member, generation)) = member {
             check_member(&self.id, &state, member, generation, offsets)?;
         }
-        let storage = &*self.storage;
-        let State { log, offsets: committed, .. } = &mut *state;
-        let log = log.as_mut().ok_or(Error::Closed { what: "log" })?;
-        log.append(storage, &self.path, offsets)?;
-        committed.extend(offsets.iter().cloned());
-        if log.frames >= SNAPSHOT_FRAMES {
-            *log = OffsetsLog::snapshot(storage, &self.path, committed)?;
+        self.store(&mut state, offsets)
+    }
+
+    /// Appends `offsets` (an offset of `REMOVED` removes the entry) to the
+    /// offsets file, creating it with the group's first commit, and applies
+    /// them once durable.
+    fn store(&self, state: &mut State, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        if state.closed {
+            return Err(Error::Closed { what: "log" });
         }
+        let storage = &*self.storage;
+        let mut committed = state.offsets.clone();
+        apply(&mut committed, offsets.iter().cloned());
+        match &mut state.log {
+            Some(log) if log.frames < SNAPSHOT_FRAMES => log.append(storage, &self.path, offsets)?,
+            log => *log = Some(OffsetsLog::snapshot(storage, &self.path, &committed)?),
+        }
+        state.offsets = committed;
         Ok(())
     }
 
     /// The committed offset of `tp`, if any.
     pub(crate) fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
         let state = self.state.lock();
-        state.log.as_ref().ok_or(Error::Closed { what: "log" })?;
+        if state.closed {
+            return Err(Error::Closed { what: "log" });
+        }
         Ok(state.offsets.get(tp).copied())
+    }
+
+    /// The topics this group has committed offsets for.
+    pub(crate) fn committed_topics(&self) -> Vec<String> {
+        let state = self.state.lock();
+        let topics: BTreeSet<&String> = state.offsets.keys().map(|tp| &tp.topic).collect();
+        topics.into_iter().cloned().collect()
+    }
+
+    /// Removes the committed offsets of `topic`'s partitions (it was
+    /// deleted: a topic created again under its name starts afresh).
+    pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
+        let mut state = self.state.lock();
+        let removed: Vec<(TopicPartition, u64)> =
+            state.offsets.keys().filter(|tp| tp.topic == topic).map(|tp| (tp.clone(), REMOVED)).collect();
+        if removed.is_empty() {
+            return Ok(());
+        }
+        self.store(&mut state, &removed)
+    }
+
+    /// Deletes the group's stored offsets (`kafka-consumer-groups
+    /// --delete`): refused while it has members.
+    pub(crate) fn delete(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(Error::Closed { what: "log" });
+        }
+        if !state.members.is_empty() {
+            return Err(Error::GroupNotEmpty { group: self.id.clone(), members: state.members.len() });
+        }
+        if state.log.take().is_none() {
+            return Err(Error::UnknownGroup { group: self.id.clone() });
+        }
+        state.offsets.clear();
+        state.torn_commit_bytes = 0;
+        let path = &self.path;
+        self.storage.remove_file(path).map_err(|e| Error::io(IoOp::Remove, path, e))?;
+        crate::storage::sync_dir(&*self.storage, path.parent().unwrap_or(Path::new(".")))
     }
 
     /// Closes the offsets file: every later commit or lookup fails with
     /// [`Error::Closed`]. Waits for a commit under way.
     pub(crate) fn close(&self) {
-        self.state.lock().log.take();
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.log.take();
     }
 
     /// Members, generation and committed offsets; `end_offset` gives each
@@ -402,10 +484,12 @@ fn check_member(
     generation: u64,
     offsets: &[(TopicPartition, u64)],
 ) -> Result<()> {
-    let me = state.members.get(member).filter(|m| m.generation == generation && generation == state.generation);
-    let Some(me) = me else {
-        return Err(Error::StaleGeneration { group: group.into(), generation, current: state.generation });
+    let Some(me) = state.members.get(member) else {
+        return Err(Error::UnknownMember { group: group.into(), member: member.into() });
     };
+    if me.generation != generation || generation != state.generation {
+        return Err(Error::StaleGeneration { group: group.into(), generation, current: state.generation });
+    }
     match offsets.iter().find(|(tp, _)| !me.assignment.contains(tp)) {
         Some((tp, _)) => Err(Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition }),
         None => Ok(()),
@@ -467,10 +551,8 @@ struct OffsetsLog {
 
 impl OffsetsLog {
     /// Opens (or creates) the log at `path` and replays it.
-    fn open(storage: &dyn Storage, path: &Path) -> Result<(OffsetsLog, BTreeMap<TopicPartition, u64>)> {
-        let Some(bytes) = meta::read_if_exists(path)? else {
-            return Ok((OffsetsLog::snapshot(storage, path, &BTreeMap::new())?, BTreeMap::new()));
-        };
+    fn open(storage: &dyn Storage, path: &Path) -> Result<Option<(OffsetsLog, BTreeMap<TopicPartition, u64>)>> {
+        let Some(bytes) = meta::read_if_exists(path)? else { return Ok(None) };
         let replayed = replay(&bytes).map_err(|(position, reason)| Error::corrupt(path, position, reason))?;
         let file = storage.open_file(path, true).map_err(|e| Error::io(IoOp::Open, path, e))?;
         if replayed.valid_len < bytes.len() as u64 {
@@ -480,7 +562,7 @@ impl OffsetsLog {
         }
         let torn_bytes = bytes.len() as u64 - replayed.valid_len;
         let log = OffsetsLog { file, len: replayed.valid_len, frames: replayed.frames, torn_bytes, failed: false };
-        Ok((log, replayed.offsets))
+        Ok(Some((log, replayed.offsets)))
     }
 
     /// Replaces the log at `path`, atomically, by one frame holding `offsets`.
@@ -540,6 +622,20 @@ fn encode_frame(offsets: &[(TopicPartition, u64)]) -> Vec<u8> {
     frame
 }
 
+/// An offset that removes a partition's committed offset (a deleted topic).
+const REMOVED: u64 = u64::MAX;
+
+/// Applies commit entries to a map of committed offsets, in order.
+fn apply(offsets: &mut BTreeMap<TopicPartition, u64>, entries: impl IntoIterator<Item = (TopicPartition, u64)>) {
+    for (tp, offset) in entries {
+        if offset == REMOVED {
+            offsets.remove(&tp);
+        } else {
+            offsets.insert(tp, offset);
+        }
+    }
+}
+
 /// The offsets an offsets log holds, and where its valid part ends.
 struct Replayed {
     offsets: BTreeMap<TopicPartition, u64>,
@@ -561,7 +657,7 @@ fn replay(bytes: &[u8]) -> Result<Replayed, (u64, String)> {
     while at < bytes.len() {
         match decode_frame(&bytes[at..]) {
             Ok((entries, len)) => {
-                replayed.offsets.extend(entries);
+                apply(&mut replayed.offsets, entries);
                 replayed.frames += 1;
                 at += len;
                 replayed.valid_len = at as u64;

@@ -25,7 +25,8 @@ pub mod storage;
 mod topic;
 
 pub use consumer::{
-    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, RebalanceListener,
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
+    RebalanceListener,
 };
 pub use error::{Error, IoOp, Result};
 pub use group::{

@@ -127,6 +127,18 @@ impl Log {
         }
         let topics = Arc::new(RwLock::new(topic::open_all(&dir.join(TOPICS_DIR), &storage, options.repair)?));
         let syncer = start_interval_syncer(Arc::clone(&topics))?;
+        let opened = Log::from_parts(dir, options, topics, syncer, lock);
+        opened.inner.forget_missing_topics()?;
+        Ok(opened)
+    }
+
+    fn from_parts(
+        dir: PathBuf,
+        options: LogOptions,
+        topics: Topics,
+        syncer: (Sender<()>, JoinHandle<()>),
+        lock: DirLock,
+    ) -> Log {
         let inner = Arc::new(LogInner {
             dir,
             options,
@@ -139,7 +151,7 @@ impl Log {
             syncer: Mutex::new(Some(syncer)),
             lock: Mutex::new(Some(lock)),
         });
-        Ok(Log { inner })
+        Log { inner }
     }
 
     /// The log's directory.
@@ -176,9 +188,7 @@ impl Log {
     /// rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
         self.inner.topic(name)?.add_partitions(partitions)?;
-        for group in self.inner.groups.lock().values() {
-            group.topic_grew(name);
-        }
+        self.inner.topic_changed(name);
         Ok(())
     }
 
@@ -217,22 +227,29 @@ impl Log {
     /// Ids of the groups with committed offsets or live members, sorted.
     pub fn list_groups(&self) -> Result<Vec<String>> {
         self.inner.check_open()?;
-        let mut ids: BTreeSet<String> = self.inner.groups.lock().keys().cloned().collect();
-        let dir = self.inner.dir.join(GROUPS_DIR);
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
-            let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
-            let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
-            if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {
-                ids.insert(id.to_string());
-            }
-        }
+        let groups = self.inner.groups.lock();
+        let mut ids: BTreeSet<String> = groups.values().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
+        ids.extend(stored_group_ids(&self.inner.dir)?.into_iter().filter(|id| !groups.contains_key(id)));
         Ok(ids.into_iter().collect())
     }
 
-    /// Members, assignment, committed offsets and lag of group `id`.
+    /// Members, assignment, committed offsets and lag of group `id`;
+    /// [`Error::UnknownGroup`] if it has neither members nor offsets (and
+    /// asking creates nothing).
     pub fn describe_group(&self, id: &str) -> Result<GroupDescription> {
         let group = self.inner.group(id)?;
+        if !group.exists() {
+            return Err(Error::UnknownGroup { group: id.to_string() });
+        }
         Ok(group.describe(|tp| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset())))
+    }
+
+    /// Deletes group `id` and its committed offsets, as
+    /// `kafka-consumer-groups --delete`: refused with
+    /// [`Error::GroupNotEmpty`] while it has members, and
+    /// [`Error::UnknownGroup`] if it stores nothing.
+    pub fn delete_group(&self, id: &str) -> Result<()> {
+        self.inner.group(id)?.delete()
     }
 
     /// Abandons the log as a crash would: no partition is sealed or synced,
@@ -322,7 +339,44 @@ impl LogInner {
         let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, Arc::clone(&self.options.storage))?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
         drop(reservation);
+        self.topic_changed(name);
         Ok(topic)
+    }
+
+    /// Lets every group follow a change of `topic`'s partitions.
+    fn topic_changed(&self, topic: &str) {
+        for group in self.groups.lock().values() {
+            group.topic_changed(topic);
+        }
+    }
+
+    /// Every group stored or in use, loaded.
+    fn all_groups(&self) -> Result<Vec<Arc<Group>>> {
+        for id in stored_group_ids(&self.dir)? {
+            self.group(&id)?;
+        }
+        Ok(self.groups.lock().values().cloned().collect())
+    }
+
+    /// Removes committed offsets of topics that no longer exist, in every
+    /// group: a delete interrupted before it got to them. A group whose
+    /// offsets file is damaged is left alone here; using it fails by name.
+    fn forget_missing_topics(&self) -> Result<()> {
+        for id in stored_group_ids(&self.dir)? {
+            match self.group(&id) {
+                Err(Error::Corrupt { .. } | Error::UnsupportedFile { .. }) => {}
+                loaded => drop(loaded?),
+            }
+        }
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        for group in groups {
+            for topic in group.committed_topics() {
+                if !self.topics.read().contains_key(&topic) {
+                    group.forget_topic(&topic)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn delete_topic(&self, name: &str) -> Result<()> {
@@ -340,6 +394,12 @@ impl LogInner {
         };
         let finished = topic.finish_delete(&doomed);
         drop(reservation);
+        self.topic_changed(name);
+        // A topic created again under this name starts afresh; a crash
+        // before this is caught up with on the next open.
+        for group in self.all_groups()? {
+            group.forget_topic(name)?;
+        }
         finished
     }
 
@@ -402,6 +462,21 @@ impl LogInner {
             self.busy_done.wait(&mut busy);
         }
     }
+}
+
+/// Ids of the groups with an offsets file in `dir`'s groups directory.
+fn stored_group_ids(dir: &Path) -> Result<Vec<String>> {
+    let dir = dir.join(GROUPS_DIR);
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+        let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
+        let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
+        if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {
+            ids.push(id.to_string());
+        }
+    }
+    ids.sort();
+    Ok(ids)
 }
 
 /// A topic name reserved for one admin call; released when dropped.

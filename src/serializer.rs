@@ -131,28 +131,116 @@ impl<K, V, KD, VD> std::fmt::Debug for TypedConsumer<K, V, KD, VD> {
 }
 
 impl<K, V, KD: Deserializer<K>, VD: Deserializer<V>> TypedConsumer<K, V, KD, VD> {
-    /// Polls as [`Consumer::poll`] and deserializes every record; the first
-    /// record that fails to deserialize fails the poll (its position is
-    /// already past it, as in Kafka: seek back to retry).
+    /// Polls as [`Consumer::poll`] and deserializes the records in order.
+    /// At the first record that fails, the records before it are returned
+    /// and positions are left on it (and on the first record of each
+    /// partition after it); polling again then fails with
+    /// [`Error::Deserialization`] naming its topic, partition and offset,
+    /// until the caller seeks past it (Kafka's
+    /// `RecordDeserializationException`).
     pub fn poll(&mut self, timeout: std::time::Duration) -> Result<Vec<TypedRecord<K, V>>> {
         let records = self.consumer.poll(timeout)?;
-        records.iter().map(|record| self.typed(&record)).collect()
+        let mut typed = Vec::with_capacity(records.len());
+        let mut failed = None;
+        for (topic, partition, batch) in &records.batches {
+            if failed.is_some() {
+                self.consumer.undeliver(topic, *partition, batch.first_offset());
+                continue;
+            }
+            for record in batch.records() {
+                let record = ConsumerRecord { topic: std::sync::Arc::clone(topic), partition: *partition, record };
+                match self.typed(&record) {
+                    Ok(record) => typed.push(record),
+                    Err(error) => {
+                        self.consumer.undeliver(topic, *partition, record.offset());
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+        }
+        match failed {
+            Some(error) if typed.is_empty() => Err(error),
+            _ => Ok(typed),
+        }
+    }
+
+    /// The records one at a time, each delivered (its position moved past
+    /// it) when yielded; ends after `consumer_timeout` without a record. A
+    /// record that fails to deserialize is yielded as
+    /// [`Error::Deserialization`], with the position left on it, and ends
+    /// the iteration: seek past it and iterate again.
+    pub fn iter(&mut self) -> TypedIter<'_, K, V, KD, VD> {
+        TypedIter {
+            records: self.consumer.iter(),
+            keys: &self.keys,
+            values: &self.values,
+            failed: false,
+            _types: PhantomData,
+        }
     }
 
     fn typed(&self, record: &ConsumerRecord) -> Result<TypedRecord<K, V>> {
-        Ok(TypedRecord {
-            topic: record.topic().to_string(),
-            partition: record.partition(),
-            offset: record.offset(),
-            timestamp_ms: record.timestamp_ms(),
-            key: record.key().map(|k| self.keys.deserialize(k)).transpose()?,
-            value: record.value().map(|v| self.values.deserialize(v)).transpose()?,
-        })
+        typed(&self.keys, &self.values, record)
     }
 
     /// The untyped consumer, for subscribing, seeking and committing.
     pub fn consumer(&mut self) -> &mut Consumer {
         &mut self.consumer
+    }
+}
+
+/// Deserializes `record`, or names it in the error.
+fn typed<K, V>(
+    keys: &impl Deserializer<K>,
+    values: &impl Deserializer<V>,
+    record: &ConsumerRecord,
+) -> Result<TypedRecord<K, V>> {
+    let failed = |field: &'static str| {
+        move |error: Error| Error::Deserialization {
+            topic: record.topic().to_string(),
+            partition: record.partition(),
+            offset: record.offset(),
+            field,
+            reason: error.to_string(),
+        }
+    };
+    Ok(TypedRecord {
+        topic: record.topic().to_string(),
+        partition: record.partition(),
+        offset: record.offset(),
+        timestamp_ms: record.timestamp_ms(),
+        key: record.key().map(|k| keys.deserialize(k)).transpose().map_err(failed("key"))?,
+        value: record.value().map(|v| values.deserialize(v)).transpose().map_err(failed("value"))?,
+    })
+}
+
+/// Iterator over a [`TypedConsumer`]'s records, from [`TypedConsumer::iter`].
+pub struct TypedIter<'a, K, V, KD, VD> {
+    records: crate::consumer::ConsumerIter<'a>,
+    keys: &'a KD,
+    values: &'a VD,
+    failed: bool,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V, KD: Deserializer<K>, VD: Deserializer<V>> Iterator for TypedIter<'_, K, V, KD, VD> {
+    type Item = Result<TypedRecord<K, V>>;
+
+    fn next(&mut self) -> Option<Result<TypedRecord<K, V>>> {
+        if self.failed {
+            return None;
+        }
+        let (n, record) = match self.records.next_undelivered()? {
+            Ok(next) => next,
+            Err(error) => return Some(Err(error)),
+        };
+        let typed = typed(self.keys, self.values, &record);
+        match &typed {
+            Ok(_) => self.records.deliver(n, record.offset()),
+            Err(_) => self.failed = true,
+        }
+        Some(typed)
     }
 }
 

@@ -3,7 +3,9 @@
 //! times. After each kill, every offset below the committed one was
 //! processed, and a restarted consumer of the same group resumes exactly at
 //! the committed offsets: the records after the last commit are delivered
-//! again, and none is skipped.
+//! again, and none is skipped. Run twice: a poll loop committing by hand,
+//! and kafka-python's idiom — a `for` loop over the consumer with auto
+//! commit — killed between "processed" and "committed".
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,16 +19,19 @@ use larder::{
 
 const DIR: &str = "LARDER_CRASH_DIR";
 const PROCESSED: &str = "LARDER_CRASH_PROCESSED";
+/// Set in the child that iterates with auto commit.
+const AUTO: &str = "LARDER_CRASH_AUTO";
 /// Records appended before each round; the child cannot process them all
 /// before it is killed (it pauses 2 ms per batch of 40: at least 76 ms).
 const RECORDS_PER_ROUND: u32 = 1500;
 const ROUNDS: u32 = 8;
 
-fn config() -> ConsumerConfig {
+fn config(auto_commit: bool) -> ConsumerConfig {
     ConsumerConfig::default()
         .group_id("loader")
         .auto_offset_reset(AutoOffsetReset::Earliest)
-        .enable_auto_commit(false)
+        .enable_auto_commit(auto_commit)
+        .auto_commit_interval(Duration::from_millis(3))
         .max_poll_records(40)
 }
 
@@ -41,6 +46,15 @@ fn processed(path: &Path) -> Vec<(u32, u64)> {
 
 #[test]
 fn killed_consumer_redelivers_after_its_last_commit_and_skips_none() {
+    kill_rounds(false);
+}
+
+#[test]
+fn killed_auto_committing_iterator_redelivers_and_skips_none() {
+    kill_rounds(true);
+}
+
+fn kill_rounds(auto_commit: bool) {
     let dir = tempfile::tempdir().unwrap();
     Log::open(dir.path(), LogOptions::default()).unwrap().create_topic("jobs", TopicConfig::new(3)).unwrap();
     let file = dir.path().join("processed.txt");
@@ -54,6 +68,7 @@ fn killed_consumer_redelivers_after_its_last_commit_and_skips_none() {
             .args(["--exact", "child_consumes", "--nocapture", "--include-ignored"])
             .env(DIR, dir.path())
             .env(PROCESSED, &file)
+            .env(AUTO, if auto_commit { "1" } else { "" })
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -84,7 +99,7 @@ fn check_and_resume(dir: &Path, file: &Path, kill: u32) -> u64 {
     for (partition, offset) in processed(file) {
         done.entry(partition).or_default().insert(offset);
     }
-    let mut consumer = log.consumer(config()).unwrap();
+    let mut consumer = log.consumer(config(false)).unwrap();
     let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("jobs", p)).collect();
     consumer.assign(&tps).unwrap();
     let mut total = 0;
@@ -112,12 +127,23 @@ fn check_and_resume(dir: &Path, file: &Path, kill: u32) -> u64 {
 #[ignore = "run by killed_consumer_redelivers_after_its_last_commit_and_skips_none in a child process"]
 fn child_consumes() {
     let (Some(dir), Some(file)) = (std::env::var_os(DIR), std::env::var_os(PROCESSED)) else { return };
+    let auto_commit = std::env::var_os(AUTO).is_some_and(|v| !v.is_empty());
     let log = Log::open(dir, LogOptions::default()).unwrap();
-    let mut consumer = log.consumer(config()).unwrap();
+    let mut consumer = log.consumer(config(auto_commit)).unwrap();
     consumer.subscribe(&["jobs"]).unwrap();
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file).unwrap();
     // End a line the killed predecessor may have left half written.
     out.write_all(b"\n").unwrap();
+    if auto_commit {
+        // kafka-python's `for message in consumer:`, committing inside polls.
+        for (n, record) in consumer.iter().enumerate() {
+            let record = record.unwrap();
+            out.write_all(format!("{} {}\n", record.partition(), record.offset()).as_bytes()).unwrap();
+            if n % 40 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
     loop {
         let records = consumer.poll(Duration::from_millis(100)).unwrap();
         // One write per batch, so a kill cuts at most the batch it is in.

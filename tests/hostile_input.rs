@@ -155,9 +155,79 @@ fn bad_calls_get_typed_errors_and_change_nothing() {
             |e| matches!(e, Error::UnknownPartition { partition: 7, .. }),
         ),
         (
-            "subscribe without a group",
-            |log| log.consumer(ConsumerConfig::default())?.subscribe(&["t"]),
+            "commit without a group",
+            |log| {
+                let mut consumer = log.consumer(ConsumerConfig::default())?;
+                consumer.subscribe(&["t"])?;
+                consumer.poll(std::time::Duration::ZERO)?;
+                consumer.commit_offsets(&HashMap::from([(TopicPartition::new("t", 0), 0)]))
+            },
             |e| matches!(e, Error::InvalidArgument { name: "group_id", .. }),
+        ),
+        (
+            "subscribe to a topic twice",
+            |log| log.consumer(ConsumerConfig::default())?.subscribe(&["t", "t"]),
+            |e| matches!(e, Error::InvalidArgument { name: "topics", .. }),
+        ),
+        (
+            "subscribe to a name that is a path",
+            |log| log.consumer(ConsumerConfig::default())?.subscribe(&["../t"]),
+            |e| matches!(e, Error::InvalidName { .. }),
+        ),
+        (
+            "assign a partition twice",
+            |log| {
+                log.consumer(ConsumerConfig::default())?
+                    .assign(&[TopicPartition::new("t", 0), TopicPartition::new("t", 0)])
+            },
+            |e| matches!(e, Error::InvalidArgument { name: "partitions", .. }),
+        ),
+        (
+            "offsets for a negative time",
+            |log| {
+                log.consumer(ConsumerConfig::default())?
+                    .offsets_for_times(&HashMap::from([(TopicPartition::new("t", 0), -5)]))
+                    .map(drop)
+            },
+            |e| matches!(e, Error::InvalidTimestamp { timestamp_ms: -5 }),
+        ),
+        (
+            "commit past the end",
+            |log| {
+                let mut consumer = log.consumer(ConsumerConfig::default().group_id("g"))?;
+                consumer.assign(&[TopicPartition::new("t", 0)])?;
+                consumer.commit_offsets(&HashMap::from([(TopicPartition::new("t", 0), 1_000_000)]))
+            },
+            |e| matches!(e, Error::OffsetOutOfRange { offset: 1_000_000, .. }),
+        ),
+        (
+            "a zero max_poll_interval",
+            |log| log.consumer(ConsumerConfig::default().max_poll_interval(std::time::Duration::ZERO)).map(drop),
+            |e| matches!(e, Error::InvalidArgument { name: "max_poll_interval", .. }),
+        ),
+        (
+            "a member with another assignor",
+            |log| {
+                let mut first = log.consumer(ConsumerConfig::default().group_id("mixed"))?;
+                first.subscribe(&["t"])?;
+                let config = ConsumerConfig::default().group_id("mixed").assignor(larder::Assignor::RoundRobin);
+                log.consumer(config)?.subscribe(&["t"])
+            },
+            |e| matches!(e, Error::InconsistentGroupProtocol { .. }),
+        ),
+        (
+            "describe an unknown group",
+            |log| log.describe_group("nobody").map(drop),
+            |e| matches!(e, Error::UnknownGroup { .. }),
+        ),
+        (
+            "delete a group with members",
+            |log| {
+                let mut member = log.consumer(ConsumerConfig::default().group_id("busy"))?;
+                member.subscribe(&["t"])?;
+                log.delete_group("busy")
+            },
+            |e| matches!(e, Error::GroupNotEmpty { members: 1, .. }),
         ),
         (
             "group id that is a path",
