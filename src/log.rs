@@ -125,6 +125,9 @@ impl Log {
         for sub in [TOPICS_DIR, GROUPS_DIR] {
             storage::create_dir_synced(&*storage, &dir.join(sub))?;
         }
+        // Offsets files read from now on may be renames a crash left in
+        // the page cache only: made durable before they are acted on.
+        storage::sync_dir(&*storage, &dir.join(GROUPS_DIR))?;
         let topics = Arc::new(RwLock::new(topic::open_all(&dir.join(TOPICS_DIR), &storage, options.repair)?));
         let syncer = start_interval_syncer(Arc::clone(&topics))?;
         let opened = Log::from_parts(dir, options, topics, syncer, lock);

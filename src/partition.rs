@@ -337,6 +337,9 @@ impl Partition {
             };
             if poisons {
                 self.poisoned.store(true, Ordering::Release);
+                // Not `DiskFull`: that promises appends resume once there
+                // is room, and a poisoned partition refuses them.
+                return error;
             }
             self.disk_full_or(error)
         })
@@ -461,7 +464,20 @@ impl Partition {
         let storage = &*self.options.storage;
         let base = self.end_offset.load(Ordering::Relaxed);
         let replaces_empty = writer.record_count() == 0;
-        let fresh = self.check(SegmentWriter::create(storage, &self.dir, base, capacity), Damage::Operation)?;
+        let fresh = match SegmentWriter::create(storage, &self.dir, base, capacity) {
+            Ok(fresh) => fresh,
+            // Replacing an empty active segment rewrote its files: the
+            // writer's map no longer matches them.
+            Err(error) if replaces_empty => return self.check(Err(error), Damage::Files),
+            // A new segment's files that could not be completed are removed,
+            // or the partition is poisoned: no record may be appended to the
+            // old segment past an orphan's base offset.
+            Err(error) => {
+                let removed = recovery::delete_segment_files(storage, &self.dir, base);
+                let damage = if removed.is_ok() { Damage::Operation } else { Damage::Files };
+                return self.check(Err(error), damage);
+            }
+        };
         let old = std::mem::replace(writer, fresh);
         if !replaces_empty {
             self.check(old.seal(storage, &self.dir), Damage::Files)?;

@@ -168,6 +168,9 @@ impl Walk<'_> {
         };
         for (i, &base) in bases.iter().enumerate() {
             if let Some(end) = self.segments.last().map(|s| s.end_offset()).filter(|&end| end != base) {
+                if base < end && !self.later_segments_hold_data(i - 1)? {
+                    return self.drop_orphans(i);
+                }
                 let path = self.dir.join(segment::file_name(base, "log"));
                 let reason = format!("segment starts at offset {base} but the previous one ends at {end}");
                 self.repair_or(Error::corrupt(path, 0, reason), i, end, 0)?;
@@ -189,6 +192,22 @@ impl Walk<'_> {
             }
         }
         unreachable!("scanning the last segment always yields the writer")
+    }
+
+    /// Segments from `bases[from]` on hold no record and start inside the
+    /// segment before them: a roll that failed (or was cut short by a
+    /// crash) after creating them, before any record went in. They are
+    /// deleted, and the segment before them is the active one again.
+    fn drop_orphans(&mut self, from: usize) -> Result<SegmentWriter> {
+        self.delete_from(from)?;
+        let previous = self.segments.pop().map(|s| s.base_offset());
+        let index = from - 1;
+        debug_assert_eq!(previous, Some(self.bases[index]));
+        let base = self.bases[index];
+        if let Some(Trusted::Active(writer)) = self.open_trusted(base, true)? {
+            return Ok(writer);
+        }
+        self.scan_segment(index, base)?.ok_or_else(|| Error::corrupt(self.dir, 0, "no segment to append to"))
     }
 
     /// Opens segment `base` without a scan if its seal verifies.

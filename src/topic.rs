@@ -497,8 +497,12 @@ pub(crate) fn open_all(
         if !path.join(META_FILE).exists() && !recover_missing_meta(&**storage, &path, repair)? {
             continue;
         }
+        // What is read is made durable before it is acted on: the current
+        // `topic.meta` may be a rename a crash left in the page cache only.
+        storage::sync_dir(&**storage, &path)?;
         topics.insert(name.clone(), Arc::new(Topic::open(path, &name, Arc::clone(storage), repair)?));
     }
+    storage::sync_dir(&**storage, topics_dir)?;
     Ok(topics)
 }
 

@@ -655,6 +655,10 @@ impl Consumer {
         // that after a power loss no committed offset points past the end.
         for (tp, offset) in offsets {
             let partition = &self.assigned[self.find(tp)?].partition;
+            if partition.is_poisoned() {
+                // What a poisoned partition holds durably is unknown.
+                return Err(Error::Poisoned { path: partition.dir().to_path_buf() });
+            }
             if partition.synced_offset() < *offset {
                 partition.sync()?;
             }
