@@ -131,13 +131,22 @@ fn describe(log: &Log) {
     let _ = format!("{description:?}");
 }
 
-/// Appends a record to partition 0 and reads it back.
+/// Appends a record to partition 0 and reads it back. The topic's
+/// `max_record_bytes` may now refuse it: then it must say so, exactly.
 fn append(log: &Log, mut partitions: Vec<Vec<Written>>) -> Vec<Vec<Written>> {
     let Some(records) = partitions.first_mut() else { return partitions };
     let partition = log.partition(TOPIC, 0).unwrap();
     let end = partition.end_offset();
     let written = Written::for_offset(end, AFTER_RECOVERY);
-    assert_eq!(written.append_to(&partition).unwrap().offset, end);
+    match written.append_to(&partition) {
+        Ok(appended) => assert_eq!(appended.offset, end),
+        Err(Error::RecordTooLarge { size_bytes, max_record_bytes }) => {
+            assert_eq!(size_bytes, written.frame_bytes(), "RecordTooLarge names the frame's size");
+            assert!(size_bytes > u64::from(max_record_bytes), "{size_bytes} bytes refused under {max_record_bytes}");
+            return partitions;
+        }
+        Err(error) => panic!("append after recovery: {error:?}"),
+    }
     written.assert_returned(end, &partition.read(end).unwrap().view().into());
     records.push(written);
     partitions

@@ -52,14 +52,27 @@ impl Written {
 
     /// Appends this record to `partition`.
     pub fn append_to(&self, partition: &Partition) -> larder::Result<Appended> {
-        let headers: Vec<(&str, &[u8])> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        let record = NewRecord {
+        let headers = self.header_refs();
+        partition.append(&self.new_record(&headers))
+    }
+
+    /// Bytes of this record's frame.
+    pub fn frame_bytes(&self) -> u64 {
+        let headers = self.header_refs();
+        larder::record::encoded_len(&self.new_record(&headers)).expect("a small record fits") as u64
+    }
+
+    fn header_refs(&self) -> Vec<(&str, &[u8])> {
+        self.headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())).collect()
+    }
+
+    fn new_record<'a>(&'a self, headers: &'a [(&'a str, &'a [u8])]) -> NewRecord<'a> {
+        NewRecord {
             key: self.key.as_deref(),
             value: self.value.as_deref(),
             timestamp_ms: Some(self.timestamp_ms),
-            headers: &headers,
-        };
-        partition.append(&record)
+            headers,
+        }
     }
 
     /// Asserts that `got`, returned for a read of offset `read_at`, holds
@@ -69,8 +82,7 @@ impl Written {
         assert_eq!(got.timestamp_ms, self.timestamp_ms, "timestamp of offset {read_at}");
         assert_eq!(got.key, self.key.as_deref(), "key of offset {read_at}");
         assert_eq!(got.value, self.value.as_deref(), "value of offset {read_at}");
-        let headers: Vec<(&str, &[u8])> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        assert_eq!(got.headers, headers, "headers of offset {read_at}");
+        assert_eq!(got.headers, self.header_refs(), "headers of offset {read_at}");
     }
 }
 
