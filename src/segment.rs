@@ -348,7 +348,23 @@ impl Segment {
         let (position, available) = self.frames_from(offset)?;
         let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
         let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
+        self.check_tiling(offset + 1, position + layout.frame_len())?;
         Ok(Record::new(self.log.pin(position, layout.frame_len()), layout))
+    }
+
+    /// Checks that frames read up to `end` are followed by the index entry
+    /// of `next`, when that entry is published: frames tile the log between
+    /// index entries, so an entry pointing at a frame-shaped run of bytes
+    /// inside another record (a crafted index whose CRCs are valid) is
+    /// caught as corruption rather than returned as a record.
+    fn check_tiling(&self, next: u64, end: usize) -> Result<()> {
+        let n = next - self.base_offset;
+        if n >= self.record_count() || self.position(n) == end {
+            return Ok(());
+        }
+        let reason =
+            format!("the frame before offset {next} ends at {end}, but the index puts {next} at {}", self.position(n));
+        Err(Error::corrupt(self.log.path(), end as u64, reason))
     }
 
     /// Reads up to `max_records` published records from `offset` (in this
@@ -366,6 +382,7 @@ impl Segment {
                 .map_err(|e| Error::corrupt(self.log.path(), (start + len) as u64, e.to_string()))?;
             len += layout.frame_len();
         }
+        self.check_tiling(offset + count, start + len)?;
         Ok(RecordBatch { frames: Some(self.log.pin(start, len)), first_offset: offset, count })
     }
 
