@@ -4,7 +4,8 @@
 //!   the [`RecordMetadata`] (for `Sync` topics, after an fdatasync shared
 //!   with concurrent callers).
 //! - [`Producer::send`] queues the record on a bounded crossbeam channel and
-//!   returns a [`DeliveryHandle`] at once. An appender thread drains
+//!   returns a [`DeliveryHandle`] at once (complete already, with the error,
+//!   if the record was refused before queueing). An appender thread drains
 //!   everything queued, appends one batch per partition, fdatasyncs each
 //!   `Sync` partition it touched once (group commit: sends that arrive
 //!   meanwhile wait in the queue for the next drain), then completes the
@@ -177,6 +178,7 @@ pub struct RecordMetadata {
     pub durability: Durability,
 }
 
+/// A delivery callback, boxed.
 type Callback = Box<dyn FnOnce(Result<&RecordMetadata, &Error>) + Send>;
 
 enum State {
@@ -191,8 +193,10 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn new() -> Arc<Delivery> {
-        Arc::new(Delivery { state: Mutex::new(State::Pending(Vec::new())), done: Condvar::new() })
+    /// A pending delivery, with `callback` registered first.
+    fn new(callback: Option<Callback>) -> Arc<Delivery> {
+        let callbacks = callback.into_iter().collect();
+        Arc::new(Delivery { state: Mutex::new(State::Pending(callbacks)), done: Condvar::new() })
     }
 
     /// Records the outcome, wakes waiters, then runs the callbacks (outside
@@ -215,8 +219,9 @@ impl Delivery {
     }
 }
 
-/// The handle of a queued send: wait for its outcome (kafka-python's
-/// `future.get(timeout)`) or register callbacks. Dropping it does not
+/// The handle of a send: wait for its outcome (kafka-python's
+/// `future.get(timeout)`) or register callbacks. A send refused before
+/// queueing returns a handle that is complete already. Dropping it does not
 /// cancel the send.
 #[derive(Clone)]
 pub struct DeliveryHandle {
@@ -331,6 +336,54 @@ struct PendingAcks {
 /// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
 /// share one queue and one appender; the last one dropped (or
 /// [`Producer::close`]) drains the queue and waits for every acknowledgement.
+///
+/// # Outcomes, early and late
+///
+/// [`send`](Producer::send), [`send_with_callback`](Producer::send_with_callback)
+/// and [`try_send`](Producer::try_send) return `Err` only when the producer
+/// or its log is closed ([`Error::Closed`]): the record was not taken and
+/// no callback runs. Every other outcome reaches the returned
+/// [`DeliveryHandle`] and the callback alike, exactly once (Kafka's Java
+/// producer does the same; kafka-python returns a failed future):
+///
+/// - *early*, refused before queueing: an unknown topic or partition, an
+///   invalid topic name, a record over `max_record_bytes` or a field over
+///   the format's limit, a negative timestamp, or a queue still full after
+///   `max_block` ([`Error::QueueFull`]). The handle is complete when `send`
+///   returns, and the callback has run on the calling thread before it
+///   returned;
+/// - *late*, once the appender wrote the record (and, for a `Sync` topic,
+///   an fdatasync covered it): its [`RecordMetadata`], or the write's error.
+///
+/// So callbacks counted add up to the sends that returned `Ok`.
+/// [`send_direct`](Producer::send_direct) has no handle: it returns its
+/// outcome, early or late, as its `Result`.
+///
+/// # Callbacks
+///
+/// Late callbacks run on the producer's appender thread, in send order per
+/// partition. Every later acknowledgement waits while one runs, so they must
+/// be quick and must not block: a call that waits for the appender —
+/// [`flush`](Producer::flush), or `get`/`wait` on a handle not yet complete —
+/// fails there with [`Error::InCallback`] instead of deadlocking. Hand slow
+/// work to a thread of your own.
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use larder::{Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+///
+/// let log = Log::open(dir.path(), LogOptions::default())?;
+/// log.create_topic("t", TopicConfig::new(6).max_record_bytes(1024))?;
+/// let producer = log.producer(ProducerConfig::default())?;
+/// // A record refused before queueing still gives a handle, and its callback runs.
+/// let handle = producer.send_with_callback(&ProducerRecord::new("t", &[0; 2048]), |result| {
+///     assert!(matches!(result, Err(Error::RecordTooLarge { .. })));
+/// })?;
+/// assert!(matches!(handle.get(), Err(Error::RecordTooLarge { max_record_bytes: 1024, .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<ProducerInner>,
@@ -372,12 +425,10 @@ impl Producer {
 
     /// Appends `record` in this thread and returns where it went; for a
     /// `Sync` topic, only once an fdatasync covered it (shared with
-    /// concurrent callers of this partition).
+    /// concurrent callers of this partition). Every failure is returned here.
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
-        if self.inner.queue.read().is_none() {
-            return Err(Error::Closed { what: "producer" });
-        }
-        let (topic, partition, timestamp_ms, _) = self.route(record)?;
+        self.check_open()?;
+        let Routed { topic, partition, timestamp_ms, .. } = self.route(record)?;
         let log_partition = topic.partition(partition)?;
         let appended = log_partition.append(&record.stamped(timestamp_ms))?;
         let durability = topic.durability();
@@ -396,43 +447,71 @@ impl Producer {
     }
 
     /// Queues `record` and returns its handle. Blocks up to `max_block` if
-    /// the queue is full, then fails with [`Error::QueueFull`]. Bad records
-    /// (unknown topic or partition, too large, negative timestamp) fail here,
-    /// before queueing.
+    /// the queue is full. Fails only if the producer is closed: a record
+    /// refused before queueing (unknown topic or partition, too large,
+    /// negative timestamp, [`Error::QueueFull`] after `max_block`) gets a
+    /// handle that is complete already, with that error (see
+    /// [outcomes](Producer#outcomes-early-and-late)).
     pub fn send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryHandle> {
-        self.enqueue(record, None, Some(self.inner.config.max_block))
+        self.enqueue(record, None, true)
     }
 
     /// As [`Producer::send`], with `callback` registered before the record is
-    /// queued, so callbacks run in send order per partition.
+    /// queued, so callbacks run in send order per partition, on the
+    /// appender thread; a record refused before queueing runs it at once,
+    /// on this thread. It runs exactly once unless this returns `Err`.
     pub fn send_with_callback(
         &self,
         record: &ProducerRecord<'_>,
         callback: impl FnOnce(Result<&RecordMetadata, &Error>) + Send + 'static,
     ) -> Result<DeliveryHandle> {
-        self.enqueue(record, Some(Box::new(callback)), Some(self.inner.config.max_block))
+        self.enqueue(record, Some(Box::new(callback)), true)
     }
 
-    /// Queues `record` only if there is room now; never blocks.
+    /// Queues `record` only if there is room now; never blocks. A full
+    /// queue completes the handle with [`Error::QueueFull`] at once.
     pub fn try_send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryHandle> {
-        self.enqueue(record, None, None)
+        self.enqueue(record, None, false)
     }
 
+    /// Queues `record` with `callback`, waiting up to `max_block` for room
+    /// if `blocking`; an early failure completes the handle.
     fn enqueue(
         &self,
         record: &ProducerRecord<'_>,
         callback: Option<Callback>,
-        max_block: Option<Duration>,
+        blocking: bool,
     ) -> Result<DeliveryHandle> {
-        let (topic, partition, timestamp_ms, frame_len) = self.route(record)?;
-        let delivery = Delivery::new();
-        if let (Some(callback), State::Pending(callbacks)) = (callback, &mut *delivery.state.lock()) {
-            callbacks.push(callback);
+        let delivery = Delivery::new(callback);
+        let max_block = blocking.then_some(self.inner.config.max_block);
+        let queued = self.route(record).and_then(|routed| {
+            let message = message(record, routed, Arc::clone(&delivery));
+            self.push(Envelope::Record(message), max_block)
+        });
+        self.settle(delivery, queued)
+    }
+
+    /// The handle of `delivery`, completed with the error if `queued`
+    /// failed — unless the producer or its log is closed: then `Err`, and
+    /// the callback never runs.
+    fn settle(&self, delivery: Arc<Delivery>, queued: Result<()>) -> Result<DeliveryHandle> {
+        match queued {
+            Ok(()) => {}
+            Err(error @ Error::Closed { .. }) => return Err(error),
+            Err(error) => {
+                self.check_open()?;
+                delivery.complete(Err(error));
+            }
         }
-        let routed = Routed { topic, partition, timestamp_ms, frame_len };
-        let message = Envelope::Record(message(record, routed, Arc::clone(&delivery)));
-        self.push(message, max_block)?;
         Ok(DeliveryHandle { delivery })
+    }
+
+    /// Fails with [`Error::Closed`] once the producer is closed.
+    fn check_open(&self) -> Result<()> {
+        match *self.inner.queue.read() {
+            Some(_) => Ok(()),
+            None => Err(Error::Closed { what: "producer" }),
+        }
     }
 
     fn push(&self, envelope: Envelope, max_block: Option<Duration>) -> Result<()> {
@@ -451,30 +530,33 @@ impl Producer {
         }
     }
 
-    /// Picks the topic, partition and timestamp of `record`, and checks it
+    /// Picks the topic, timestamp and partition of `record`, and checks it
     /// against the topic's limits so a queued batch never fails for one bad
     /// record.
-    fn route(&self, record: &ProducerRecord<'_>) -> Result<(Arc<Topic>, u32, i64, usize)> {
+    fn route(&self, record: &ProducerRecord<'_>) -> Result<Routed> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
-        let partitions = topic.partition_count();
-        let partition = match (record.partition, record.record.key) {
-            (Some(partition), _) if partition < partitions => partition,
-            (Some(partition), _) => {
-                return Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions })
-            }
-            (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => self.inner.sticky.next(partitions),
-        };
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         if timestamp_ms < 0 {
             return Err(Error::InvalidTimestamp { timestamp_ms });
         }
-        let size = record::encoded_len(&record.stamped(timestamp_ms))?;
+        let frame_len = record::encoded_len(&record.stamped(timestamp_ms))?;
         let max_record_bytes = topic.max_record_bytes();
-        if size > max_record_bytes as usize {
-            return Err(Error::RecordTooLarge { size_bytes: size as u64, max_record_bytes });
+        if frame_len > max_record_bytes as usize {
+            return Err(Error::RecordTooLarge { size_bytes: frame_len as u64, max_record_bytes });
         }
-        Ok((topic, partition, timestamp_ms, size))
+        let partition = self.partition_for(record, &topic)?;
+        Ok(Routed { topic, partition, timestamp_ms, frame_len })
+    }
+
+    /// The explicit partition, the key's partition, or the sticky one.
+    fn partition_for(&self, record: &ProducerRecord<'_>, topic: &Topic) -> Result<u32> {
+        let partitions = topic.partition_count();
+        match (record.partition, record.record.key) {
+            (Some(partition), _) if partition < partitions => Ok(partition),
+            (Some(partition), _) => Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions }),
+            (None, Some(key)) => Ok(partition_for_key(key, partitions)),
+            (None, None) => Ok(self.inner.sticky.next(partitions)),
+        }
     }
 
     /// Blocks until every send made before this call is acknowledged (or

@@ -1,6 +1,7 @@
-//! A full queue makes `send` block for `max_block` and then fail with
-//! `QueueFull`; `try_send` fails at once; nothing queued is lost, and once
-//! the appender moves again every accepted send is acknowledged.
+//! A full queue makes `send` block for `max_block` and then complete its
+//! handle with `QueueFull`; `try_send` does so at once; nothing queued is
+//! lost, and once the appender moves again every accepted send is
+//! acknowledged; a closed producer refuses sends with `Err(Closed)`.
 
 use std::time::{Duration, Instant};
 
@@ -26,12 +27,14 @@ fn full_queue_blocks_then_fails_and_try_send_never_blocks() {
     let queued: Vec<_> =
         (0..4).map(|n| producer.send(&ProducerRecord::new("t", format!("{n}").as_bytes())).unwrap()).collect();
     let started = Instant::now();
-    let error = producer.send(&ProducerRecord::new("t", b"too many")).unwrap_err();
+    let refused = producer.send(&ProducerRecord::new("t", b"too many")).unwrap();
     let waited = started.elapsed();
+    assert!(refused.is_done(), "refused before send returned");
+    let error = refused.get().unwrap_err();
     assert!(matches!(error, Error::QueueFull { capacity: 4, max_block_ms: 150 }), "{error}");
     assert!(waited >= max_block, "gave up after {waited:?}");
     let started = Instant::now();
-    let error = producer.try_send(&ProducerRecord::new("t", b"too many")).unwrap_err();
+    let error = producer.try_send(&ProducerRecord::new("t", b"too many")).unwrap().get().unwrap_err();
     assert!(matches!(error, Error::QueueFull { capacity: 4, max_block_ms: 0 }), "{error}");
     assert!(started.elapsed() < max_block);
     release.send(()).unwrap();
@@ -76,6 +79,10 @@ fn closed_producer_refuses_sends_after_draining_the_queue() {
     let handles: Vec<_> = (0..1000).map(|_| producer.send(&ProducerRecord::new("t", b"v")).unwrap()).collect();
     producer.close();
     assert!(handles.iter().all(|h| h.is_done()), "close drained the queue");
-    assert!(matches!(producer.send(&ProducerRecord::new("t", b"late")), Err(Error::Closed { .. })));
+    assert!(matches!(producer.send(&ProducerRecord::new("t", b"late")), Err(Error::Closed { what: "producer" })));
+    let refused = producer.send_with_callback(&ProducerRecord::new("t", b"late"), |_| panic!("no callback after Err"));
+    assert!(matches!(refused, Err(Error::Closed { what: "producer" })));
+    // Closed wins over whatever else is wrong with the record.
+    assert!(matches!(producer.try_send(&ProducerRecord::new("nope", b"late")), Err(Error::Closed { .. })));
     assert_eq!(log.partition("t", 0).unwrap().end_offset(), 1000);
 }

@@ -83,7 +83,12 @@ fn bad_calls_get_typed_errors_and_change_nothing() {
         ),
         (
             "queued send to a partition out of range",
-            |log| log.producer(ProducerConfig::default())?.send(&ProducerRecord::new("t", b"v").partition(9)).map(drop),
+            |log| {
+                log.producer(ProducerConfig::default())?
+                    .send(&ProducerRecord::new("t", b"v").partition(9))?
+                    .get()
+                    .map(drop)
+            },
             |e| matches!(e, Error::UnknownPartition { partition: 9, .. }),
         ),
         (

@@ -48,7 +48,8 @@ fn explicit_partition_wins_and_out_of_range_is_an_error() {
     assert_eq!(producer.send_direct(&pinned).unwrap().partition, 5);
     for bad in [6, 7, u32::MAX] {
         let record = ProducerRecord::new("t", b"v").partition(bad);
-        for error in [producer.send_direct(&record).unwrap_err(), producer.send(&record).unwrap_err()] {
+        let queued = producer.send(&record).unwrap().get().unwrap_err();
+        for error in [producer.send_direct(&record).unwrap_err(), queued] {
             assert!(
                 matches!(&error, Error::UnknownPartition { topic, partition, partitions: 6 } if topic == "t" && *partition == bad),
                 "{error}"

@@ -77,7 +77,7 @@ fn auto_create_is_off_by_default_and_on_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     let producer = log.producer(ProducerConfig::default()).unwrap();
-    let error = producer.send(&ProducerRecord::new("fresh", b"v")).unwrap_err();
+    let error = producer.send(&ProducerRecord::new("fresh", b"v")).unwrap().get().unwrap_err();
     assert!(matches!(&error, Error::UnknownTopic { topic } if topic == "fresh"), "{error}");
     drop(producer);
     log.close().unwrap();
@@ -95,9 +95,9 @@ fn bad_records_fail_at_send_and_leave_the_batch_alone() {
     let producer = log.producer(ProducerConfig::default()).unwrap();
     let good = producer.send(&ProducerRecord::new("t", b"good")).unwrap();
     let big = [0u8; 300];
-    let error = producer.send(&ProducerRecord::new("t", &big)).unwrap_err();
+    let error = producer.send(&ProducerRecord::new("t", &big)).unwrap().get().unwrap_err();
     assert!(matches!(error, Error::RecordTooLarge { max_record_bytes: 200, .. }), "{error}");
-    let error = producer.send(&ProducerRecord::new("t", b"v").timestamp(-5)).unwrap_err();
+    let error = producer.send(&ProducerRecord::new("t", b"v").timestamp(-5)).unwrap().get().unwrap_err();
     assert!(matches!(error, Error::InvalidTimestamp { timestamp_ms: -5 }), "{error}");
     let after = producer.send(&ProducerRecord::new("t", b"after")).unwrap();
     assert_eq!((good.get().unwrap().offset, after.get().unwrap().offset), (0, 1));
