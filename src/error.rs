@@ -17,6 +17,16 @@ fn where_(topic: &Option<String>, partition: &Option<u32>) -> String {
     }
 }
 
+/// " of the value for topic "t"", " of the key", or nothing when a
+/// serializer was called on its own.
+fn serialized_what(topic: &Option<String>, field: &str) -> String {
+    match (topic, field) {
+        (_, "") => String::new(),
+        (Some(topic), field) => format!(" of the {field} for topic {topic:?}"),
+        (None, field) => format!(" of the {field}"),
+    }
+}
+
 /// The file-system operation an [`Error::Io`] comes from. Whether a failure
 /// of it leaves the partition's durable state unknown — and so poisons the
 /// partition — is decided here, in [`IoOp::poisons`], and nowhere else.
@@ -382,9 +392,16 @@ pub enum Error {
         operation: &'static str,
     },
 
-    /// A serializer could not turn a value into bytes.
-    #[error("serialization failed: {reason}")]
+    /// A serializer could not turn a key or value into bytes. Serializers
+    /// build it with [`Error::serialization`]; a typed producer's send adds
+    /// the topic and the field.
+    #[error("serialization{} failed: {reason}", serialized_what(topic, field))]
     Serialization {
+        /// The topic of the send, or `None` for a serializer called on its own.
+        topic: Option<String>,
+        /// `"key"` or `"value"`: which one failed, or `""` for a serializer
+        /// called on its own.
+        field: &'static str,
         /// What the serializer reported.
         reason: String,
     },
@@ -399,6 +416,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// A [`Error::Serialization`] saying why: what a
+    /// [`Serializer`](crate::serializer::Serializer) returns when it cannot
+    /// serialize. The typed producer fills in the topic and the field.
+    pub fn serialization(reason: impl Into<String>) -> Self {
+        Error::Serialization { topic: None, field: "", reason: reason.into() }
+    }
+
     /// Wraps an I/O error with the operation and path it came from.
     pub(crate) fn io(operation: IoOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io { operation, path: path.into(), source: Arc::new(source) }

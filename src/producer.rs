@@ -179,7 +179,7 @@ pub struct RecordMetadata {
 }
 
 /// A delivery callback, boxed.
-type Callback = Box<dyn FnOnce(Result<&RecordMetadata, &Error>) + Send>;
+pub(crate) type Callback = Box<dyn FnOnce(Result<&RecordMetadata, &Error>) + Send>;
 
 enum State {
     Pending(Vec<Callback>),
@@ -348,10 +348,11 @@ struct PendingAcks {
 ///
 /// - *early*, refused before queueing: an unknown topic or partition, an
 ///   invalid topic name, a record over `max_record_bytes` or a field over
-///   the format's limit, a negative timestamp, or a queue still full after
-///   `max_block` ([`Error::QueueFull`]). The handle is complete when `send`
-///   returns, and the callback has run on the calling thread before it
-///   returned;
+///   the format's limit, a negative timestamp, a queue still full after
+///   `max_block` ([`Error::QueueFull`]), or a failed serializer of a
+///   [`TypedProducer`](crate::serializer::TypedProducer). The handle is
+///   complete when `send` returns, and the callback has run on the calling
+///   thread before it returned;
 /// - *late*, once the appender wrote the record (and, for a `Sync` topic,
 ///   an fdatasync covered it): its [`RecordMetadata`], or the write's error.
 ///
@@ -476,7 +477,7 @@ impl Producer {
 
     /// Queues `record` with `callback`, waiting up to `max_block` for room
     /// if `blocking`; an early failure completes the handle.
-    fn enqueue(
+    pub(crate) fn enqueue(
         &self,
         record: &ProducerRecord<'_>,
         callback: Option<Callback>,
@@ -489,6 +490,13 @@ impl Producer {
             self.push(Envelope::Record(message), max_block)
         });
         self.settle(delivery, queued)
+    }
+
+    /// The handle of a send that failed before queueing with `error`: the
+    /// callback runs now, on this thread ([`Error::Closed`] is returned
+    /// instead, running nothing).
+    pub(crate) fn refuse(&self, error: Error, callback: Option<Callback>) -> Result<DeliveryHandle> {
+        self.settle(Delivery::new(callback), Err(error))
     }
 
     /// The handle of `delivery`, completed with the error if `queued`
@@ -507,7 +515,7 @@ impl Producer {
     }
 
     /// Fails with [`Error::Closed`] once the producer is closed.
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         match *self.inner.queue.read() {
             Some(_) => Ok(()),
             None => Err(Error::Closed { what: "producer" }),

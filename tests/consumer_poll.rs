@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use larder::serializer::{StringSerializer, TypedRecord};
+use larder::serializer::{StringSerializer, TypedProducerRecord, TypedRecord};
 use larder::{
     AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };
@@ -101,7 +101,7 @@ fn typed_consumer_deserializes_keys_and_values() {
     let (_dir, log) = log();
     let producer =
         log.producer(ProducerConfig::default()).unwrap().with_serializers(StringSerializer, StringSerializer);
-    producer.send_direct("t", Some("k"), "hello").unwrap();
+    producer.send_direct(&TypedProducerRecord::new("t", "hello").key("k")).unwrap();
     let mut consumer = log
         .consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest))
         .unwrap()
