@@ -40,7 +40,7 @@ pub use partition::{
 };
 pub use producer::{
     DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, DEFAULT_MAX_BLOCK,
-    DEFAULT_MAX_DRAIN_RECORDS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_MAX_DRAIN_RECORDS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STICKY_PARTITION_BYTES,
 };
 pub use record::{NewRecord, Record, RecordView};
 pub use recovery::RecoveryReport;

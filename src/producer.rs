@@ -16,6 +16,7 @@
 //! Handles complete in send order per partition, and so do their callbacks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +37,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 pub const DEFAULT_MAX_BLOCK: Duration = Duration::from_secs(60);
 /// Default most records the appender takes from the queue at once.
 pub const DEFAULT_MAX_DRAIN_RECORDS: usize = 16_384;
+/// Default most bytes of frames a run of keyless records puts on one
+/// partition before the next partition's turn (Kafka's `batch.size`).
+pub const DEFAULT_STICKY_PARTITION_BYTES: usize = 16 * 1024;
 /// Most bytes of records appended to one partition in one batch.
 const BATCH_BYTES_MAX: usize = 8 << 20;
 
@@ -59,6 +63,7 @@ pub struct ProducerConfig {
     queue_capacity: usize,
     max_block: Duration,
     max_drain_records: usize,
+    sticky_partition_bytes: usize,
 }
 
 impl Default for ProducerConfig {
@@ -67,6 +72,7 @@ impl Default for ProducerConfig {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             max_block: DEFAULT_MAX_BLOCK,
             max_drain_records: DEFAULT_MAX_DRAIN_RECORDS,
+            sticky_partition_bytes: DEFAULT_STICKY_PARTITION_BYTES,
         }
     }
 }
@@ -92,12 +98,24 @@ impl ProducerConfig {
         self
     }
 
+    /// Most bytes of frames a run of keyless records puts on one partition
+    /// before moving to the next (Kafka's `batch.size`, which bounds its
+    /// sticky partitioner's runs the same way); a run also ends when the
+    /// appender takes it from the queue. See [`Producer`].
+    pub fn sticky_partition_bytes(mut self, bytes: usize) -> Self {
+        self.sticky_partition_bytes = bytes;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         if self.queue_capacity == 0 {
             return Err(Error::invalid("queue_capacity", "must be at least 1 record"));
         }
         if self.max_drain_records == 0 {
             return Err(Error::invalid("max_drain_records", "must be at least 1 record"));
+        }
+        if self.sticky_partition_bytes == 0 {
+            return Err(Error::invalid("sticky_partition_bytes", "must be at least 1 byte"));
         }
         Ok(())
     }
@@ -110,7 +128,7 @@ pub struct ProducerRecord<'a> {
     /// The topic.
     pub topic: &'a str,
     /// An explicit partition; `None` lets the partitioner choose (by key,
-    /// as Kafka does, or sticky round-robin without one).
+    /// as Kafka does, or by Kafka's uniform sticky rule without one).
     pub partition: Option<u32>,
     /// Key, value, timestamp (`None` stamps the send time) and headers.
     pub record: NewRecord<'a>,
@@ -369,6 +387,19 @@ struct PendingAcks {
 /// fails there with [`Error::InCallback`] instead of deadlocking. Hand slow
 /// work to a thread of your own.
 ///
+/// # Partitions
+///
+/// A record with an explicit partition goes there. A keyed record goes to
+/// Kafka's partition for its key ([`partition_for_key`](crate::partitioner::partition_for_key)),
+/// the number it would have in a Kafka topic with as many partitions.
+/// Keyless records follow Kafka 3.3's uniform sticky partitioner, per topic:
+/// they stay on one partition while they make one batch, and the next batch
+/// goes to the next partition. A batch ends when the appender takes the
+/// queued records, at each `send_direct` (a batch of its own), or when its
+/// frames reach [`ProducerConfig::sticky_partition_bytes`] (16 KiB by
+/// default). A flood thus lands in long runs, appended in few writes, and a
+/// trickle of `send(..)?.get()` calls spreads evenly over the partitions.
+///
 /// ```
 /// # fn main() -> larder::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
@@ -382,6 +413,13 @@ struct PendingAcks {
 ///     assert!(matches!(result, Err(Error::RecordTooLarge { .. })));
 /// })?;
 /// assert!(matches!(handle.get(), Err(Error::RecordTooLarge { max_record_bytes: 1024, .. })));
+/// // Keyless sends one after another spread over the partitions.
+/// let mut partitions = Vec::new();
+/// for _ in 0..6 {
+///     partitions.push(producer.send(&ProducerRecord::new("t", b"v"))?.get()?.partition);
+/// }
+/// partitions.sort();
+/// assert_eq!(partitions, [0, 1, 2, 3, 4, 5]);
 /// # Ok(())
 /// # }
 /// ```
@@ -401,6 +439,9 @@ pub(crate) struct ProducerInner {
     config: ProducerConfig,
     queue: RwLock<Option<Sender<Envelope>>>,
     sticky: Sticky,
+    /// Drains the appender has taken from the queue: each ends the batch
+    /// of keyless records sent before it.
+    drains: Arc<AtomicU64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -409,12 +450,15 @@ impl Producer {
         config.validate()?;
         let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
         let max_drain = config.max_drain_records;
-        let appender = spawn("larder-appender", move || run_appender(queued, max_drain))?;
+        let drains = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&drains);
+        let appender = spawn("larder-appender", move || run_appender(queued, max_drain, &counted))?;
         let inner = ProducerInner {
             log,
+            sticky: Sticky::new(config.sticky_partition_bytes),
             config,
             queue: RwLock::new(Some(queue)),
-            sticky: Sticky::default(),
+            drains,
             workers: Mutex::new(vec![appender]),
         };
         Ok(Producer { inner: Arc::new(inner) })
@@ -429,7 +473,7 @@ impl Producer {
     /// concurrent callers of this partition). Every failure is returned here.
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
         self.check_open()?;
-        let Routed { topic, partition, timestamp_ms, .. } = self.route(record)?;
+        let Routed { topic, partition, timestamp_ms, .. } = self.route(record, true)?;
         let log_partition = topic.partition(partition)?;
         let appended = log_partition.append(&record.stamped(timestamp_ms))?;
         let durability = topic.durability();
@@ -485,7 +529,7 @@ impl Producer {
     ) -> Result<DeliveryHandle> {
         let delivery = Delivery::new(callback);
         let max_block = blocking.then_some(self.inner.config.max_block);
-        let queued = self.route(record).and_then(|routed| {
+        let queued = self.route(record, false).and_then(|routed| {
             let message = message(record, routed, Arc::clone(&delivery));
             self.push(Envelope::Record(message), max_block)
         });
@@ -540,8 +584,8 @@ impl Producer {
 
     /// Picks the topic, timestamp and partition of `record`, and checks it
     /// against the topic's limits so a queued batch never fails for one bad
-    /// record.
-    fn route(&self, record: &ProducerRecord<'_>) -> Result<Routed> {
+    /// record. A `direct` record is a batch of its own.
+    fn route(&self, record: &ProducerRecord<'_>, direct: bool) -> Result<Routed> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         if timestamp_ms < 0 {
@@ -552,18 +596,21 @@ impl Producer {
         if frame_len > max_record_bytes as usize {
             return Err(Error::RecordTooLarge { size_bytes: frame_len as u64, max_record_bytes });
         }
-        let partition = self.partition_for(record, &topic)?;
+        let partition = self.partition_for(record, &topic, frame_len, direct)?;
         Ok(Routed { topic, partition, timestamp_ms, frame_len })
     }
 
     /// The explicit partition, the key's partition, or the sticky one.
-    fn partition_for(&self, record: &ProducerRecord<'_>, topic: &Topic) -> Result<u32> {
+    fn partition_for(&self, record: &ProducerRecord<'_>, topic: &Topic, frame_len: usize, direct: bool) -> Result<u32> {
         let partitions = topic.partition_count();
         match (record.partition, record.record.key) {
             (Some(partition), _) if partition < partitions => Ok(partition),
             (Some(partition), _) => Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions }),
             (None, Some(key)) => Ok(partition_for_key(key, partitions)),
-            (None, None) => Ok(self.inner.sticky.next(partitions)),
+            (None, None) => {
+                let drains = self.inner.drains.load(Ordering::Acquire);
+                Ok(self.inner.sticky.next(topic.name(), partitions, frame_len, drains, direct))
+            }
         }
     }
 
@@ -637,12 +684,15 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
     std::thread::Builder::new().name(name.into()).spawn(work).map_err(|e| Error::io(IoOp::SpawnThread, name, e))
 }
 
-/// Drains the queue until every sender is gone.
-fn run_appender(queued: Receiver<Envelope>, max_drain: usize) {
+/// Drains the queue until every sender is gone, counting the drains in
+/// `drains` as it takes them (before appending, so a sender woken by an
+/// acknowledgement of this drain already sees it counted).
+fn run_appender(queued: Receiver<Envelope>, max_drain: usize, drains: &AtomicU64) {
     ON_APPENDER.with(|on| on.set(true));
     while let Ok(first) = queued.recv() {
         let mut drained = vec![first];
         drained.extend(queued.try_iter().take(max_drain - 1));
+        drains.fetch_add(1, Ordering::Release);
         append_drained(drained);
     }
 }

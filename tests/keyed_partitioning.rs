@@ -59,17 +59,3 @@ fn explicit_partition_wins_and_out_of_range_is_an_error() {
     let total: u64 = log.describe_topic("t").unwrap().partitions.iter().map(|p| p.end_offset).sum();
     assert_eq!(total, 1);
 }
-
-#[test]
-fn keyless_records_stick_then_rotate() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
-    log.create_topic("t", TopicConfig::new(3)).unwrap();
-    let producer = log.producer(ProducerConfig::default()).unwrap();
-    let runs = larder::partitioner::STICKY_RECORDS as usize;
-    let partitions: Vec<u32> =
-        (0..runs * 3).map(|_| producer.send_direct(&ProducerRecord::new("t", b"v")).unwrap().partition).collect();
-    assert_eq!(&partitions[..runs], vec![0; runs].as_slice());
-    assert_eq!(&partitions[runs..2 * runs], vec![1; runs].as_slice());
-    assert_eq!(&partitions[2 * runs..], vec![2; runs].as_slice());
-}

@@ -1,0 +1,108 @@
+//! Records without a key follow Kafka 3.3's uniform sticky partitioner: a
+//! trickle (each record acknowledged before the next is sent, or sent
+//! direct) spreads evenly over every partition, while a flood of queued
+//! sends still lands in long runs per partition, spread evenly, and a run
+//! ends once its frames reach `sticky_partition_bytes`.
+
+use std::collections::HashMap;
+
+use larder::record::{encoded_len, NewRecord};
+use larder::{Log, LogOptions, Producer, ProducerConfig, ProducerRecord, TopicConfig, DEFAULT_STICKY_PARTITION_BYTES};
+
+fn open(partitions: u32, config: ProducerConfig) -> (tempfile::TempDir, Log, Producer) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(partitions)).unwrap();
+    let producer = log.producer(config).unwrap();
+    (dir, log, producer)
+}
+
+fn counts(partitions: impl IntoIterator<Item = u32>) -> HashMap<u32, usize> {
+    let mut counts = HashMap::new();
+    for partition in partitions {
+        *counts.entry(partition).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_trickle_of_acknowledged_sends_spreads_over_every_partition() {
+    let (_dir, _log, producer) = open(6, ProducerConfig::default());
+    let landed = (0..30).map(|_| producer.send(&ProducerRecord::new("t", b"v")).unwrap().get().unwrap().partition);
+    let counts = counts(landed);
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|&n| (3..=7).contains(&n)), "each partition within 5 ± 2: {counts:?}");
+}
+
+#[test]
+fn direct_sends_are_batches_of_their_own_and_rotate() {
+    let (_dir, _log, producer) = open(6, ProducerConfig::default());
+    let landed: Vec<u32> =
+        (0..30).map(|_| producer.send_direct(&ProducerRecord::new("t", b"v")).unwrap().partition).collect();
+    let counts = counts(landed.iter().copied());
+    assert_eq!(counts.len(), 6, "{landed:?}");
+    assert!(counts.values().all(|&n| n == 5), "{counts:?}");
+    assert!(landed.windows(2).all(|w| w[0] != w[1]), "never twice in a row: {landed:?}");
+}
+
+#[test]
+fn a_flood_of_queued_sends_lands_in_long_runs_spread_evenly() {
+    let (_dir, log, producer) = open(6, ProducerConfig::default());
+    let sends = 100_000usize;
+    let mut value = [0u8; 100];
+    for n in 0..sends {
+        value[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        producer.send(&ProducerRecord::new("t", &value)).unwrap();
+    }
+    producer.flush().unwrap();
+    let mut partition_of = vec![u32::MAX; sends];
+    for partition in 0..6 {
+        for record in log.partition("t", partition).unwrap().iter_from(0) {
+            let record = record.unwrap();
+            let n = u64::from_le_bytes(record.value().unwrap()[..8].try_into().unwrap()) as usize;
+            partition_of[n] = partition;
+        }
+    }
+    assert!(partition_of.iter().all(|&p| p < 6), "every record stored once");
+    let runs = 1 + partition_of.windows(2).filter(|w| w[0] != w[1]).count();
+    let run_average = sends / runs;
+    let counts = counts(partition_of);
+    println!("{runs} runs, {run_average} records on average; per partition {counts:?}");
+    assert!(run_average >= 100, "{runs} runs of {run_average} records on average");
+    let even = sends / 6;
+    assert!(counts.values().all(|&n| n.abs_diff(even) <= even / 5), "spread within 20 %: {counts:?}");
+}
+
+#[test]
+fn a_run_ends_when_its_frames_reach_the_byte_budget() {
+    let frame = encoded_len(&NewRecord::new(&[7; 100]).timestamp(0)).unwrap();
+    assert_eq!(DEFAULT_STICKY_PARTITION_BYTES, 16 * 1024);
+    let budget = 10 * frame + frame / 2;
+    let (_dir, _log, producer) = open(3, ProducerConfig::default().sticky_partition_bytes(budget));
+    // The appender, held in a callback, takes no drain meanwhile: only the
+    // budget ends runs.
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let gate = ProducerRecord::new("t", b"gate").partition(0);
+    producer
+        .send_with_callback(&gate, move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    let handles: Vec<_> =
+        (0..60).map(|_| producer.send(&ProducerRecord::new("t", &[7; 100]).timestamp(0)).unwrap()).collect();
+    release.send(()).unwrap();
+    let landed: Vec<u32> = handles.iter().map(|h| h.get().unwrap().partition).collect();
+    let expected: Vec<u32> = (0..60).map(|n| (n / 10) % 3).collect();
+    assert_eq!(landed, expected, "runs of 10 records ({frame} B frames, {budget} B budget)");
+}
+
+#[test]
+fn a_zero_byte_budget_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let error = log.producer(ProducerConfig::default().sticky_partition_bytes(0)).unwrap_err();
+    assert!(matches!(error, larder::Error::InvalidArgument { name: "sticky_partition_bytes", .. }), "{error}");
+}
