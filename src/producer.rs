@@ -567,8 +567,10 @@ impl Producer {
     }
 
     fn push(&self, envelope: Envelope, max_block: Option<Duration>) -> Result<()> {
-        let queue = self.inner.queue.read();
-        let queue = queue.as_ref().ok_or(Error::Closed { what: "producer" })?;
+        // A sender of its own, so a send blocked on a full queue holds no
+        // lock: `close` (from a delivery callback, say) is never held up
+        // by it, and the appender drains what it queued before it stops.
+        let queue = self.inner.queue.read().clone().ok_or(Error::Closed { what: "producer" })?;
         let capacity = self.inner.config.queue_capacity;
         match max_block {
             Some(wait) => queue.send_timeout(envelope, wait).map_err(|e| match e {

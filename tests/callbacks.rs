@@ -120,3 +120,40 @@ fn a_drain_of_header_heavy_records_is_split_by_real_frame_size() {
         assert_eq!(handle.get().unwrap().offset, n as u64 + 1);
     }
 }
+
+#[test]
+fn closing_from_a_callback_is_not_held_up_by_a_sender_blocked_on_a_full_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let config = ProducerConfig::default().queue_capacity(1).max_block(std::time::Duration::from_secs(30));
+    let producer = log.producer(config).unwrap();
+    let (closing, closed) = std::sync::mpsc::channel();
+    let inner = producer.clone();
+    producer
+        .send_with_callback(&ProducerRecord::new("t", b"first"), move |_| {
+            // Give the sender below time to fill the queue and block.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let started = std::time::Instant::now();
+            inner.close();
+            closing.send(started.elapsed()).unwrap();
+        })
+        .unwrap();
+    let sender = {
+        let producer = producer.clone();
+        std::thread::spawn(move || {
+            // The first fills the queue while the appender is in the
+            // callback; the second blocks on it.
+            let a = producer.send(&ProducerRecord::new("t", b"a"));
+            let b = producer.send(&ProducerRecord::new("t", b"b"));
+            (a.is_ok(), b.map(|h| h.wait(std::time::Duration::from_secs(30)).is_ok()))
+        })
+    };
+    let waited = closed.recv().unwrap();
+    assert!(waited < std::time::Duration::from_secs(10), "close waited {waited:?} for a blocked sender");
+    let (a, b) = sender.join().unwrap();
+    assert!(a);
+    // The blocked send got in before the close or was refused as closed;
+    // either way it was never lost silently.
+    assert!(matches!(b, Ok(true) | Err(larder::Error::Closed { .. })), "{b:?}");
+}
