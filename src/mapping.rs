@@ -167,6 +167,11 @@ impl MappedFile {
         self.map.flush_async_range(0, len).map_err(|e| Error::io(IoOp::Msync, &self.path, e))
     }
 
+    /// Bytes the map covers.
+    pub(crate) fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
     /// The mapped file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path

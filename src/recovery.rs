@@ -130,22 +130,30 @@ pub(crate) fn recover(dir: &Path, options: &PartitionOptions) -> Result<Recovere
     Ok(recovered)
 }
 
-/// Refuses a log that lacks records its state file vouches for: segments
-/// below the recovery point were sealed and synced (after a clean close,
-/// every record), and the segment holding the log start was never deleted.
-/// No crash loses them, so missing files were removed by something else,
-/// and opening would silently reuse their offsets.
+/// Refuses a log that disagrees with its state file: it lacks records the
+/// state vouches for (segments below the recovery point were sealed and
+/// synced — after a clean close, every record — and the segment holding the
+/// log start was never deleted), or the state puts the log start beyond
+/// anything the last segment could have held. No crash makes either: files
+/// were removed, or the state file was damaged, and opening would silently
+/// reuse offsets or drop records.
 fn refuse_missing_segments(dir: &Path, state: &State, recovered: &Recovered) -> Result<()> {
-    let end = recovered.writer.segment().end_offset();
-    let first = recovered.segments.first().unwrap_or(recovered.writer.segment()).base_offset();
+    let last = recovered.writer.segment();
+    let end = last.end_offset();
+    let first = recovered.segments.first().unwrap_or(last).base_offset();
     let reason = if end < state.recovery_point {
         format!("records up to offset {} were synced, but the segments end at {end}", state.recovery_point)
     } else if first > state.log_start_offset {
         format!("the log starts at offset {}, but the first segment at {first}", state.log_start_offset)
+    } else if state.log_start_offset > last.base_offset().saturating_add(last.capacity_records()) {
+        let most = last.base_offset().saturating_add(last.capacity_records());
+        format!("the log starts at offset {}, past any record the segments can hold ({most})", state.log_start_offset)
     } else {
         return Ok(());
     };
-    Err(Error::corrupt(dir, 0, format!("segment files are missing: {reason} (open with repair to accept the loss)")))
+    let reason =
+        format!("{reason}: segment files are missing or the state file is damaged (open with repair to accept)");
+    Err(Error::corrupt(dir.join(STATE_FILE), 0, reason))
 }
 
 struct Walk<'a> {

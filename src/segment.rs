@@ -306,6 +306,13 @@ impl Segment {
         self.base_offset + self.record_count()
     }
 
+    /// Most records this segment's log file can hold, at the smallest
+    /// frame each.
+    pub(crate) fn capacity_records(&self) -> u64 {
+        let file_bytes = self.log.file().metadata().map_or(0, |m| m.len()).max(self.log.capacity() as u64);
+        file_bytes.saturating_sub(LOG_HEADER_BYTES as u64) / FRAME_HEADER_BYTES as u64 + 1
+    }
+
     /// Bytes of valid log, header included.
     pub(crate) fn log_bytes(&self) -> u64 {
         self.log.published() as u64

@@ -75,7 +75,7 @@ fn a_missing_last_segment_after_a_clean_close_is_refused_by_name() {
         let _ = std::fs::remove_file(segment_file(dir.path(), last, extension));
     }
     let error = Partition::open(dir.path(), options.clone()).unwrap_err();
-    assert!(matches!(&error, Error::Corrupt { path, .. } if path == dir.path()), "{error}");
+    assert!(matches!(&error, Error::Corrupt { path, .. } if path == &dir.path().join("partition.state")), "{error}");
     assert!(error.to_string().contains("records up to offset 40"), "{error}");
     // Nothing was changed by refusing: repair accepts the loss explicitly.
     let partition = Partition::open(dir.path(), options.repair(true)).unwrap();
@@ -104,6 +104,23 @@ fn missing_first_segments_are_refused() {
     }
     let error = Partition::open(dir.path(), options).unwrap_err();
     assert!(error.to_string().contains("the log starts at offset 0"), "{error}");
+}
+
+#[test]
+fn a_state_file_putting_the_start_past_the_segments_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (options, _) = closed_partition(dir.path(), 512, 40);
+    // partition.state in the common framing: payload at 16 (clean, log
+    // start at 24, recovery point at 32), CRC32C of [0, 40) at 40.
+    let path = dir.path().join("partition.state");
+    let mut bytes = std::fs::read(&path).unwrap();
+    put_u64(&mut bytes, 24, 1 << 40);
+    let crc = crc32c::crc32c(&bytes[..40]);
+    put_u32(&mut bytes, 40, crc);
+    std::fs::write(&path, &bytes).unwrap();
+    let error = Partition::open(dir.path(), options).unwrap_err();
+    assert!(matches!(&error, Error::Corrupt { path: p, .. } if p == &path), "{error}");
+    assert!(common::segment_file(dir.path(), 0, "log").exists(), "nothing deleted");
 }
 
 #[test]

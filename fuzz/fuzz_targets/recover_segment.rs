@@ -65,7 +65,8 @@ fuzz_target!(|input: &[u8]| {
     let mut log = if flags & 1 != 0 { log_header() } else { Vec::new() };
     log.extend_from_slice(body);
     fs::write(dir.path().join("00000000000000000000.log"), &log).unwrap();
-    fs::write(dir.path().join("00000000000000000000.idx"), index_file(entries, log.len() as u64, flags & 2 != 0)).unwrap();
+    fs::write(dir.path().join("00000000000000000000.idx"), index_file(entries, log.len() as u64, flags & 2 != 0))
+        .unwrap();
     if flags & 4 != 0 {
         fs::write(dir.path().join("partition.state"), clean_state()).unwrap();
     }
@@ -78,7 +79,8 @@ fuzz_target!(|input: &[u8]| {
         assert_eq!(record.offset(), offset);
         let mut frame = vec![0u8; record.frame_len()];
         let headers: Vec<(&str, &[u8])> = record.headers().collect();
-        let again = larder::NewRecord { key: record.key(), value: record.value(), timestamp_ms: None, headers: &headers };
+        let again =
+            larder::NewRecord { key: record.key(), value: record.value(), timestamp_ms: None, headers: &headers };
         larder::record::encode(&mut frame, offset, record.timestamp_ms(), &again);
         assert!(larder::record::decode(&frame).is_ok());
     }
