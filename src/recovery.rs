@@ -640,9 +640,10 @@ fn remove_temp_files(storage: &dyn Storage, dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let ours = name.to_str().is_some_and(|n| {
-            n.ends_with(".tmp")
-                && (n.starts_with("partition.") || segment::parse_log_name(n.trim_end_matches(".tmp")).is_some())
+        let ours = name.to_str().and_then(|n| n.strip_suffix(".tmp")).is_some_and(|n| {
+            let stem = [".log", ".idx", ".tix"].iter().find_map(|extension| n.strip_suffix(extension));
+            n.starts_with("partition.")
+                || stem.is_some_and(|stem| segment::parse_log_name(&format!("{stem}.log")).is_some())
         });
         if ours {
             storage.remove_file(&entry.path()).map_err(|e| Error::io(IoOp::Remove, entry.path(), e))?;

@@ -423,13 +423,18 @@ pub(crate) struct SegmentWriter {
 impl SegmentWriter {
     /// Creates the files of a new, empty segment at `base_offset` holding up
     /// to `capacity_bytes` of log, and makes them durable. The caller syncs
-    /// the directory.
+    /// the directory. They are written under temporary names and renamed
+    /// into place, so files of an empty segment already at that base (one
+    /// replaced to get more capacity) are replaced, never rewritten while
+    /// something still maps them.
     pub(crate) fn create(storage: &dyn Storage, dir: &Path, base_offset: u64, capacity_bytes: usize) -> Result<Self> {
-        let [log_path, index_path, _] = Segment::paths(dir, base_offset);
+        let [log_path, index_path, time_path] = Segment::paths(dir, base_offset);
+        let (log_temp, index_temp) = (temp_path(&log_path), temp_path(&index_path));
         let header = encode_log_header(base_offset, LOG_HEADER_BYTES as u64);
-        let log_file = create_with(storage, &log_path, &header)?;
+        let log_file = create_with(storage, &log_temp, &header)?;
         let index_header = index::encode_index_header(&IndexHeader { base_offset, seal: None });
-        let index_file = create_with(storage, &index_path, &index_header)?;
+        let index_file = create_with(storage, &index_temp, &index_header)?;
+        install(storage, &[(&log_temp, &log_path), (&index_temp, &index_path)], &time_path)?;
         let parts = OpenParts { log_file, index_file, log_len: LOG_HEADER_BYTES, entries: 0 };
         Self::open(dir, base_offset, capacity_bytes, parts, TimeIndex::default(), None)
     }
@@ -606,10 +611,7 @@ impl SegmentWriter {
         let kept = offset - base;
         let log_len = if kept < old.record_count() { old.position(kept) } else { old.log.published() };
         let [log_path, index_path, time_path] = Segment::paths(dir, base);
-        let temp = |path: &Path| {
-            path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or_default()))
-        };
-        let (log_temp, index_temp) = (temp(&log_path), temp(&index_path));
+        let (log_temp, index_temp) = (temp_path(&log_path), temp_path(&index_path));
         let log_file = create_with(storage, &log_temp, &encode_log_header(base, LOG_HEADER_BYTES as u64))?;
         let frames = old.log.bytes(LOG_HEADER_BYTES, log_len - LOG_HEADER_BYTES);
         write_and_sync(storage, &log_file, &log_temp, LOG_HEADER_BYTES as u64, frames)?;
@@ -620,13 +622,7 @@ impl SegmentWriter {
         )?;
         let entries = old.index.bytes(INDEX_HEADER_BYTES, kept as usize * INDEX_ENTRY_BYTES);
         write_and_sync(storage, &index_file, &index_temp, INDEX_HEADER_BYTES as u64, entries)?;
-        for (from, to) in [(&log_temp, &log_path), (&index_temp, &index_path)] {
-            storage.rename(from, to).map_err(|e| Error::io(IoOp::Rename, to, e))?;
-        }
-        match storage.remove_file(&time_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(IoOp::Remove, &time_path, e)),
-            _ => {}
-        }
+        install(storage, &[(&log_temp, &log_path), (&index_temp, &index_path)], &time_path)?;
         storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))?;
         let mut times = TimeIndex::default();
         let mut first_timestamp = None;
@@ -637,6 +633,24 @@ impl SegmentWriter {
         }
         let parts = OpenParts { log_file, index_file, log_len, entries: kept };
         Self::open(dir, base, capacity_bytes, parts, times, first_timestamp)
+    }
+}
+
+/// `<name>.tmp` beside `path`: where a file is written before it is
+/// renamed into place (recovery removes leftovers).
+fn temp_path(path: &Path) -> PathBuf {
+    path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or_default()))
+}
+
+/// Renames written temporaries into place, then removes the time index a
+/// replaced segment may have left (it no longer describes the log).
+fn install(storage: &dyn Storage, renames: &[(&Path, &Path)], time_path: &Path) -> Result<()> {
+    for (from, to) in renames {
+        storage.rename(from, to).map_err(|e| Error::io(IoOp::Rename, to, e))?;
+    }
+    match storage.remove_file(time_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(IoOp::Remove, time_path, e)),
+        _ => Ok(()),
     }
 }
 
