@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::storage::ENOSPC;
+use errno::ENOSPC;
 
 /// " of topic "t" partition 3", or nothing for a standalone partition.
 fn where_(topic: &Option<String>, partition: &Option<u32>) -> String {
@@ -114,6 +114,15 @@ impl std::fmt::Display for IoOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The operating-system error numbers larder tells apart (Linux values).
+pub(crate) mod errno {
+    /// `EIO`: an I/O error, what a failed write-back reports.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) const EIO: i32 = 5;
+    /// `ENOSPC`: no space left on the device.
+    pub(crate) const ENOSPC: i32 = 28;
 }
 
 /// `Result` with larder's [`Error`].

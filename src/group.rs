@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::{Error, IoOp, Result};
-use crate::le;
-use crate::meta;
+use crate::storage::le;
+use crate::storage::meta;
 use crate::notify::Waker;
 use crate::storage::Storage;
 

@@ -6,7 +6,7 @@
 //! - the sparse time index (`.tix`): `(max timestamp so far, offset)` pairs,
 //!   one every `index_interval_bytes` of log, each where the maximum grew.
 
-use crate::le;
+use crate::storage::le;
 
 /// Bytes of the `.idx` header; entries follow.
 pub(crate) const INDEX_HEADER_BYTES: usize = 64;

@@ -1,18 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod consumer;
 mod error;
-#[cfg(feature = "fault-injection")]
-pub mod fault;
 mod group;
 mod index;
-mod le;
 mod log;
-mod mapping;
-mod meta;
 mod notify;
 mod partition;
 pub mod partitioner;

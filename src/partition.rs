@@ -5,13 +5,11 @@
 //! segment, indexed, and only then published by a release store of the end
 //! offset, so readers never wait for an append and never see half a record.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fs2::FileExt as _;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
@@ -19,6 +17,7 @@ use crate::notify::Watchers;
 use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
 use crate::recovery::{self, RecoveryReport, State};
 use crate::segment::{RecordBatch, Segment, SegmentWriter, LOG_HEADER_BYTES};
+use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::{OsStorage, Storage};
 
 /// Default `segment_bytes`: 1 GiB, as in Kafka.
@@ -144,6 +143,9 @@ pub struct Appended {
     /// time if it came without one.
     pub timestamp_ms: i64,
 }
+
+/// Name of the lock file held while a partition is open.
+const LOCK_FILE: &str = "partition.lock";
 
 /// A partition log in one directory. `Send + Sync`: share it in an `Arc`.
 pub struct Partition {
@@ -855,41 +857,6 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
     crate::storage::create_dir_synced(storage, dir)
-}
-
-/// Name of the lock file held while a partition is open.
-pub(crate) const LOCK_FILE: &str = "partition.lock";
-
-/// An exclusive lock on a directory, held through a lock file.
-#[derive(Debug)]
-pub(crate) struct DirLock(File);
-
-impl Drop for DirLock {
-    /// Unlocks explicitly rather than by closing the file: a child process
-    /// forked meanwhile shares the open file (until it execs), and the lock
-    /// would stay held as long as it does.
-    fn drop(&mut self) {
-        let _ = fs2::FileExt::unlock(&self.0);
-    }
-}
-
-/// Takes the exclusive lock file `name` of `dir`, failing at once with
-/// [`Error::Locked`] if it is held (by this process or another).
-pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<DirLock> {
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-    match file.try_lock_exclusive() {
-        Ok(()) => Ok(DirLock(file)),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) => {
-            Err(Error::Locked { path: dir.to_path_buf() })
-        }
-        Err(e) => Err(Error::io(IoOp::Lock, &path, e)),
-    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -17,8 +17,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::le;
-use crate::mapping::Pinned;
+use crate::storage::le;
+use crate::storage::mapping::Pinned;
 
 const FRAME_LEN_AT: usize = 0;
 const CRC_AT: usize = FRAME_LEN_AT + 4;

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, IoOp, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
-use crate::le;
-use crate::mapping::MappedFile;
-use crate::meta;
+use crate::storage::le;
+use crate::storage::mapping::MappedFile;
+use crate::storage::meta;
 use crate::partition::PartitionOptions;
 use crate::record::FrameError;
 use crate::segment::{self, OpenParts, Scan, Segment, SegmentWriter, LOG_HEADER_BYTES};
@@ -500,7 +500,7 @@ fn last_time_entry_holds(times: &TimeIndex, log: &[u8], index: &Result<FileBytes
 fn rewrite_segment(storage: &dyn Storage, dir: &Path, base: u64, scan: &Scan, active: bool) -> Result<OpenParts> {
     let [log_path, index_path, time_path] = Segment::paths(dir, base);
     let log_file = open(&log_path, true)?;
-    crate::mapping::debug_assert_unmapped(&log_file, &log_path);
+    crate::storage::mapping::debug_assert_unmapped(&log_file, &log_path);
     let log_len = scan.valid_end as u64;
     storage.set_len(&log_file, &log_path, log_len).map_err(|e| Error::io(IoOp::Truncate, &log_path, e))?;
     let synced = if active { LOG_HEADER_BYTES as u64 } else { log_len };

@@ -15,8 +15,8 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, IoOp, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
-use crate::le;
-use crate::mapping::{MapWriter, MappedFile, Pinned};
+use crate::storage::le;
+use crate::storage::mapping::{MapWriter, MappedFile, Pinned};
 use crate::record::{self, FrameError, Layout, NewRecord, Record, RecordView, FRAME_HEADER_BYTES};
 use crate::storage::Storage;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{append_values, assert_values, small};
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{
     Durability, Error, IoOp, Log, LogOptions, NewRecord, Partition, ProducerConfig, ProducerRecord, TopicConfig,
 };

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use larder::fault::PowerLossStorage;
+use larder::storage::fault::PowerLossStorage;
 use larder::{
     ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };

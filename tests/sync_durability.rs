@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{Durability, Error, IoOp, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
 fn log_with_counter() -> (tempfile::TempDir, Log, Arc<FaultStorage>) {

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{NewRecord, Partition, PartitionOptions};
 use libfuzzer_sys::fuzz_target;
 

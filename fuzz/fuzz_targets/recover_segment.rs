@@ -12,7 +12,7 @@
 use std::fs;
 use std::sync::Arc;
 
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{Partition, PartitionOptions};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{ConsumerConfig, Durability, Log, LogOptions, Partition, PartitionOptions, TopicConfig, TopicPartition};
 
 use crate::records::Written;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use larder::fault::FaultStorage;
+use larder::storage::fault::FaultStorage;
 use larder::{NewRecord, Partition, PartitionOptions};
 
 /// The value stored at `offset` by [`append_values`]: its length varies so

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::error::{Error, IoOp, Result};
-use crate::le;
+use crate::storage::le;
 use crate::storage::Storage;
 
 const VERSION: u16 = 1;

@@ -10,12 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::error::errno::{EIO, ENOSPC};
 use crate::storage::{OsStorage, Storage};
 
-/// `EIO`: what Linux reports when write-back of a synced file failed.
-const EIO: i32 = 5;
-/// `ENOSPC`: no space left on the device.
-const ENOSPC: i32 = 28;
 
 /// Passes every call to the operating system, counts syncs, and fails the
 /// calls it is told to fail.

@@ -17,7 +17,16 @@ use std::path::Path;
 
 use fs2::FileExt as _;
 
+use crate::error::errno::ENOSPC;
 use crate::error::{Error, IoOp, Result};
+
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+pub(crate) mod le;
+pub(crate) mod lock;
+#[allow(unsafe_code)]
+pub(crate) mod mapping;
+pub(crate) mod meta;
 
 /// The operations larder performs on files and directories.
 pub trait Storage: Send + Sync + Debug {
@@ -77,8 +86,6 @@ pub trait Storage: Send + Sync + Debug {
     }
 }
 
-/// `ENOSPC`: no space left on the device.
-pub(crate) const ENOSPC: i32 = 28;
 
 /// Makes the entries of `dir` durable, as an [`Error`] naming it.
 pub(crate) fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
