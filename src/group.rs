@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::{Error, IoOp, Result};
+use crate::notify::Waker;
 use crate::storage::le;
 use crate::storage::meta;
-use crate::notify::Waker;
 use crate::storage::Storage;
 
 const OFFSETS_MAGIC: &[u8; 8] = b"LARDRGRP";

@@ -28,9 +28,9 @@ use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, IoOp, Result};
 use crate::group::{validate_group_id, Group, GroupDescription, OFFSETS_EXTENSION};
 use crate::partition::Partition;
-use crate::storage::lock::{lock_file, DirLock};
 use crate::producer::{Producer, ProducerConfig};
 use crate::recovery::RecoveryReport;
+use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::{self, OsStorage, Storage};
 use crate::topic::{self, validate_name, Durability, Topic, TopicConfig, TopicDescription};
 

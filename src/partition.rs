@@ -8,13 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
-use crate::record::{self, NewRecord, Record, FRAME_HEADER_BYTES};
+use crate::record::codec::{self, FRAME_HEADER_BYTES};
+use crate::record::{now_ms, NewRecord, Record};
 use crate::recovery::{self, RecoveryReport, State};
 use crate::segment::{RecordBatch, Segment, SegmentWriter, LOG_HEADER_BYTES};
 use crate::storage::lock::{lock_file, DirLock};
@@ -359,18 +359,9 @@ impl Partition {
         Error::DiskFull { topic, partition, path: path.clone() }
     }
 
-    /// Frame length of `record`, after checking its timestamp and
-    /// `max_record_bytes`.
+    /// Frame length of `record`, after the record check.
     fn frame_len(&self, record: &NewRecord<'_>, timestamp_ms: i64) -> Result<usize> {
-        if timestamp_ms < 0 {
-            return Err(Error::InvalidTimestamp { timestamp_ms });
-        }
-        let len = record::encoded_len(record)?;
-        if len > self.options.max_record_bytes as usize {
-            let max_record_bytes = self.options.max_record_bytes;
-            return Err(Error::RecordTooLarge { size_bytes: len as u64, max_record_bytes });
-        }
-        Ok(len)
+        codec::checked_frame_len(record, timestamp_ms, self.options.max_record_bytes)
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
@@ -857,9 +848,4 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
     crate::storage::create_dir_synced(storage, dir)
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

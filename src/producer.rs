@@ -26,9 +26,10 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
 use crate::log::LogInner;
-use crate::partition::{now_ms, Partition};
+use crate::partition::Partition;
 use crate::partitioner::{partition_for_key, Sticky};
-use crate::record::{self, NewRecord};
+use crate::record::codec;
+use crate::record::{now_ms, NewRecord};
 use crate::topic::{Durability, Topic};
 
 /// Default capacity of the send queue, in records.
@@ -590,14 +591,7 @@ impl Producer {
     fn route(&self, record: &ProducerRecord<'_>, direct: bool) -> Result<Routed> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
-        if timestamp_ms < 0 {
-            return Err(Error::InvalidTimestamp { timestamp_ms });
-        }
-        let frame_len = record::encoded_len(&record.stamped(timestamp_ms))?;
-        let max_record_bytes = topic.max_record_bytes();
-        if frame_len > max_record_bytes as usize {
-            return Err(Error::RecordTooLarge { size_bytes: frame_len as u64, max_record_bytes });
-        }
+        let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, topic.max_record_bytes())?;
         let partition = self.partition_for(record, &topic, frame_len, direct)?;
         Ok(Routed { topic, partition, timestamp_ms, frame_len })
     }

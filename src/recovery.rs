@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, IoOp, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
+use crate::partition::PartitionOptions;
+use crate::record::codec::FrameError;
+use crate::segment::{self, OpenParts, Scan, Segment, SegmentWriter, LOG_HEADER_BYTES};
 use crate::storage::le;
 use crate::storage::mapping::MappedFile;
 use crate::storage::meta;
-use crate::partition::PartitionOptions;
-use crate::record::FrameError;
-use crate::segment::{self, OpenParts, Scan, Segment, SegmentWriter, LOG_HEADER_BYTES};
 use crate::storage::Storage;
 
 const STATE_FILE: &str = "partition.state";

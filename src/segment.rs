@@ -15,9 +15,10 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, IoOp, Result};
 use crate::index::{self, IndexHeader, Seal, TimeIndex, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
+use crate::record::codec::{self, FrameError, Layout, FRAME_HEADER_BYTES};
+use crate::record::{NewRecord, Record, RecordView};
 use crate::storage::le;
 use crate::storage::mapping::{MapWriter, MappedFile, Pinned};
-use crate::record::{self, FrameError, Layout, NewRecord, Record, RecordView, FRAME_HEADER_BYTES};
 use crate::storage::Storage;
 
 /// Appends of at least this many bytes are written with a system call
@@ -127,7 +128,7 @@ pub(crate) fn scan(log: &[u8], base_offset: u64, interval_bytes: u64) -> Scan {
 
 /// Validates the frame at the start of `bytes` and that it holds `expected`.
 fn check_frame(bytes: &[u8], expected: u64) -> Result<(Layout, i64), FrameError> {
-    let view = record::decode(bytes)?;
+    let view = codec::decode(bytes)?;
     if view.offset() != expected {
         return Err(FrameError::OffsetMismatch { expected, found: view.offset() });
     }
@@ -259,7 +260,7 @@ impl<'a> Iterator for BatchIter<'a> {
         if self.remaining.is_empty() {
             return None;
         }
-        let view = record::view_validated(self.remaining);
+        let view = codec::view_validated(self.remaining);
         self.remaining = &self.remaining[view.frame_len()..];
         Some(view)
     }
@@ -538,7 +539,7 @@ impl SegmentWriter {
             let offset = first_offset + n as u64;
             let frame =
                 if through_buffer { &mut buffer[at..at + frame_len] } else { self.log.region(start + at, frame_len) };
-            record::encode(frame, offset, timestamp, record);
+            codec::encode(frame, offset, timestamp, record);
             le::put_u32(entries, n * INDEX_ENTRY_BYTES, (start + at) as u32);
             new_time_entry |= self.times.observe(offset, timestamp, frame_len as u64, interval_bytes);
             self.first_timestamp.get_or_insert(timestamp);

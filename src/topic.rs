@@ -10,9 +10,9 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
+use crate::partition::{Partition, PartitionOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES};
 use crate::storage::le;
 use crate::storage::meta;
-use crate::partition::{Partition, PartitionOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES};
 use crate::storage::{self, Storage};
 
 /// Longest topic name (Kafka's limit).

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use larder::record::{decode, encode, encoded_len, FrameError};
 use larder::{
-    AutoOffsetReset, ConsumerConfig, Error, Log, LogOptions, NewRecord, ProducerConfig, ProducerRecord, TopicConfig,
+    AutoOffsetReset, ConsumerConfig, Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig,
     TopicPartition,
 };
 
@@ -279,18 +278,6 @@ fn bad_calls_get_typed_errors_and_change_nothing() {
     let producer = log.producer(ProducerConfig::default()).unwrap();
     producer.send_direct(&ProducerRecord::new("t", b"older").partition(1).timestamp(5)).unwrap();
     assert_eq!(log.partition("t", 1).unwrap().offset_for_timestamp(5).unwrap(), Some(0));
-}
-
-#[test]
-fn header_names_that_are_not_utf8_are_refused_where_decoded() {
-    let record = NewRecord::new(b"v").headers(&[("ab", b"1")]);
-    let mut frame = vec![0u8; encoded_len(&record).unwrap()];
-    encode(&mut frame, 0, 0, &record);
-    let at = frame.windows(2).position(|w| w == b"ab").unwrap();
-    frame[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
-    let crc = crc32c::crc32c(&frame[8..]);
-    frame[4..8].copy_from_slice(&crc.to_le_bytes());
-    assert_eq!(decode(&frame).unwrap_err(), FrameError::BadHeaders("header name is not UTF-8"));
 }
 
 /// Every file of the fixture, by kind.

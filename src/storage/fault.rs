@@ -13,7 +13,6 @@ use parking_lot::Mutex;
 use crate::error::errno::{EIO, ENOSPC};
 use crate::storage::{OsStorage, Storage};
 
-
 /// Passes every call to the operating system, counts syncs, and fails the
 /// calls it is told to fail.
 #[derive(Debug, Default)]

@@ -40,4 +40,3 @@ pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<DirLock> {
         Err(e) => Err(Error::io(IoOp::Lock, &path, e)),
     }
 }
-

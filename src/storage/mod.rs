@@ -86,7 +86,6 @@ pub trait Storage: Send + Sync + Debug {
     }
 }
 
-
 /// Makes the entries of `dir` durable, as an [`Error`] naming it.
 pub(crate) fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
     storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))

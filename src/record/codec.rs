@@ -1,7 +1,5 @@
-//! Records and their on-disk frame: a pure encoder and a validating decoder
-//! over byte slices (no I/O here, so both are fuzzed and property-tested),
-//! and [`Record`], the read handle that borrows a stored record's bytes
-//! from its memory-mapped segment.
+//! The record frame: a pure encoder and a validating decoder over byte
+//! slices (no I/O here, so both are fuzzed and property-tested).
 //!
 //! Frame layout (all integers little-endian; see docs/FORMAT.md):
 //!
@@ -15,10 +13,13 @@
 //! 32  u32  headers_len    bytes of the header section
 //! 36  key | value | headers: { u16 name_len, name (UTF-8), u32 value_len, value }*
 //! ```
+//!
+//! Public only with the `fuzzing` feature, for the fuzz targets: the format
+//! is larder's to change, not part of its API.
 
 use crate::error::{Error, Result};
+use crate::record::NewRecord;
 use crate::storage::le;
-use crate::storage::mapping::Pinned;
 
 const FRAME_LEN_AT: usize = 0;
 const CRC_AT: usize = FRAME_LEN_AT + 4;
@@ -36,51 +37,6 @@ const FIELD_BYTES_MAX: u64 = (u32::MAX - 1) as u64;
 /// Largest header name the frame can describe.
 const HEADER_NAME_BYTES_MAX: u64 = u16::MAX as u64;
 
-/// A record to append: optional key, optional value (`None` is a tombstone),
-/// optional timestamp (`None` = now) and ordered headers. It borrows its
-/// bytes; appending copies them once, into the segment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NewRecord<'a> {
-    /// The key, used by compaction-minded readers and by partitioners.
-    pub key: Option<&'a [u8]>,
-    /// The value; `None` marks a tombstone.
-    pub value: Option<&'a [u8]>,
-    /// Milliseconds since the Unix epoch; `None` stamps the append time.
-    pub timestamp_ms: Option<i64>,
-    /// Ordered `(name, value)` pairs; names may repeat, as in Kafka.
-    pub headers: &'a [(&'a str, &'a [u8])],
-}
-
-impl<'a> NewRecord<'a> {
-    /// A record holding `value`, with no key, no headers, stamped at append.
-    pub fn new(value: &'a [u8]) -> Self {
-        NewRecord { value: Some(value), ..NewRecord::default() }
-    }
-
-    /// A tombstone (no value) for `key`.
-    pub fn tombstone(key: &'a [u8]) -> Self {
-        NewRecord { key: Some(key), ..NewRecord::default() }
-    }
-
-    /// Sets the key.
-    pub fn key(mut self, key: &'a [u8]) -> Self {
-        self.key = Some(key);
-        self
-    }
-
-    /// Sets the timestamp in milliseconds since the Unix epoch.
-    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
-        self.timestamp_ms = Some(timestamp_ms);
-        self
-    }
-
-    /// Sets the headers.
-    pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        self.headers = headers;
-        self
-    }
-}
-
 /// Bytes the frame of `record` takes, after checking every field fits the
 /// format. Does not apply `max_record_bytes`; the partition does.
 pub fn encoded_len(record: &NewRecord<'_>) -> Result<usize> {
@@ -89,6 +45,32 @@ pub fn encoded_len(record: &NewRecord<'_>) -> Result<usize> {
     let headers = headers_len(record.headers)?;
     let total = FRAME_HEADER_BYTES as u64 + key + value + headers;
     field_len("frame", total as usize, u64::from(u32::MAX)).map(|len| len as usize)
+}
+
+impl NewRecord<'_> {
+    /// Bytes a record's frame takes beyond its key, value and headers.
+    pub const OVERHEAD_BYTES: usize = FRAME_HEADER_BYTES;
+
+    /// Bytes this record takes in the log (its whole frame), or
+    /// [`Error::FieldTooLarge`] if a field does not fit the format.
+    pub fn frame_bytes(&self) -> Result<usize> {
+        encoded_len(self)
+    }
+}
+
+/// The one record check, made by the producer before queueing and by the
+/// partition before appending: the frame `record` takes when stamped with
+/// `timestamp_ms` (which must not be negative), if it fits the format and
+/// `max_record_bytes`.
+pub fn checked_frame_len(record: &NewRecord<'_>, timestamp_ms: i64, max_record_bytes: u32) -> Result<usize> {
+    if timestamp_ms < 0 {
+        return Err(Error::InvalidTimestamp { timestamp_ms });
+    }
+    let len = encoded_len(record)?;
+    if len > max_record_bytes as usize {
+        return Err(Error::RecordTooLarge { size_bytes: len as u64, max_record_bytes });
+    }
+    Ok(len)
 }
 
 fn field_len(field: &'static str, len: usize, limit_bytes: u64) -> Result<u64> {
@@ -298,7 +280,7 @@ fn split_header(section: &[u8]) -> Result<(&str, &[u8], &[u8]), FrameError> {
 }
 
 /// A record borrowed from the bytes it was decoded from: a stored frame in
-/// a [`RecordBatch`](crate::RecordBatch), or any validated frame.
+/// a `RecordBatch`, or any validated frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
     frame: &'a [u8],
@@ -306,6 +288,11 @@ pub struct RecordView<'a> {
 }
 
 impl<'a> RecordView<'a> {
+    /// The view of `frame`, a validated frame whose fields lie as `layout` says.
+    pub(crate) fn new(frame: &'a [u8], layout: Layout) -> Self {
+        RecordView { frame, layout }
+    }
+
     /// The record's offset.
     pub fn offset(&self) -> u64 {
         le::u64_at(self.frame, OFFSET_AT)
@@ -379,69 +366,6 @@ impl<'a> Iterator for Headers<'a> {
     }
 }
 
-/// A stored record, read from a partition. Its key, value and headers are
-/// borrowed from the memory-mapped segment without copying; the handle
-/// keeps that mapping alive, so deleting or truncating the segment never
-/// invalidates a record someone holds.
-#[derive(Clone)]
-pub struct Record {
-    frame: Pinned,
-    layout: Layout,
-}
-
-impl Record {
-    pub(crate) fn new(frame: Pinned, layout: Layout) -> Self {
-        Record { frame, layout }
-    }
-
-    /// The record as a borrowed view.
-    pub fn view(&self) -> RecordView<'_> {
-        RecordView { frame: self.frame.bytes(), layout: self.layout }
-    }
-
-    /// The record's offset in its partition.
-    pub fn offset(&self) -> u64 {
-        self.view().offset()
-    }
-
-    /// The record's timestamp in milliseconds since the Unix epoch.
-    pub fn timestamp_ms(&self) -> i64 {
-        self.view().timestamp_ms()
-    }
-
-    /// The key, if any.
-    pub fn key(&self) -> Option<&[u8]> {
-        self.view().key()
-    }
-
-    /// The value; `None` for a tombstone.
-    pub fn value(&self) -> Option<&[u8]> {
-        self.view().value()
-    }
-
-    /// The headers in append order.
-    pub fn headers(&self) -> Headers<'_> {
-        self.view().headers()
-    }
-
-    /// Bytes the record takes on disk (its whole frame).
-    pub fn frame_len(&self) -> usize {
-        self.layout.frame_len()
-    }
-}
-
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("offset", &self.offset())
-            .field("timestamp_ms", &self.timestamp_ms())
-            .field("key", &self.key())
-            .field("value_len", &self.value().map(<[u8]>::len))
-            .field("headers", &self.headers().count())
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +400,18 @@ mod tests {
             bad[bit / 8] ^= 1 << (bit % 8);
             assert!(decode(&bad).is_err(), "flip of bit {bit} went unnoticed");
         }
+    }
+
+    #[test]
+    fn header_names_that_are_not_utf8_are_refused() {
+        let record = NewRecord::new(b"v").headers(&[("ab", b"1")]);
+        let mut frame = vec![0u8; encoded_len(&record).unwrap()];
+        encode(&mut frame, 0, 0, &record);
+        let at = frame.windows(2).position(|w| w == b"ab").unwrap();
+        frame[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        let crc = checksum(&frame);
+        frame[CRC_AT..OFFSET_AT].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&frame).unwrap_err(), FrameError::BadHeaders("header name is not UTF-8"));
     }
 
     #[test]
