@@ -7,14 +7,12 @@
 mod consumer;
 mod error;
 mod group;
-mod index;
 mod log;
 mod notify;
 mod partition;
 pub mod partitioner;
 mod producer;
 pub mod record;
-mod recovery;
 mod segment;
 pub mod serializer;
 pub mod storage;
@@ -30,16 +28,12 @@ pub use group::{
     MAX_GROUP_ID_CHARS,
 };
 pub use log::{Log, LogOptions};
-pub use partition::{
-    Appended, Iter, Partition, PartitionOptions, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_RECORD_BYTES,
-    DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
-};
+pub use partition::{Appended, Partition, PartitionIter, PartitionOptions, RecoveryReport};
 pub use producer::{
     DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, DEFAULT_MAX_BLOCK,
     DEFAULT_MAX_DRAIN_RECORDS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STICKY_PARTITION_BYTES,
 };
 pub use record::{NewRecord, Record, RecordView};
-pub use recovery::RecoveryReport;
 pub use segment::{BatchIter, RecordBatch};
 pub use topic::{
     validate_name, Durability, PartitionDescription, TopicConfig, TopicDescription, MAX_NAME_CHARS, MAX_PARTITIONS,

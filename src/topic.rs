@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
-use crate::partition::{Partition, PartitionOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES};
+use crate::partition::{Partition, PartitionOptions};
 use crate::storage::le;
 use crate::storage::meta;
 use crate::storage::{self, Storage};
@@ -85,9 +85,9 @@ impl TopicConfig {
     pub fn new(partitions: u32) -> Self {
         TopicConfig {
             partitions,
-            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_bytes: PartitionOptions::DEFAULT_SEGMENT_BYTES,
             segment_ms: None,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_record_bytes: PartitionOptions::DEFAULT_MAX_RECORD_BYTES,
             durability: Durability::Buffered,
         }
     }

@@ -13,114 +13,23 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
-use crate::record::codec::{self, FRAME_HEADER_BYTES};
+use crate::record::codec;
 use crate::record::{now_ms, NewRecord, Record};
-use crate::recovery::{self, RecoveryReport, State};
-use crate::segment::{RecordBatch, Segment, SegmentWriter, LOG_HEADER_BYTES};
-use crate::storage::lock::{lock_file, DirLock};
-use crate::storage::{OsStorage, Storage};
+mod options;
+mod recovery;
+mod state;
 
-/// Default `segment_bytes`: 1 GiB, as in Kafka.
-pub const DEFAULT_SEGMENT_BYTES: u32 = 1 << 30;
-/// Default `max_record_bytes`: 1 MiB, as Kafka's `max.message.bytes`.
-pub const DEFAULT_MAX_RECORD_BYTES: u32 = 1 << 20;
-/// Default `index_interval_bytes` of the time index: 4 KiB, as in Kafka.
-pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+pub use options::PartitionOptions;
+pub use recovery::RecoveryReport;
+
+use crate::segment::header::LOG_HEADER_BYTES;
+use crate::segment::{files, RecordBatch, Segment, SegmentWriter};
+use crate::storage::lock::{lock_file, DirLock};
+use crate::storage::Storage;
+use state::PartitionState;
+
 /// Most times a sync leader yields to let concurrent appenders join it.
 const GATHER_YIELDS: usize = 4;
-
-/// Smallest `segment_bytes` accepted.
-pub const MIN_SEGMENT_BYTES: u32 = 128;
-/// Largest `segment_bytes` accepted (Kafka's limit too): positions in a
-/// segment are stored as `u32`.
-pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
-
-/// How a partition is stored. Every limit has a default and a setter.
-#[derive(Debug, Clone)]
-pub struct PartitionOptions {
-    pub(crate) segment_bytes: u32,
-    pub(crate) segment_ms: Option<u64>,
-    pub(crate) max_record_bytes: u32,
-    pub(crate) index_interval_bytes: u32,
-    pub(crate) repair: bool,
-    pub(crate) storage: Arc<dyn Storage>,
-    /// Topic and partition number, when the partition belongs to a topic:
-    /// errors name them.
-    pub(crate) label: Option<(Arc<str>, u32)>,
-}
-
-impl Default for PartitionOptions {
-    fn default() -> Self {
-        PartitionOptions {
-            segment_bytes: DEFAULT_SEGMENT_BYTES,
-            segment_ms: None,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
-            repair: false,
-            storage: Arc::new(OsStorage),
-            label: None,
-        }
-    }
-}
-
-impl PartitionOptions {
-    /// Rolls to a new segment once the active one would exceed this many
-    /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
-    /// a whole segment gets a segment of its own, sized to fit.
-    pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
-        self.segment_bytes = segment_bytes;
-        self
-    }
-
-    /// Rolls to a new segment when a record's timestamp is this many
-    /// milliseconds past the first record of the active segment.
-    pub fn segment_ms(mut self, segment_ms: u64) -> Self {
-        self.segment_ms = Some(segment_ms);
-        self
-    }
-
-    /// Largest record accepted, in bytes of its encoded frame.
-    pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
-        self.max_record_bytes = max_record_bytes;
-        self
-    }
-
-    /// Log bytes between two entries of the time index.
-    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
-        self.index_interval_bytes = index_interval_bytes;
-        self
-    }
-
-    /// On open, cut corruption found below the sync point instead of
-    /// refusing to open (records from the bad one on are lost, and the
-    /// [`RecoveryReport`] says where and how many).
-    pub fn repair(mut self, repair: bool) -> Self {
-        self.repair = repair;
-        self
-    }
-
-    /// The file layer to do I/O through (default: the operating system).
-    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
-        self.storage = storage;
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
-            let reason = format!("{} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES}", self.segment_bytes);
-            return Err(Error::invalid("segment_bytes", reason));
-        }
-        let largest = MAX_SEGMENT_BYTES - LOG_HEADER_BYTES as u32;
-        if !(FRAME_HEADER_BYTES as u32..=largest).contains(&self.max_record_bytes) {
-            let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
-            return Err(Error::invalid("max_record_bytes", reason));
-        }
-        if self.segment_ms.is_some_and(|ms| ms == 0 || ms > i64::MAX as u64) {
-            return Err(Error::invalid("segment_ms", format!("must be in 1..={} ms", i64::MAX)));
-        }
-        Ok(())
-    }
-}
 
 /// How much a failed step may have changed, for [`Partition::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +103,7 @@ impl Partition {
         let lock = lock_file(&dir, LOCK_FILE)?;
         let recovered = recovery::recover(&dir, &options)?;
         let end = recovered.writer.segment().end_offset();
-        let state = State {
+        let state = PartitionState {
             clean: false,
             log_start_offset: recovered.log_start_offset,
             recovery_point: recovered.writer.segment().base_offset(),
@@ -312,7 +221,7 @@ impl Partition {
         let writer = self.writable(&mut guard)?;
         let offset = self.end_offset.load(Ordering::Relaxed);
         if count > 0 {
-            if total > MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
+            if total > PartitionOptions::MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
                 return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
             }
             let interval = u64::from(self.options.index_interval_bytes);
@@ -466,7 +375,7 @@ impl Partition {
             // or the partition is poisoned: no record may be appended to the
             // old segment past an orphan's base offset.
             Err(error) => {
-                let removed = recovery::delete_segment_files(storage, &self.dir, base);
+                let removed = files::delete_segment_files(storage, &self.dir, base);
                 let damage = if removed.is_ok() { Damage::Operation } else { Damage::Files };
                 return self.check(Err(error), damage);
             }
@@ -486,7 +395,7 @@ impl Partition {
         // The old segment was sealed, and sealing syncs it.
         self.synced_offset.fetch_max(base, Ordering::AcqRel);
         self.debug_check_invariants(Some(writer));
-        let state = State { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
+        let state = PartitionState { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
         self.check(state.write(storage, &self.dir), Damage::Operation)
     }
 
@@ -561,7 +470,7 @@ impl Partition {
             (Arc::clone(writer.segment().log()), writer.position(), covered, self.truncations.load(Ordering::Relaxed))
         };
         let storage = &*self.options.storage;
-        self.check(crate::segment::sync(storage, &log), Damage::Files)?;
+        self.check(files::sync(storage, &log), Damage::Files)?;
         let mut guard = self.writer.lock();
         if self.truncations.load(Ordering::Relaxed) != truncations {
             // What was synced was replaced meanwhile: claim nothing.
@@ -615,8 +524,8 @@ impl Partition {
     /// Iterates over records from `offset` to the end offset as it is when
     /// each record is read (records appended meanwhile are included). The
     /// iterator ends after the first error it returns.
-    pub fn iter_from(&self, offset: u64) -> Iter<'_> {
-        Iter { partition: self, next: offset, segment: None, failed: false }
+    pub fn iter_from(&self, offset: u64) -> PartitionIter<'_> {
+        PartitionIter { partition: self, next: offset, segment: None, failed: false }
     }
 
     /// The first offset whose record has a timestamp >= `timestamp_ms`
@@ -685,11 +594,11 @@ impl Partition {
         let keep = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let holder = &segments[keep];
         let base = holder.base_offset();
-        let state = State { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
+        let state = PartitionState { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
         state.write(storage, &self.dir)?;
         // Newest first: a crash part way leaves a shorter log, never a gap.
         for segment in segments[keep + 1..].iter().rev() {
-            recovery::delete_segment_files(storage, &self.dir, segment.base_offset())?;
+            files::delete_segment_files(storage, &self.dir, segment.base_offset())?;
         }
         let capacity = self.options.segment_bytes as usize;
         let interval = u64::from(self.options.index_interval_bytes);
@@ -705,7 +614,7 @@ impl Partition {
         let active_base = self.writable(&mut guard)?.segment().base_offset();
         let start = offset.min(self.end_offset()).max(self.log_start_offset());
         let storage = &*self.options.storage;
-        let state = State { clean: false, log_start_offset: start, recovery_point: active_base };
+        let state = PartitionState { clean: false, log_start_offset: start, recovery_point: active_base };
         self.check(state.write(storage, &self.dir), Damage::Operation)?;
         self.log_start_offset.store(start, Ordering::Release);
         // Nothing below the start is readable, so nothing below it needs a
@@ -720,7 +629,7 @@ impl Partition {
         self.debug_check_invariants(guard.as_ref());
         for segment in &doomed {
             segment.retire();
-            self.check(recovery::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Operation)?;
+            self.check(files::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Operation)?;
         }
         if !doomed.is_empty() {
             let synced = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
@@ -765,7 +674,8 @@ impl Partition {
         let base = writer.segment().base_offset();
         writer.seal(storage, &self.dir)?;
         let end = self.end_offset();
-        let state = State { clean: true, log_start_offset: self.log_start_offset(), recovery_point: end.max(base) };
+        let state =
+            PartitionState { clean: true, log_start_offset: self.log_start_offset(), recovery_point: end.max(base) };
         state.write(storage, &self.dir)
     }
 
@@ -793,7 +703,7 @@ impl Drop for Partition {
 }
 
 /// Iterator over a partition's records, from [`Partition::iter_from`].
-pub struct Iter<'a> {
+pub struct PartitionIter<'a> {
     partition: &'a Partition,
     next: u64,
     /// The segment of the last record read, reused while it holds the next
@@ -802,7 +712,7 @@ pub struct Iter<'a> {
     failed: bool,
 }
 
-impl Iterator for Iter<'_> {
+impl Iterator for PartitionIter<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
@@ -836,9 +746,9 @@ impl Iterator for Iter<'_> {
     }
 }
 
-impl Iter<'_> {
+impl PartitionIter<'_> {
     /// The offset the next call to `next` reads.
-    pub fn position(&self) -> u64 {
+    pub fn next_offset(&self) -> u64 {
         self.next
     }
 }

@@ -1,0 +1,108 @@
+//! How a partition is stored: every limit with its default and setter.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::record::codec::FRAME_HEADER_BYTES;
+use crate::segment::header::LOG_HEADER_BYTES;
+use crate::storage::{OsStorage, Storage};
+
+/// How a partition is stored. Every limit has a default and a setter.
+#[derive(Debug, Clone)]
+pub struct PartitionOptions {
+    pub(crate) segment_bytes: u32,
+    pub(crate) segment_ms: Option<u64>,
+    pub(crate) max_record_bytes: u32,
+    pub(crate) index_interval_bytes: u32,
+    pub(crate) repair: bool,
+    pub(crate) storage: Arc<dyn Storage>,
+    /// Topic and partition number, when the partition belongs to a topic:
+    /// errors name them.
+    pub(crate) label: Option<(Arc<str>, u32)>,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            segment_ms: None,
+            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+            index_interval_bytes: Self::DEFAULT_INDEX_INTERVAL_BYTES,
+            repair: false,
+            storage: Arc::new(OsStorage),
+            label: None,
+        }
+    }
+}
+
+impl PartitionOptions {
+    /// Default `segment_bytes`: 1 GiB, as in Kafka.
+    pub const DEFAULT_SEGMENT_BYTES: u32 = 1 << 30;
+    /// Default `max_record_bytes`: 1 MiB, as Kafka's `max.message.bytes`.
+    pub const DEFAULT_MAX_RECORD_BYTES: u32 = 1 << 20;
+    /// Default `index_interval_bytes` of the time index: 4 KiB, as in Kafka.
+    pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+    /// Smallest `segment_bytes` accepted.
+    pub const MIN_SEGMENT_BYTES: u32 = 128;
+    /// Largest `segment_bytes` accepted (Kafka's limit too): positions in a
+    /// segment are stored as `u32`.
+    pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
+
+    /// Rolls to a new segment once the active one would exceed this many
+    /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
+    /// a whole segment gets a segment of its own, sized to fit.
+    pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Rolls to a new segment when a record's timestamp is this many
+    /// milliseconds past the first record of the active segment.
+    pub fn segment_ms(mut self, segment_ms: u64) -> Self {
+        self.segment_ms = Some(segment_ms);
+        self
+    }
+
+    /// Largest record accepted, in bytes of its encoded frame.
+    pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
+        self.max_record_bytes = max_record_bytes;
+        self
+    }
+
+    /// Log bytes between two entries of the time index.
+    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
+        self.index_interval_bytes = index_interval_bytes;
+        self
+    }
+
+    /// On open, cut corruption found below the sync point instead of
+    /// refusing to open (records from the bad one on are lost, and the
+    /// [`RecoveryReport`] says where and how many).
+    pub fn repair(mut self, repair: bool) -> Self {
+        self.repair = repair;
+        self
+    }
+
+    /// The file layer to do I/O through (default: the operating system).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(Self::MIN_SEGMENT_BYTES..=Self::MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            let (min, max) = (Self::MIN_SEGMENT_BYTES, Self::MAX_SEGMENT_BYTES);
+            let reason = format!("{} is outside {min}..={max}", self.segment_bytes);
+            return Err(Error::invalid("segment_bytes", reason));
+        }
+        let largest = Self::MAX_SEGMENT_BYTES - LOG_HEADER_BYTES as u32;
+        if !(FRAME_HEADER_BYTES as u32..=largest).contains(&self.max_record_bytes) {
+            let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
+            return Err(Error::invalid("max_record_bytes", reason));
+        }
+        if self.segment_ms.is_some_and(|ms| ms == 0 || ms > i64::MAX as u64) {
+            return Err(Error::invalid("segment_ms", format!("must be in 1..={} ms", i64::MAX)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! The read side of a segment, shared by every reader: [`Segment`] reads
+//! records and batches from the published part of its maps, checking each
+//! against its offset and the index; [`RecordBatch`] hands them out without
+//! a copy.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::record::codec::{self, FRAME_HEADER_BYTES};
+use crate::record::{Record, RecordView};
+use crate::segment::check::check_frame;
+use crate::segment::files;
+use crate::segment::header::LOG_HEADER_BYTES;
+use crate::segment::index::{self, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
+use crate::segment::time_index::TimeIndex;
+use crate::storage::le;
+use crate::storage::mapping::{MappedFile, Pinned};
+
+/// Consecutive records of one segment, read in one go: the handle keeps
+/// their segment mapped, and iterating borrows each record from it with no
+/// copy and no further check (every frame was validated when read).
+#[derive(Clone)]
+pub struct RecordBatch {
+    /// The frames; `None` for an empty batch.
+    frames: Option<Pinned>,
+    first_offset: u64,
+    count: u64,
+}
+
+impl RecordBatch {
+    /// A batch of no records at `offset`.
+    pub(crate) fn empty(offset: u64) -> RecordBatch {
+        RecordBatch { frames: None, first_offset: offset, count: 0 }
+    }
+
+    /// Offset of the first record.
+    pub fn first_offset(&self) -> u64 {
+        self.first_offset
+    }
+
+    /// The offset after the last record: where the next read starts.
+    pub fn next_offset(&self) -> u64 {
+        self.first_offset + self.count
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the batch's frames take.
+    pub fn size_bytes(&self) -> usize {
+        self.bytes().len()
+    }
+
+    /// The records, in offset order.
+    pub fn iter(&self) -> BatchIter<'_> {
+        BatchIter { remaining: self.bytes() }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.frames.as_ref().map_or(&[], Pinned::bytes)
+    }
+
+    /// The records as owned handles (each keeps the mapping alive), in
+    /// offset order.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let mut at = 0;
+        self.iter().zip(self.frames.iter().cycle()).map(move |(view, frames)| {
+            let record = Record::new(frames.slice(at, view.frame_len()), view.layout());
+            at += view.frame_len();
+            record
+        })
+    }
+}
+
+impl std::fmt::Debug for RecordBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBatch").field("first_offset", &self.first_offset).field("count", &self.count).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a RecordBatch {
+    type Item = RecordView<'a>;
+    type IntoIter = BatchIter<'a>;
+
+    fn into_iter(self) -> BatchIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`].
+#[derive(Debug, Clone)]
+pub struct BatchIter<'a> {
+    remaining: &'a [u8],
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = RecordView<'a>;
+
+    fn next(&mut self) -> Option<RecordView<'a>> {
+        if self.remaining.is_empty() {
+            return None;
+        }
+        let view = codec::view_validated(self.remaining);
+        self.remaining = &self.remaining[view.frame_len()..];
+        Some(view)
+    }
+}
+
+/// A segment as readers see it.
+pub(crate) struct Segment {
+    pub(super) base_offset: u64,
+    pub(super) log: Arc<MappedFile>,
+    pub(super) index: Arc<MappedFile>,
+    pub(super) times: RwLock<TimeIndex>,
+    /// Set when a truncation or deletion took the segment out of its
+    /// partition: readers holding it must look the offset up again.
+    retired: AtomicBool,
+}
+
+impl Segment {
+    pub(crate) fn new(base_offset: u64, log: Arc<MappedFile>, index: Arc<MappedFile>, times: TimeIndex) -> Self {
+        Segment { base_offset, log, index, times: RwLock::new(times), retired: AtomicBool::new(false) }
+    }
+
+    /// Marks the segment as no longer part of its partition.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether the segment left its partition.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// The first offset of this segment.
+    pub(crate) fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+
+    /// Records published in this segment.
+    pub(crate) fn record_count(&self) -> u64 {
+        ((self.index.published() - INDEX_HEADER_BYTES) / INDEX_ENTRY_BYTES) as u64
+    }
+
+    /// The offset after this segment's last published record.
+    pub(crate) fn end_offset(&self) -> u64 {
+        self.base_offset + self.record_count()
+    }
+
+    /// Most records this segment's log file can hold, at the smallest
+    /// frame each.
+    pub(crate) fn capacity_records(&self) -> u64 {
+        let file_bytes = self.log.file().metadata().map_or(0, |m| m.len()).max(self.log.capacity() as u64);
+        file_bytes.saturating_sub(LOG_HEADER_BYTES as u64) / FRAME_HEADER_BYTES as u64 + 1
+    }
+
+    /// Bytes of valid log, header included.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        self.log.published() as u64
+    }
+
+    /// Bytes of valid index, header included.
+    pub(crate) fn index_bytes(&self) -> u64 {
+        self.index.published() as u64
+    }
+
+    /// The log mapping.
+    pub(crate) fn log(&self) -> &Arc<MappedFile> {
+        &self.log
+    }
+
+    /// Position of relative offset `n`, by arithmetic on the dense index.
+    /// The caller checked `n` is below [`Segment::record_count`].
+    pub(crate) fn position(&self, n: u64) -> usize {
+        le::u32_at(self.index.bytes(index::entry_position(n), INDEX_ENTRY_BYTES), 0) as usize
+    }
+
+    /// The published log bytes from the frame of `offset` on, checking the
+    /// offset is in this segment and its index entry points inside the
+    /// log: a stale or crafted index is an error, never a wild read.
+    fn frames_from(&self, offset: u64) -> Result<(usize, &[u8])> {
+        let n = offset.checked_sub(self.base_offset).filter(|&n| n < self.record_count()).ok_or(
+            Error::OffsetOutOfRange { offset, log_start_offset: self.base_offset, end_offset: self.end_offset() },
+        )?;
+        let position = self.position(n);
+        let published = self.log.published();
+        if position < LOG_HEADER_BYTES || position.saturating_add(FRAME_HEADER_BYTES) > published {
+            let reason = format!("index entry of offset {offset} points outside the log ({published} bytes)");
+            return Err(Error::corrupt(self.log.path(), position as u64, reason));
+        }
+        Ok((position, self.log.bytes(position, published - position)))
+    }
+
+    /// Reads the published record at `offset`, validating its frame.
+    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
+        let (position, available) = self.frames_from(offset)?;
+        let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
+        let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
+        self.check_tiling(offset + 1, position + layout.frame_len())?;
+        Ok(Record::new(self.log.pin(position, layout.frame_len()), layout))
+    }
+
+    /// Checks that frames read up to `end` are followed by the index entry
+    /// of `next`, when that entry is published: frames tile the log between
+    /// index entries, so an entry pointing at a frame-shaped run of bytes
+    /// inside another record (a crafted index whose CRCs are valid) is
+    /// caught as corruption rather than returned as a record.
+    fn check_tiling(&self, next: u64, end: usize) -> Result<()> {
+        let n = next - self.base_offset;
+        if n >= self.record_count() || self.position(n) == end {
+            return Ok(());
+        }
+        let reason =
+            format!("the frame before offset {next} ends at {end}, but the index puts {next} at {}", self.position(n));
+        Err(Error::corrupt(self.log.path(), end as u64, reason))
+    }
+
+    /// Reads up to `max_records` published records from `offset` (in this
+    /// segment) as one batch, validating every frame once.
+    pub(crate) fn read_batch(&self, offset: u64, max_records: u64) -> Result<RecordBatch> {
+        let count = max_records.min(self.end_offset().saturating_sub(offset));
+        if count == 0 {
+            return Ok(RecordBatch::empty(offset));
+        }
+        let (start, available) = self.frames_from(offset)?;
+        let mut len = 0;
+        for n in 0..count {
+            let frame = &available[len..];
+            let (layout, _) = check_frame(frame, offset + n)
+                .map_err(|e| Error::corrupt(self.log.path(), (start + len) as u64, e.to_string()))?;
+            len += layout.frame_len();
+        }
+        self.check_tiling(offset + count, start + len)?;
+        Ok(RecordBatch { frames: Some(self.log.pin(start, len)), first_offset: offset, count })
+    }
+
+    /// The time index.
+    pub(crate) fn times(&self) -> &RwLock<TimeIndex> {
+        &self.times
+    }
+
+    /// Maps sealed segment `base` of `dir` read-only: its log of `log_len`
+    /// bytes (checked by [`verify_seal`](crate::segment::check::verify_seal)
+    /// or just rewritten) and its index.
+    pub(crate) fn open_sealed(dir: &Path, base: u64, log_len: u64, times: TimeIndex) -> Result<Arc<Segment>> {
+        let [log_path, index_path, _] = files::paths(dir, base);
+        let log = MappedFile::read_only(log_path.clone(), files::open(&log_path, false)?, LOG_HEADER_BYTES)?;
+        let index = MappedFile::read_only(index_path.clone(), files::open(&index_path, false)?, INDEX_HEADER_BYTES)?;
+        debug_assert_eq!(log.published() as u64, log_len);
+        Ok(Arc::new(Segment::new(base, log, index, times)))
+    }
+}
