@@ -28,7 +28,7 @@ pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
 
 use crate::error::{Error, Result};
-use crate::group::{Group, JoinOptions, Sync, TopicPartition};
+use crate::group::{Directive, Group, JoinOptions, TopicPartition};
 use crate::log::LogInner;
 use crate::notify::Waker;
 use crate::partition::Partition;
@@ -335,8 +335,8 @@ impl Consumer {
         let Mode::Member { group, member, generation, .. } = &self.mode else { return Ok(()) };
         let (group, member, known) = (Arc::clone(group), member.clone(), *generation);
         match group.sync(&member, known, |t| self.log.partition_count(t)) {
-            Sync::Steady | Sync::Waiting => Ok(()),
-            Sync::Removed => {
+            Directive::Steady | Directive::Waiting => Ok(()),
+            Directive::Removed => {
                 let lost = self.assignment();
                 let revoked = listener.call(self, Rebalance::Revoked(&lost));
                 self.release_all();
@@ -346,7 +346,7 @@ impl Consumer {
                 revoked?;
                 self.follow_group(listener)
             }
-            Sync::Revoke => {
+            Directive::Revoke => {
                 let revoked = self.assignment();
                 if self.config.enable_auto_commit && !std::thread::panicking() {
                     self.commit_or_ignore_stale()?;
@@ -358,7 +358,7 @@ impl Consumer {
                 called?;
                 self.follow_group(listener)
             }
-            Sync::Assign(new_generation, partitions) => {
+            Directive::Assign(new_generation, partitions) => {
                 let resolved = self.resolve_existing(&partitions);
                 if let Mode::Member { generation, .. } = &mut self.mode {
                     *generation = new_generation;

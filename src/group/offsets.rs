@@ -1,0 +1,337 @@
+//! A group's committed offsets and the file that keeps them,
+//! `<log>/groups/<group>.offsets`: an append-only log of CRC-framed
+//! commits. A commit appends the offsets it changes and returns once an
+//! fdatasync covered them (one sync, where an atomic file replacement
+//! measured 4.6). Every `SNAPSHOT_FRAMES` commits the log is replaced,
+//! atomically, by a snapshot of the whole map. On load, a torn last frame (a
+//! commit that never returned) is cut and the one before it stands; a bad
+//! frame followed by good ones is corruption: a typed error naming the
+//! file, never a reset to 0. Nothing is written until the group has
+//! something to store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, IoOp, Result};
+use crate::group::topic_partition::TopicPartition;
+use crate::storage::{le, meta, Storage};
+
+const OFFSETS_MAGIC: &[u8; 8] = b"LARDRGRP";
+const OFFSETS_VERSION: u16 = 1;
+const OFFSETS_HEADER_BYTES: usize = 16;
+/// Commits appended before the log is compacted into a snapshot.
+const SNAPSHOT_FRAMES: usize = 4096;
+
+/// A group's committed offsets, in memory and in its file.
+pub(crate) struct Offsets {
+    group: String,
+    path: PathBuf,
+    storage: Arc<dyn Storage>,
+    offsets: BTreeMap<TopicPartition, u64>,
+    /// The open offsets file; `None` until the group first has something
+    /// to store, and after it is closed or deleted.
+    log: Option<OffsetsLog>,
+    /// Bytes of a torn last commit cut when the offsets were loaded.
+    torn_commit_bytes: u64,
+    /// The log was closed: every commit and lookup fails.
+    closed: bool,
+}
+
+impl Offsets {
+    /// Loads the offsets stored at `path` (none if the file does not exist;
+    /// a damaged file is an error naming it, never a reset).
+    pub(crate) fn load(group: &str, path: PathBuf, storage: Arc<dyn Storage>) -> Result<Offsets> {
+        let (log, offsets) = match OffsetsLog::open(&*storage, &path)? {
+            Some((log, offsets)) => (Some(log), offsets),
+            None => (None, BTreeMap::new()),
+        };
+        let torn_commit_bytes = log.as_ref().map_or(0, |log| log.torn_bytes);
+        Ok(Offsets { group: group.to_string(), path, storage, offsets, log, torn_commit_bytes, closed: false })
+    }
+
+    /// Whether the group stores anything.
+    pub(crate) fn stored(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Fails with [`Error::Closed`] once the log is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(())
+    }
+
+    /// Appends `offsets` (an offset of `REMOVED` removes the entry) to the
+    /// offsets file, creating it with the group's first commit, and applies
+    /// them once durable.
+    pub(crate) fn store(&mut self, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.check_open()?;
+        let storage = &*self.storage;
+        let mut committed = self.offsets.clone();
+        apply(&mut committed, offsets.iter().cloned());
+        match &mut self.log {
+            Some(log) if log.frames < SNAPSHOT_FRAMES => log.append(storage, &self.path, offsets)?,
+            log => *log = Some(OffsetsLog::snapshot(storage, &self.path, &committed)?),
+        }
+        self.offsets = committed;
+        Ok(())
+    }
+
+    /// The committed offset of `tp`, if any.
+    pub(crate) fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
+        self.check_open()?;
+        Ok(self.offsets.get(tp).copied())
+    }
+
+    /// Every committed offset.
+    pub(crate) fn all(&self) -> &BTreeMap<TopicPartition, u64> {
+        &self.offsets
+    }
+
+    /// Bytes of a torn last commit cut when the offsets were loaded.
+    pub(crate) fn torn_commit_bytes(&self) -> u64 {
+        self.torn_commit_bytes
+    }
+
+    /// The topics with committed offsets.
+    pub(crate) fn topics(&self) -> Vec<String> {
+        let topics: BTreeSet<&String> = self.offsets.keys().map(|tp| &tp.topic).collect();
+        topics.into_iter().cloned().collect()
+    }
+
+    /// Removes the committed offsets of `topic`'s partitions.
+    pub(crate) fn forget_topic(&mut self, topic: &str) -> Result<()> {
+        let removed: Vec<(TopicPartition, u64)> =
+            self.offsets.keys().filter(|tp| tp.topic == topic).map(|tp| (tp.clone(), REMOVED)).collect();
+        if removed.is_empty() {
+            return Ok(());
+        }
+        self.store(&removed)
+    }
+
+    /// Removes every offset and the file.
+    pub(crate) fn delete(&mut self) -> Result<()> {
+        self.check_open()?;
+        if self.log.take().is_none() {
+            return Err(Error::UnknownGroup { group: self.group.clone() });
+        }
+        self.offsets.clear();
+        self.torn_commit_bytes = 0;
+        let path = &self.path;
+        self.storage.remove_file(path).map_err(|e| Error::io(IoOp::Remove, path, e))?;
+        crate::storage::sync_dir(&*self.storage, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Closes the file: every later commit or lookup fails.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.log.take();
+    }
+}
+
+/// The open offsets log of a group: where the next commit goes.
+struct OffsetsLog {
+    file: std::fs::File,
+    len: u64,
+    frames: usize,
+    /// Bytes of a torn last commit cut on open.
+    torn_bytes: u64,
+    /// Set by a failed write or sync: the page cache is not trusted again,
+    /// so every later commit fails until the log is reopened.
+    failed: bool,
+}
+
+impl OffsetsLog {
+    /// Opens (or creates) the log at `path` and replays it.
+    fn open(storage: &dyn Storage, path: &Path) -> Result<Option<(OffsetsLog, BTreeMap<TopicPartition, u64>)>> {
+        let Some(bytes) = meta::read_if_exists(path)? else { return Ok(None) };
+        let replayed = replay(&bytes).map_err(|(position, reason)| Error::corrupt(path, position, reason))?;
+        let file = storage.open_file(path, true).map_err(|e| Error::io(IoOp::Open, path, e))?;
+        if replayed.valid_len < bytes.len() as u64 {
+            // A torn last commit, never acknowledged: cut it.
+            storage.set_len(&file, path, replayed.valid_len).map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+            storage.sync_file(&file, path).map_err(|e| Error::io(IoOp::Sync, path, e))?;
+        }
+        let torn_bytes = bytes.len() as u64 - replayed.valid_len;
+        let log = OffsetsLog { file, len: replayed.valid_len, frames: replayed.frames, torn_bytes, failed: false };
+        Ok(Some((log, replayed.offsets)))
+    }
+
+    /// Replaces the log at `path`, atomically, by one frame holding `offsets`.
+    fn snapshot(storage: &dyn Storage, path: &Path, offsets: &BTreeMap<TopicPartition, u64>) -> Result<OffsetsLog> {
+        let entries: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
+        let mut bytes = offsets_header().to_vec();
+        bytes.extend_from_slice(&encode_frame(&entries));
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        meta::write_atomic(storage, dir, name, &bytes)?;
+        let file = storage.open_file(path, true).map_err(|e| Error::io(IoOp::Open, path, e))?;
+        Ok(OffsetsLog { file, len: bytes.len() as u64, frames: 1, torn_bytes: 0, failed: false })
+    }
+
+    /// Appends one commit and syncs it.
+    fn append(&mut self, storage: &dyn Storage, path: &Path, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        if self.failed {
+            return Err(Error::Poisoned { path: path.to_path_buf() });
+        }
+        let frame = encode_frame(offsets);
+        let written = storage
+            .write_at(&self.file, path, self.len, &frame)
+            .map_err(|e| Error::io(IoOp::Write, path, e))
+            .and_then(|()| storage.sync_file(&self.file, path).map_err(|e| Error::io(IoOp::Sync, path, e)));
+        if written.is_err() {
+            self.failed = true;
+        }
+        written?;
+        self.len += frame.len() as u64;
+        self.frames += 1;
+        Ok(())
+    }
+}
+
+fn offsets_header() -> [u8; OFFSETS_HEADER_BYTES] {
+    let mut header = [0u8; OFFSETS_HEADER_BYTES];
+    header[..8].copy_from_slice(OFFSETS_MAGIC);
+    le::put_u16(&mut header, 8, OFFSETS_VERSION);
+    header
+}
+
+/// A commit frame: `u32 len | u32 crc32c of the payload | payload`, the
+/// payload `u32 count | { u16 topic_len | topic | u32 partition | u64 offset }*`.
+fn encode_frame(offsets: &[(TopicPartition, u64)]) -> Vec<u8> {
+    let mut frame = vec![0u8; 8];
+    frame.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+    for (tp, offset) in offsets {
+        frame.extend_from_slice(&(tp.topic.len() as u16).to_le_bytes());
+        frame.extend_from_slice(tp.topic.as_bytes());
+        frame.extend_from_slice(&tp.partition.to_le_bytes());
+        frame.extend_from_slice(&offset.to_le_bytes());
+    }
+    let len = frame.len() as u32;
+    let crc = crc32c::crc32c(&frame[8..]);
+    le::put_u32(&mut frame, 0, len);
+    le::put_u32(&mut frame, 4, crc);
+    frame
+}
+
+/// An offset that removes a partition's committed offset (a deleted topic).
+const REMOVED: u64 = u64::MAX;
+
+/// Applies commit entries to a map of committed offsets, in order.
+fn apply(offsets: &mut BTreeMap<TopicPartition, u64>, entries: impl IntoIterator<Item = (TopicPartition, u64)>) {
+    for (tp, offset) in entries {
+        if offset == REMOVED {
+            offsets.remove(&tp);
+        } else {
+            offsets.insert(tp, offset);
+        }
+    }
+}
+
+/// The offsets an offsets log holds, and where its valid part ends.
+struct Replayed {
+    offsets: BTreeMap<TopicPartition, u64>,
+    valid_len: u64,
+    frames: usize,
+}
+
+/// Replays an offsets log. A bad frame that is the last thing in the file
+/// is a torn commit (cut); one followed by a good frame is corruption.
+fn replay(bytes: &[u8]) -> Result<Replayed, (u64, String)> {
+    if bytes.len() < OFFSETS_HEADER_BYTES || bytes[..8] != *OFFSETS_MAGIC {
+        return Err((0, "not a larder offsets file (bad magic)".into()));
+    }
+    if le::u16_at(bytes, 8) != OFFSETS_VERSION {
+        return Err((8, format!("unsupported version {}", le::u16_at(bytes, 8))));
+    }
+    let mut replayed = Replayed { offsets: BTreeMap::new(), valid_len: OFFSETS_HEADER_BYTES as u64, frames: 0 };
+    let mut at = OFFSETS_HEADER_BYTES;
+    while at < bytes.len() {
+        match decode_frame(&bytes[at..]) {
+            Ok((entries, len)) => {
+                apply(&mut replayed.offsets, entries);
+                replayed.frames += 1;
+                at += len;
+                replayed.valid_len = at as u64;
+            }
+            Err(reason) if good_frame_after(bytes, at) => return Err((at as u64, reason)),
+            Err(_) => break,
+        }
+    }
+    Ok(replayed)
+}
+
+/// Whether a valid frame starts anywhere after the bad one at `at`.
+fn good_frame_after(bytes: &[u8], at: usize) -> bool {
+    (at + 1..bytes.len()).any(|start| decode_frame(&bytes[start..]).is_ok_and(|(entries, _)| !entries.is_empty()))
+}
+
+fn decode_frame(bytes: &[u8]) -> Result<(Vec<(TopicPartition, u64)>, usize), String> {
+    let truncated = || "truncated commit frame".to_string();
+    let len = le::u32_at(bytes.get(..4).ok_or_else(truncated)?, 0) as usize;
+    if len < 12 {
+        return Err(format!("commit frame length {len} is too small"));
+    }
+    let frame = bytes.get(..len).ok_or_else(truncated)?;
+    if le::u32_at(frame, 4) != crc32c::crc32c(&frame[8..]) {
+        return Err("commit frame checksum mismatch".into());
+    }
+    let payload = &frame[8..];
+    let count = le::u32_at(payload, 0);
+    let mut at = 4;
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        let topic_len = le::u16_at(payload.get(at..at + 2).ok_or_else(truncated)?, 0) as usize;
+        let topic = payload.get(at + 2..at + 2 + topic_len).ok_or_else(truncated)?;
+        let topic = std::str::from_utf8(topic).map_err(|_| "topic name is not UTF-8".to_string())?;
+        let fixed = payload.get(at + 2 + topic_len..at + 14 + topic_len).ok_or_else(truncated)?;
+        entries.push((TopicPartition::new(topic, le::u32_at(fixed, 0)), le::u64_at(fixed, 4)));
+        at += 14 + topic_len;
+    }
+    if at != payload.len() {
+        return Err(format!("{} bytes after the last entry", payload.len() - at));
+    }
+    Ok((entries, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_of(commits: &[Vec<(TopicPartition, u64)>]) -> Vec<u8> {
+        let mut bytes = offsets_header().to_vec();
+        for commit in commits {
+            bytes.extend_from_slice(&encode_frame(commit));
+        }
+        bytes
+    }
+
+    #[test]
+    fn replay_applies_commits_in_order_and_cuts_a_torn_last_one() {
+        let (a, b) = (TopicPartition::new("a", 0), TopicPartition::new("bb", 3));
+        let commits = vec![vec![(a.clone(), 5), (b.clone(), 1 << 40)], vec![(a.clone(), 9)]];
+        let bytes = log_of(&commits);
+        let replayed = replay(&bytes).unwrap();
+        assert_eq!(replayed.offsets, BTreeMap::from([(a.clone(), 9), (b.clone(), 1 << 40)]));
+        let first_end = log_of(&commits[..1]).len();
+        for cut in first_end..bytes.len() {
+            let replayed = replay(&bytes[..cut]).unwrap();
+            assert_eq!(replayed.offsets[&a], 5, "cut at {cut}: the torn commit falls back to the one before");
+            assert_eq!(replayed.valid_len, first_end as u64);
+        }
+    }
+
+    #[test]
+    fn a_bad_frame_before_good_ones_is_corruption() {
+        let tp = TopicPartition::new("t", 0);
+        let commits: Vec<_> = (0..3).map(|n| vec![(tp.clone(), n)]).collect();
+        let mut bytes = log_of(&commits);
+        bytes[OFFSETS_HEADER_BYTES + 9] ^= 0xFF;
+        let (position, reason) = replay(&bytes).err().unwrap();
+        assert_eq!(position, OFFSETS_HEADER_BYTES as u64);
+        assert!(reason.contains("checksum"), "{reason}");
+        assert!(replay(b"garbage that is long enough").is_err());
+    }
+}
