@@ -4,10 +4,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod catalog;
 mod consumer;
 mod error;
 mod group;
 mod log;
+mod name;
 mod notify;
 mod partition;
 pub mod partitioner;
@@ -16,8 +18,8 @@ pub mod record;
 mod segment;
 pub mod serializer;
 pub mod storage;
-mod topic;
 
+pub use catalog::{Durability, PartitionDescription, TopicConfig, TopicDescription};
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
     RebalanceListener,
@@ -28,6 +30,7 @@ pub use group::{
     MAX_GROUP_ID_CHARS,
 };
 pub use log::{Log, LogOptions};
+pub use name::{validate_name, MAX_NAME_CHARS};
 pub use partition::{Appended, Partition, PartitionIter, PartitionOptions, RecoveryReport};
 pub use producer::{
     DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, DEFAULT_MAX_BLOCK,
@@ -35,6 +38,3 @@ pub use producer::{
 };
 pub use record::{NewRecord, Record, RecordView};
 pub use segment::{BatchIter, RecordBatch};
-pub use topic::{
-    validate_name, Durability, PartitionDescription, TopicConfig, TopicDescription, MAX_NAME_CHARS, MAX_PARTITIONS,
-};

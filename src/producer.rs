@@ -24,13 +24,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
-use crate::log::LogInner;
 use crate::partition::Partition;
 use crate::partitioner::{partition_for_key, Sticky};
 use crate::record::codec;
 use crate::record::{now_ms, NewRecord};
-use crate::topic::{Durability, Topic};
 
 /// Default capacity of the send queue, in records.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
@@ -436,7 +435,7 @@ impl std::fmt::Debug for Producer {
 }
 
 pub(crate) struct ProducerInner {
-    log: Arc<LogInner>,
+    log: Arc<Catalog>,
     config: ProducerConfig,
     queue: RwLock<Option<Sender<Envelope>>>,
     sticky: Sticky,
@@ -447,7 +446,7 @@ pub(crate) struct ProducerInner {
 }
 
 impl Producer {
-    pub(crate) fn start(log: Arc<LogInner>, config: ProducerConfig) -> Result<Producer> {
+    pub(crate) fn start(log: Arc<Catalog>, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
         let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
         let max_drain = config.max_drain_records;

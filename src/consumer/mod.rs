@@ -27,12 +27,11 @@ pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
 
+use crate::catalog::{Catalog, Topic};
 use crate::error::{Error, Result};
 use crate::group::{Directive, Group, JoinOptions, TopicPartition};
-use crate::log::LogInner;
 use crate::notify::Waker;
 use crate::partition::Partition;
-use crate::topic::Topic;
 use rebalance::Listener;
 
 /// The next offset to deliver from an assigned partition.
@@ -76,7 +75,7 @@ enum Mode {
 
 /// Reads records from a [`Log`](crate::Log). `Send`: one per thread.
 pub struct Consumer {
-    log: Arc<LogInner>,
+    log: Arc<Catalog>,
     config: ConsumerConfig,
     waker: Arc<Waker>,
     group: Option<Arc<Group>>,
@@ -98,7 +97,7 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    pub(crate) fn new(log: Arc<LogInner>, config: ConsumerConfig) -> Result<Consumer> {
+    pub(crate) fn new(log: Arc<Catalog>, config: ConsumerConfig) -> Result<Consumer> {
         config.validate()?;
         let group = config.group_id.as_deref().map(|id| log.group(id)).transpose()?;
         Ok(Consumer {
@@ -150,7 +149,7 @@ impl Consumer {
     fn subscribe_inner(&mut self, topics: &[&str], listener: Option<Box<dyn RebalanceListener + Send>>) -> Result<()> {
         self.log.check_open()?;
         for topic in topics {
-            crate::topic::validate_name(topic)?;
+            crate::name::validate_name(topic)?;
         }
         refuse_duplicates("topics", topics)?;
         self.unsubscribe();

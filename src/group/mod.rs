@@ -35,7 +35,7 @@ pub const MAX_GROUP_ID_CHARS: usize = 255 - ".offsets.tmp".len();
 /// Checks a group id: Kafka's topic-name rule (it becomes a file name),
 /// and at most [`MAX_GROUP_ID_CHARS`] characters.
 pub fn validate_group_id(id: &str) -> Result<()> {
-    crate::topic::validate_name(id)?;
+    crate::name::validate_name(id)?;
     if id.len() > MAX_GROUP_ID_CHARS {
         let reason = "longer than 243 characters (its offsets file name would pass 255 bytes)";
         return Err(Error::InvalidName { name: id.to_string(), reason });

@@ -1,0 +1,363 @@
+//! The topics and groups of one log, and the admin calls that change them:
+//! what the producer and consumer look things up in (they never see the
+//! `Log` itself, so the client layer has no import loop with it).
+//!
+//! Creating, deleting and growing a topic do their file work outside the
+//! topic map's lock; a name being created or deleted is reserved meanwhile,
+//! so no second admin call on it starts.
+
+pub(crate) mod config;
+mod description;
+mod topic;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::name::validate_name;
+pub use config::{Durability, TopicConfig};
+pub use description::{PartitionDescription, TopicDescription};
+pub(crate) use topic::Topic;
+
+use crate::error::{Error, IoOp, Result};
+use crate::group::{validate_group_id, Group, OFFSETS_EXTENSION};
+use crate::partition::Partition;
+use crate::storage::{self, Storage};
+use config::META_FILE;
+use topic::{remove_if_exists, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
+
+/// The topics of a log, by name.
+pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
+
+/// The topics and groups of one open log.
+pub(crate) struct Catalog {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    /// Configuration of topics created on their first send, if that is on.
+    auto_create: Option<TopicConfig>,
+    topics: Topics,
+    /// Topic names an admin call (create, delete) is working on.
+    busy: Mutex<BTreeSet<String>>,
+    busy_done: Condvar,
+    groups: Mutex<BTreeMap<String, Arc<Group>>>,
+    closed: AtomicBool,
+}
+
+/// The subdirectory of a log holding its topics.
+pub(crate) const TOPICS_DIR: &str = "topics";
+/// The subdirectory of a log holding its groups' offsets.
+pub(crate) const GROUPS_DIR: &str = "groups";
+
+impl Catalog {
+    /// Opens the topics and groups of the log in `dir` (locked by the
+    /// caller): every partition is recovered, committed offsets of topics
+    /// that no longer exist are removed.
+    pub(crate) fn open(
+        dir: &Path,
+        storage: Arc<dyn Storage>,
+        auto_create: Option<TopicConfig>,
+        repair: bool,
+    ) -> Result<Catalog> {
+        for sub in [TOPICS_DIR, GROUPS_DIR] {
+            storage::create_dir_synced(&*storage, &dir.join(sub))?;
+        }
+        // Offsets files read from now on may be renames a crash left in
+        // the page cache only: made durable before they are acted on.
+        storage::sync_dir(&*storage, &dir.join(GROUPS_DIR))?;
+        let topics = open_all(&dir.join(TOPICS_DIR), &storage, repair)?;
+        let catalog = Catalog {
+            dir: dir.to_path_buf(),
+            storage,
+            auto_create,
+            topics: Arc::new(RwLock::new(topics)),
+            busy: Mutex::new(BTreeSet::new()),
+            busy_done: Condvar::new(),
+            groups: Mutex::new(BTreeMap::new()),
+            closed: AtomicBool::new(false),
+        };
+        catalog.forget_missing_topics()?;
+        Ok(catalog)
+    }
+
+    /// The topic map, shared with the interval syncer.
+    pub(crate) fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Names of every topic, sorted.
+    pub(crate) fn list_topics(&self) -> Vec<String> {
+        self.topics.read().keys().cloned().collect()
+    }
+
+    /// Ids of the groups with committed offsets or live members, sorted.
+    pub(crate) fn list_groups(&self) -> Result<Vec<String>> {
+        self.check_open()?;
+        let groups = self.groups.lock();
+        let mut ids: BTreeSet<String> = groups.values().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
+        ids.extend(stored_group_ids(&self.dir)?.into_iter().filter(|id| !groups.contains_key(id)));
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Closes the catalog once: every later lookup fails with
+    /// [`Error::Closed`], every group's offsets file is closed, and each
+    /// partition is closed with `close_partition`. Returns the first error.
+    pub(crate) fn close(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        for group in std::mem::take(&mut *self.groups.lock()).into_values() {
+            group.close();
+        }
+        let topics = std::mem::take(&mut *self.topics.write());
+        let mut first_error = Ok(());
+        for topic in topics.values() {
+            for partition in topic.partitions() {
+                let closed = close_partition(&partition);
+                if first_error.is_ok() {
+                    first_error = closed;
+                }
+            }
+        }
+        first_error
+    }
+
+    fn topics_dir(&self) -> PathBuf {
+        self.dir.join(TOPICS_DIR)
+    }
+
+    /// Fails with [`Error::Closed`] once the log is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        validate_name(name)?;
+        config.validate()?;
+        let reservation = self.reserve(name)?;
+        if self.topics.read().contains_key(name) {
+            return Err(Error::TopicExists { topic: name.into() });
+        }
+        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, Arc::clone(&self.storage))?);
+        self.topics.write().insert(name.to_string(), Arc::clone(&topic));
+        drop(reservation);
+        self.topic_changed(name);
+        Ok(topic)
+    }
+
+    /// Lets every group follow a change of `topic`'s partitions.
+    pub(crate) fn topic_changed(&self, topic: &str) {
+        for group in self.groups.lock().values() {
+            group.topic_changed(topic);
+        }
+    }
+
+    /// Every group stored or in use, loaded.
+    fn all_groups(&self) -> Result<Vec<Arc<Group>>> {
+        for id in stored_group_ids(&self.dir)? {
+            self.group(&id)?;
+        }
+        Ok(self.groups.lock().values().cloned().collect())
+    }
+
+    /// Removes committed offsets of topics that no longer exist, in every
+    /// group: a delete interrupted before it got to them. A group whose
+    /// offsets file is damaged is left alone here; using it fails by name.
+    fn forget_missing_topics(&self) -> Result<()> {
+        for id in stored_group_ids(&self.dir)? {
+            match self.group(&id) {
+                Err(Error::Corrupt { .. } | Error::UnsupportedFile { .. }) => {}
+                loaded => drop(loaded?),
+            }
+        }
+        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
+        for group in groups {
+            for topic in group.committed_topics() {
+                if !self.topics.read().contains_key(&topic) {
+                    group.forget_topic(&topic)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_open()?;
+        validate_name(name)?;
+        let reservation = self.reserve(name)?;
+        let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
+        let doomed = match topic.retire_dir(&self.topics_dir()) {
+            Ok(doomed) => doomed,
+            Err(error) => {
+                // Nothing was removed: the topic stays.
+                self.topics.write().insert(name.to_string(), topic);
+                return Err(error);
+            }
+        };
+        let finished = topic.finish_delete(&doomed);
+        drop(reservation);
+        self.topic_changed(name);
+        // A topic created again under this name starts afresh; a crash
+        // before this is caught up with on the next open.
+        for group in self.all_groups()? {
+            group.forget_topic(name)?;
+        }
+        finished
+    }
+
+    /// Reserves `name` for an admin call, or fails with
+    /// [`Error::TopicExists`] if another one is working on it.
+    fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
+        if !self.busy.lock().insert(name.to_string()) {
+            return Err(Error::TopicExists { topic: name.into() });
+        }
+        Ok(Reservation { catalog: self, name: name.to_string() })
+    }
+
+    /// Group `id`, loaded on first use.
+    pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
+        self.check_open()?;
+        validate_group_id(id)?;
+        let mut groups = self.groups.lock();
+        if let Some(group) = groups.get(id) {
+            return Ok(Arc::clone(group));
+        }
+        let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.storage))?);
+        groups.insert(id.to_string(), Arc::clone(&group));
+        Ok(group)
+    }
+
+    /// The partition count of `topic`, 0 if it does not exist.
+    pub(crate) fn partition_count(&self, topic: &str) -> u32 {
+        self.topics.read().get(topic).map_or(0, |t| t.partition_count())
+    }
+
+    /// Topic `name`, validated and existing.
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        if let Some(topic) = self.topics.read().get(name) {
+            return Ok(Arc::clone(topic));
+        }
+        validate_name(name)?;
+        Err(Error::UnknownTopic { topic: name.into() })
+    }
+
+    /// Topic `name`, created with the auto-create configuration if it is
+    /// unknown and auto-creation is on. A creation under way by another
+    /// caller is waited for.
+    pub(crate) fn topic_for_send(&self, name: &str) -> Result<Arc<Topic>> {
+        loop {
+            match (self.topic(name), &self.auto_create) {
+                (Err(Error::UnknownTopic { .. }), Some(config)) => match self.create_topic(name, config.clone()) {
+                    Err(Error::TopicExists { .. }) => self.wait_not_busy(name),
+                    created => return created,
+                },
+                (found, _) => return found,
+            }
+        }
+    }
+
+    /// Waits until no admin call works on `name`.
+    fn wait_not_busy(&self, name: &str) {
+        let mut busy = self.busy.lock();
+        while busy.contains(name) {
+            self.busy_done.wait(&mut busy);
+        }
+    }
+}
+
+/// Ids of the groups with an offsets file in `dir`'s groups directory.
+fn stored_group_ids(dir: &Path) -> Result<Vec<String>> {
+    let dir = dir.join(GROUPS_DIR);
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+        let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
+        let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
+        if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {
+            ids.push(id.to_string());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// A topic name reserved for one admin call; released when dropped.
+struct Reservation<'a> {
+    catalog: &'a Catalog,
+    name: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.catalog.busy.lock().remove(&self.name);
+        self.catalog.busy_done.notify_all();
+    }
+}
+
+/// Opens every topic in `topics_dir`, finishing what a crash interrupted:
+/// a topic directory being created (`<name>~c`) or deleted (`<name>~d`) is
+/// removed. A directory with a topic's name but no `topic.meta` is
+/// refused by name if it holds anything else (a crash cannot make one:
+/// creation renames a complete directory into place), unless `repair`,
+/// which rebuilds the metadata from the partition directories.
+pub(crate) fn open_all(
+    topics_dir: &Path,
+    storage: &Arc<dyn Storage>,
+    repair: bool,
+) -> Result<BTreeMap<String, Arc<Topic>>> {
+    let mut topics = BTreeMap::new();
+    let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let unfinished = [CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX].iter().any(|s| name.ends_with(s));
+        if unfinished && path.is_dir() {
+            remove_if_exists(&**storage, &path)?;
+            continue;
+        }
+        if validate_name(&name).is_err() || !path.is_dir() {
+            continue;
+        }
+        if !path.join(META_FILE).exists() && !recover_missing_meta(&**storage, &path, repair)? {
+            continue;
+        }
+        // What is read is made durable before it is acted on: the current
+        // `topic.meta` may be a rename a crash left in the page cache only.
+        storage::sync_dir(&**storage, &path)?;
+        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, Arc::clone(storage), repair)?));
+    }
+    storage::sync_dir(&**storage, topics_dir)?;
+    Ok(topics)
+}
+
+/// A topic directory without `topic.meta`. Empty but for an unfinished
+/// metadata write (a creation by an earlier version, cut short): removed,
+/// `false`. Holding partitions: refused, or with `repair` given metadata
+/// with the default configuration and as many partitions as there are
+/// directories `0, 1, ...`: `true`.
+fn recover_missing_meta(storage: &dyn Storage, dir: &Path, repair: bool) -> Result<bool> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))? {
+        names.push(entry.map_err(|e| Error::io(IoOp::List, dir, e))?.file_name());
+    }
+    if names.iter().all(|n| n.to_str() == Some("topic.meta.tmp")) {
+        remove_if_exists(storage, dir)?;
+        return Ok(false);
+    }
+    let path = dir.join(META_FILE);
+    if !repair {
+        let reason = "topic metadata is missing but the topic holds partitions (open with repair to rebuild it)";
+        return Err(Error::corrupt(path, 0, reason));
+    }
+    let partitions = (0..TopicConfig::MAX_PARTITIONS).take_while(|n| dir.join(n.to_string()).is_dir()).count() as u32;
+    let config = TopicConfig::new(partitions.max(1));
+    storage::meta::write_atomic(storage, dir, META_FILE, &config.encode())?;
+    Ok(true)
+}
