@@ -13,9 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{median_of, percentile, row, timed};
+use larder::record::NewRecord;
 use larder::{
-    AutoOffsetReset, ConsumerConfig, Log, LogOptions, NewRecord, ProducerConfig, ProducerRecord, TopicConfig,
-    TopicPartition,
+    AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };
 
 const REPEATS: usize = 5;

@@ -15,7 +15,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::{median_of, percentile, row, timed, timer_overhead_ns};
-use larder::{NewRecord, Partition, PartitionOptions};
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
 
 const REPEATS: usize = 5;
 

@@ -11,8 +11,7 @@ mod group;
 mod log;
 mod name;
 mod notify;
-mod partition;
-pub mod partitioner;
+pub mod partition;
 mod producer;
 pub mod record;
 mod segment;
@@ -22,19 +21,13 @@ pub mod storage;
 pub use catalog::{Durability, PartitionDescription, TopicConfig, TopicDescription};
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
-    RebalanceListener,
+    RebalanceListener, TypedConsumer, TypedIter, TypedRecord,
 };
 pub use error::{Error, IoOp, Result};
-pub use group::{
-    validate_group_id, Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition,
-    MAX_GROUP_ID_CHARS,
-};
+pub use group::{validate_group_id, Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};
 pub use log::{Log, LogOptions};
-pub use name::{validate_name, MAX_NAME_CHARS};
-pub use partition::{Appended, Partition, PartitionIter, PartitionOptions, RecoveryReport};
+pub use name::validate_name;
 pub use producer::{
-    DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, DEFAULT_MAX_BLOCK,
-    DEFAULT_MAX_DRAIN_RECORDS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STICKY_PARTITION_BYTES,
+    partitioner, DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, TypedProducer,
+    TypedProducerRecord,
 };
-pub use record::{NewRecord, Record, RecordView};
-pub use segment::{BatchIter, RecordBatch};

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 
 /// Longest topic name (Kafka's limit).
-pub const MAX_NAME_CHARS: usize = 249;
+pub(crate) const MAX_NAME_CHARS: usize = 249;
 
 /// Checks a topic name or group id against Kafka's rule: 1 to 249
 /// characters of `[A-Za-z0-9._-]`, and not `.` or `..`. Such a name is

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use larder::serializer::{StringSerializer, TypedProducerRecord, TypedRecord};
+use larder::serializer::StringSerializer;
 use larder::{
     AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };
+use larder::{TypedProducerRecord, TypedRecord};
 
 fn log() -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,8 @@ mod common;
 use std::fs;
 
 use common::{append_values, assert_values, closed_partition, segment_file, small};
-use larder::{Error, Partition};
+use larder::partition::Partition;
+use larder::Error;
 
 #[test]
 fn bad_frame_below_the_sync_point_is_refused() {

@@ -9,7 +9,8 @@ mod common;
 use std::path::Path;
 
 use common::{append_values, assert_values, closed_partition, segment_file};
-use larder::{Error, Partition, PartitionOptions};
+use larder::partition::{Partition, PartitionOptions};
+use larder::Error;
 
 fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
     bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
@@ -144,7 +145,7 @@ fn repair_below_the_log_start_restarts_the_log_at_its_start() {
     let partition = Partition::open(dir.path(), options.repair(true)).unwrap();
     assert_eq!((partition.log_start_offset(), partition.end_offset()), (8, 8));
     assert_eq!(partition.recovery_report().restarted_from, Some(3));
-    assert_eq!(partition.append(&larder::NewRecord::new(b"next")).unwrap().offset, 8);
+    assert_eq!(partition.append(&larder::record::NewRecord::new(b"next")).unwrap().offset, 8);
 }
 
 /// Byte position of record `n` of a segment log, following frame lengths.

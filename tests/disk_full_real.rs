@@ -65,7 +65,7 @@ fn a_full_filesystem_is_disk_full_and_appends_resume_once_space_is_freed() {
     assert!(matches!(&error, Error::DiskFull { topic: Some(t), partition: Some(0), .. } if t == "t"), "{error}");
     assert!(acked > 100, "only {acked} records fit");
     let partition = log.partition("t", 0).unwrap();
-    let check = |partition: &larder::Partition, from: u32| {
+    let check = |partition: &larder::partition::Partition, from: u32| {
         let values: Vec<Vec<u8>> =
             partition.iter_from(u64::from(from)).map(|r| r.unwrap().value().unwrap().to_vec()).collect();
         assert_eq!(values, (from..from + values.len() as u32).map(value).collect::<Vec<_>>());

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{append_values, assert_values, small};
+use larder::partition::Partition;
+use larder::record::NewRecord;
 use larder::storage::fault::FaultStorage;
-use larder::{
-    Durability, Error, IoOp, Log, LogOptions, NewRecord, Partition, ProducerConfig, ProducerRecord, TopicConfig,
-};
+use larder::{Durability, Error, IoOp, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
 #[test]
 fn failed_sync_poisons_until_reopen() {

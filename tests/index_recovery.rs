@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 
 use common::{append_values, assert_values, segment_file, small};
-use larder::Partition;
+use larder::partition::Partition;
 
 /// Builds a closed three-plus-segment partition and returns the bytes of
 /// every `.idx` file, by base offset.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use larder::record::NewRecord;
-use larder::{Log, LogOptions, Producer, ProducerConfig, ProducerRecord, TopicConfig, DEFAULT_STICKY_PARTITION_BYTES};
+use larder::{Log, LogOptions, Producer, ProducerConfig, ProducerRecord, TopicConfig};
 
 fn open(partitions: u32, config: ProducerConfig) -> (tempfile::TempDir, Log, Producer) {
     let dir = tempfile::tempdir().unwrap();
@@ -76,7 +76,7 @@ fn a_flood_of_queued_sends_lands_in_long_runs_spread_evenly() {
 #[test]
 fn a_run_ends_when_its_frames_reach_the_byte_budget() {
     let frame = NewRecord::new(&[7; 100]).timestamp(0).frame_bytes().unwrap();
-    assert_eq!(DEFAULT_STICKY_PARTITION_BYTES, 16 * 1024);
+    assert_eq!(ProducerConfig::DEFAULT_STICKY_PARTITION_BYTES, 16 * 1024);
     let budget = 10 * frame + frame / 2;
     let (_dir, _log, producer) = open(3, ProducerConfig::default().sticky_partition_bytes(budget));
     // The appender, held in a callback, takes no drain meanwhile: only the

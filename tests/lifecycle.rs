@@ -39,7 +39,7 @@ fn every_handle_of_a_closed_log_fails_with_closed() {
     closed(producer.send(&ProducerRecord::new("t", b"late")).map(drop), "send");
     closed(producer.flush(), "flush");
     closed(partition.read(0).map(drop), "partition read");
-    closed(partition.append(&larder::NewRecord::new(b"late")).map(drop), "partition append");
+    closed(partition.append(&larder::record::NewRecord::new(b"late")).map(drop), "partition append");
     closed(partition.sync().map(drop), "partition sync");
     closed(consumer.poll(Duration::from_millis(10)).map(drop), "poll");
     closed(consumer.commit_offsets(&[(tp.clone(), 1)].into()), "commit");
@@ -388,14 +388,15 @@ fn names_at_their_limits_work_end_to_end_and_past_them_are_refused() {
     log.producer(ProducerConfig::default()).unwrap().send_direct(&ProducerRecord::new(&topic, b"v")).unwrap();
     log.delete_topic(&topic).unwrap();
     log.create_topic(&topic, TopicConfig::new(1)).unwrap();
-    let group = "g".repeat(larder::MAX_GROUP_ID_CHARS);
+    let group = "g".repeat(larder::ConsumerConfig::MAX_GROUP_ID_CHARS);
     let tp = TopicPartition::new(topic.clone(), 0);
     let mut consumer = log.consumer(ConsumerConfig::default().group_id(group.clone())).unwrap();
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.commit_offsets(&[(tp.clone(), 0)].into()).unwrap();
     drop(consumer);
     assert_eq!(log.list_groups().unwrap(), std::slice::from_ref(&group));
-    let error = log.consumer(ConsumerConfig::default().group_id("g".repeat(larder::MAX_GROUP_ID_CHARS + 1)));
+    let error =
+        log.consumer(ConsumerConfig::default().group_id("g".repeat(larder::ConsumerConfig::MAX_GROUP_ID_CHARS + 1)));
     assert!(matches!(error, Err(Error::InvalidName { .. })), "{error:?}");
     let error = log.create_topic(&"t".repeat(250), TopicConfig::new(1)).unwrap_err();
     assert!(matches!(error, Error::InvalidName { .. }), "{error}");

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{append_values, assert_values, small};
-use larder::{Error, NewRecord, Partition, PartitionOptions};
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
+use larder::Error;
 
 #[test]
 fn record_over_max_record_bytes_is_refused_by_name() {

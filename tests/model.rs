@@ -6,7 +6,8 @@ mod common;
 
 use std::collections::VecDeque;
 
-use larder::{NewRecord, Partition};
+use larder::partition::Partition;
+use larder::record::NewRecord;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

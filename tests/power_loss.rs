@@ -100,7 +100,7 @@ fn workload(dir: &std::path::Path, disk: &Arc<PowerLossStorage>, seed: u64) -> A
     acked
 }
 
-fn partition_number(log: &Log, partition: &Arc<larder::Partition>) -> u32 {
+fn partition_number(log: &Log, partition: &Arc<larder::partition::Partition>) -> u32 {
     (0..2).find(|&p| Arc::ptr_eq(&log.partition("sync", p).unwrap(), partition)).unwrap()
 }
 

@@ -14,8 +14,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{append_values, check, Rng};
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
 use larder::storage::{OsStorage, Storage};
-use larder::{Error, NewRecord, Partition, PartitionOptions};
+use larder::Error;
 
 /// Passes everything to the OS, counts fdatasyncs of `.log` files, and,
 /// while armed, parks the next one at a barrier until the test lets it go.

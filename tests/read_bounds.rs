@@ -4,7 +4,8 @@
 mod common;
 
 use common::{append_values, assert_values, small};
-use larder::{Error, Partition};
+use larder::partition::Partition;
+use larder::Error;
 
 #[test]
 fn empty_partition_reads_nothing() {

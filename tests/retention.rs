@@ -5,7 +5,7 @@
 mod common;
 
 use common::{append_values, assert_values, segment_file, small};
-use larder::Partition;
+use larder::partition::Partition;
 
 #[test]
 fn deleting_old_segments_leaves_offsets_unchanged() {

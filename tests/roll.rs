@@ -4,7 +4,8 @@
 mod common;
 
 use common::{append_values, assert_values, segment_file, small};
-use larder::{NewRecord, Partition};
+use larder::partition::Partition;
+use larder::record::NewRecord;
 
 #[test]
 fn size_based_roll_keeps_every_segment_within_segment_bytes() {

@@ -5,7 +5,8 @@
 mod common;
 
 use common::small;
-use larder::{NewRecord, Partition};
+use larder::partition::Partition;
+use larder::record::NewRecord;
 
 fn brute_force(timestamps: &[i64], target: i64) -> Option<u64> {
     timestamps.iter().position(|&t| t >= target).map(|i| i as u64)

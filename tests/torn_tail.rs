@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{append_values, check, segment_file, small, Rng};
-use larder::Partition;
+use larder::partition::Partition;
 
 /// A partition whose one segment holds records `0..synced` synced and
 /// `synced..total` unsynced, abandoned as by a crash. Returns the log's

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{append_values, assert_values, small};
-use larder::{Error, Partition};
+use larder::partition::Partition;
+use larder::Error;
 
 #[test]
 fn truncate_to_the_middle_then_reopen() {

@@ -6,7 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use larder::serializer::{BytesSerializer, Serializer, StringSerializer, TypedProducerRecord};
+use larder::serializer::{BytesSerializer, Serializer, StringSerializer};
+use larder::TypedProducerRecord;
 use larder::{Error, Log, LogOptions, ProducerConfig, TopicConfig};
 
 fn open() -> (tempfile::TempDir, Log) {

@@ -2,7 +2,8 @@
 //! has a CRC that verifies independently and re-encodes to the same bytes.
 #![no_main]
 
-use larder::record::{decode, encode, encoded_len, NewRecord};
+use larder::record::codec::{decode, encode, encoded_len};
+use larder::record::NewRecord;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use larder::storage::fault::FaultStorage;
-use larder::{NewRecord, Partition, PartitionOptions};
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
 use libfuzzer_sys::fuzz_target;
 
 fn options() -> PartitionOptions {

@@ -13,7 +13,7 @@ use std::fs;
 use std::sync::Arc;
 
 use larder::storage::fault::FaultStorage;
-use larder::{Partition, PartitionOptions};
+use larder::partition::{Partition, PartitionOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn log_header() -> Vec<u8> {
@@ -80,11 +80,11 @@ fuzz_target!(|input: &[u8]| {
         let mut frame = vec![0u8; record.frame_len()];
         let headers: Vec<(&str, &[u8])> = record.headers().collect();
         let again =
-            larder::NewRecord { key: record.key(), value: record.value(), timestamp_ms: None, headers: &headers };
-        larder::record::encode(&mut frame, offset, record.timestamp_ms(), &again);
-        assert!(larder::record::decode(&frame).is_ok());
+            larder::record::NewRecord { key: record.key(), value: record.value(), timestamp_ms: None, headers: &headers };
+        larder::record::codec::encode(&mut frame, offset, record.timestamp_ms(), &again);
+        assert!(larder::record::codec::decode(&frame).is_ok());
     }
-    let appended = partition.append(&larder::NewRecord::new(b"after recovery"));
+    let appended = partition.append(&larder::record::NewRecord::new(b"after recovery"));
     if let Ok(appended) = appended {
         assert_eq!(partition.read(appended.offset).unwrap().value(), Some(&b"after recovery"[..]));
     }

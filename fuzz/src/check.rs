@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use larder::{AutoOffsetReset, ConsumerConfig, Error, Log, Partition, TopicPartition};
+use larder::{AutoOffsetReset, ConsumerConfig, Error, Log, TopicPartition};
+use larder::partition::Partition;
 
 use crate::records::Written;
 use crate::scenario::TOPIC;
@@ -66,7 +67,7 @@ fn check_bounds(partition: &Partition, expected: &Expected<'_>) -> (u64, u64) {
 }
 
 /// Checks a read of `offset` (in range); whether it returned a record.
-fn check_read(expected: &Expected<'_>, offset: u64, read: larder::Result<larder::Record>) -> bool {
+fn check_read(expected: &Expected<'_>, offset: u64, read: larder::Result<larder::record::Record>) -> bool {
     match read {
         Ok(record) => {
             expected.records[offset as usize].assert_returned(offset, &record.view().into());

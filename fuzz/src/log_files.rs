@@ -61,7 +61,7 @@ impl LogFile {
 fn limit_partitions(bytes: &mut [u8]) {
     let Some(field) = bytes.get_mut(PARTITIONS_AT..PARTITIONS_AT + 4) else { return };
     let partitions = u32::from_le_bytes(field.try_into().unwrap());
-    if (PARTITIONS_MAX + 1..=larder::MAX_PARTITIONS).contains(&partitions) {
+    if (PARTITIONS_MAX + 1..=larder::TopicConfig::MAX_PARTITIONS).contains(&partitions) {
         field.copy_from_slice(&(partitions % (PARTITIONS_MAX + 1)).to_le_bytes());
     }
 }

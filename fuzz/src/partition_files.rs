@@ -13,7 +13,8 @@
 use std::fs;
 use std::path::Path;
 
-use larder::{Error, Partition};
+use larder::Error;
+use larder::partition::Partition;
 
 use crate::check::{assert_typed_open_error, check_partition, Expected};
 use crate::fixup;

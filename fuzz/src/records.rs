@@ -1,7 +1,8 @@
 //! The records the scenarios append, one fixed shape per offset, so every
 //! target knows the exact bytes each offset must hold when read back.
 
-use larder::{Appended, NewRecord, Partition, RecordView};
+use larder::partition::{Appended, Partition};
+use larder::record::{NewRecord, RecordView};
 
 /// Timestamp of the first record: a fixed date, so files are reproducible.
 const FIRST_TIMESTAMP_MS: i64 = 1_700_000_000_000;
@@ -59,7 +60,7 @@ impl Written {
     /// Bytes of this record's frame.
     pub fn frame_bytes(&self) -> u64 {
         let headers = self.header_refs();
-        larder::record::encoded_len(&self.new_record(&headers)).expect("a small record fits") as u64
+        larder::record::codec::encoded_len(&self.new_record(&headers)).expect("a small record fits") as u64
     }
 
     fn header_refs(&self) -> Vec<(&str, &[u8])> {
@@ -130,7 +131,7 @@ impl<'a> From<&'a larder::ConsumerRecord> for Returned<'a> {
 /// A complete, valid frame for `offset`, to be stored inside a value.
 fn decoy_frame(offset: u64) -> Vec<u8> {
     let record = NewRecord::new(b"decoy").key(b"not-stored-here");
-    let mut frame = vec![0u8; larder::record::encoded_len(&record).expect("a small record fits")];
-    larder::record::encode(&mut frame, offset, FIRST_TIMESTAMP_MS, &record);
+    let mut frame = vec![0u8; larder::record::codec::encoded_len(&record).expect("a small record fits")];
+    larder::record::codec::encode(&mut frame, offset, FIRST_TIMESTAMP_MS, &record);
     frame
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use larder::storage::fault::FaultStorage;
-use larder::{ConsumerConfig, Durability, Log, LogOptions, Partition, PartitionOptions, TopicConfig, TopicPartition};
+use larder::{ConsumerConfig, Durability, Log, LogOptions, TopicConfig, TopicPartition};
+use larder::partition::{Partition, PartitionOptions};
 
 use crate::records::Written;
 use crate::snapshot::Snapshot;

@@ -39,6 +39,8 @@ pub struct TopicConfig {
 impl TopicConfig {
     /// Most partitions a topic may have.
     pub const MAX_PARTITIONS: u32 = 10_000;
+    /// Longest topic name (Kafka's limit).
+    pub const MAX_NAME_CHARS: usize = crate::name::MAX_NAME_CHARS;
     /// Longest duration a topic stores (`segment_ms`, an `Interval`), in
     /// milliseconds: what an `i64` of milliseconds holds, as Kafka's do.
     pub const MAX_DURATION_MS: u64 = i64::MAX as u64;

@@ -50,6 +50,9 @@ impl ConsumerConfig {
     /// Longest interval a consumer setting accepts, as Kafka's (an `i32` of
     /// milliseconds, about 24.8 days).
     pub const MAX_INTERVAL: Duration = Duration::from_millis(i32::MAX as u64);
+    /// Longest group id: its offsets file's temporary name must fit a
+    /// 255-byte file name.
+    pub const MAX_GROUP_ID_CHARS: usize = crate::group::MAX_GROUP_ID_CHARS;
 
     /// The group whose offsets this consumer commits and, with
     /// `subscribe`, whose partitions it shares. Without one, `subscribe`

@@ -17,6 +17,7 @@ mod config;
 mod iter;
 mod rebalance;
 mod records;
+mod typed;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
+pub use typed::{TypedConsumer, TypedIter, TypedRecord};
 
 use crate::catalog::{Catalog, Topic};
 use crate::error::{Error, Result};

@@ -30,10 +30,10 @@ use offsets::Offsets;
 pub(crate) const OFFSETS_EXTENSION: &str = "offsets";
 /// Longest group id: its offsets file's temporary name,
 /// `<id>.offsets.tmp`, must fit a 255-byte file name.
-pub const MAX_GROUP_ID_CHARS: usize = 255 - ".offsets.tmp".len();
+pub(crate) const MAX_GROUP_ID_CHARS: usize = 255 - ".offsets.tmp".len();
 
 /// Checks a group id: Kafka's topic-name rule (it becomes a file name),
-/// and at most [`MAX_GROUP_ID_CHARS`] characters.
+/// and at most `MAX_GROUP_ID_CHARS` characters.
 pub fn validate_group_id(id: &str) -> Result<()> {
     crate::name::validate_name(id)?;
     if id.len() > MAX_GROUP_ID_CHARS {

@@ -19,11 +19,12 @@ mod options;
 mod recovery;
 mod state;
 
+pub use crate::segment::{BatchIter, RecordBatch};
 pub use options::PartitionOptions;
 pub use recovery::RecoveryReport;
 
 use crate::segment::header::LOG_HEADER_BYTES;
-use crate::segment::{files, RecordBatch, Segment, SegmentWriter};
+use crate::segment::{files, Segment, SegmentWriter};
 use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::Storage;
 use state::PartitionState;

@@ -77,7 +77,7 @@ impl PartitionOptions {
 
     /// On open, cut corruption found below the sync point instead of
     /// refusing to open (records from the bad one on are lost, and the
-    /// [`RecoveryReport`] says where and how many).
+    /// [`RecoveryReport`](crate::partition::RecoveryReport) says where and how many).
     pub fn repair(mut self, repair: bool) -> Self {
         self.repair = repair;
         self

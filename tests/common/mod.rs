@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
 use larder::storage::fault::FaultStorage;
-use larder::{NewRecord, Partition, PartitionOptions};
 
 /// The value stored at `offset` by [`append_values`]: its length varies so
 /// frames are not all the same size.
@@ -43,7 +44,7 @@ pub fn assert_values(partition: &Partition, from: u64, to: u64) {
 }
 
 /// Asserts `record` holds exactly what was appended at its offset.
-pub fn check(record: &larder::Record) -> u64 {
+pub fn check(record: &larder::record::Record) -> u64 {
     let offset = record.offset();
     assert_eq!(record.value(), Some(&value(offset)[..]), "value at {offset}");
     assert_eq!(record.key(), Some(&key(offset)[..]), "key at {offset}");
