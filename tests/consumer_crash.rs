@@ -7,6 +7,8 @@
 //! and kafka-python's idiom — a `for` loop over the consumer with auto
 //! commit — killed between "processed" and "committed".
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -58,12 +60,9 @@ fn kill_rounds(auto_commit: bool) {
     let dir = tempfile::tempdir().unwrap();
     Log::open(dir.path(), LogOptions::default()).unwrap().create_topic("jobs", TopicConfig::new(3)).unwrap();
     let file = dir.path().join("processed.txt");
-    let mut state = 0x2545_F491u64;
+    let mut rng = common::Rng::new(0x2545_F491u64);
     for kill in 0..ROUNDS {
         append_round(dir.path(), kill);
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "child_consumes", "--nocapture", "--include-ignored"])
             .env(DIR, dir.path())
@@ -72,7 +71,7 @@ fn kill_rounds(auto_commit: bool) {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(20 + state % 50));
+        std::thread::sleep(Duration::from_millis(20 + rng.below(50)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let committed = check_and_resume(dir.path(), &file, kill);

@@ -12,6 +12,8 @@
 //! `ten_thousand_kills` runs 10 000 (`cargo test --release --all-features
 //! --test crash_torture -- --ignored --nocapture`).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,7 +52,7 @@ struct Totals {
 
 fn torture(kills: u64) {
     let mut totals = Totals::default();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ kills;
+    let mut rng = common::Rng::new(0x9E37_79B9_7F4A_7C15u64 ^ kills);
     let mut dir = None;
     for cycle in 0..kills {
         if cycle % CYCLES_PER_DIR == 0 {
@@ -59,9 +61,6 @@ fn torture(kills: u64) {
             dir = Some(fresh);
         }
         let dir = dir.as_ref().unwrap().path();
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "torture_child", "--nocapture", "--include-ignored"])
             .env(DIR, dir)
@@ -70,7 +69,7 @@ fn torture(kills: u64) {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5 + state % 60));
+        std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
         child.kill().unwrap();
         child.wait().unwrap();
         if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(dir, &mut totals))) {

@@ -7,6 +7,8 @@
 //! several times, then run to the end: every event is in the table exactly
 //! once.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -61,13 +63,10 @@ fn a_loader_killed_at_random_stores_every_event_exactly_once() {
     producer.flush().unwrap();
     drop(producer);
     log.close().unwrap();
-    let mut state = 0x9E37_79B9u64;
+    let mut rng = common::Rng::new(0x9E37_79B9u64);
     for _ in 0..KILLS {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
         let mut loader = spawn_loader(dir.path(), false);
-        std::thread::sleep(Duration::from_millis(30 + state % 120));
+        std::thread::sleep(Duration::from_millis(30 + rng.below(120)));
         loader.kill().unwrap(); // SIGKILL
         loader.wait().unwrap();
     }

@@ -9,6 +9,8 @@
 //! one acknowledged and never past the end. A failing seed is printed;
 //! `LARDER_SEED=n cargo test --test power_loss` replays it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,17 +18,6 @@ use larder::storage::fault::PowerLossStorage;
 use larder::{
     ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// What the workload was told was durable.
 #[derive(Default)]
@@ -43,7 +34,7 @@ fn value(seed: u64, step: u64) -> Vec<u8> {
 }
 
 fn workload(dir: &std::path::Path, disk: &Arc<PowerLossStorage>, seed: u64) -> Acknowledged {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = common::Rng::new(seed);
     let log = Log::open(dir, LogOptions::default().storage(disk.clone())).unwrap();
     if log.list_topics().is_empty() {
         log.create_topic("sync", TopicConfig::new(2).segment_bytes(512).durability(Durability::Sync)).unwrap();

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::partition::PartitionOptions;
+use crate::partition::{PartitionOptions, SegmentConfig};
 use crate::storage::{le, meta, Storage};
 
 pub(crate) const META_FILE: &str = "topic.meta";
-const META_MAGIC: &[u8; 8] = b"LARDRTOP";
+/// A `topic.meta` file: magic and version.
+const META: meta::FileKind = meta::FileKind::new(b"LARDRTOP", 1);
 
 /// When an appended record is made durable, per topic; in the spirit of
 /// Kafka's `flush.messages` / `flush.ms`, with an honest name per level.
@@ -30,9 +31,7 @@ pub enum Durability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
     pub(crate) partitions: u32,
-    pub(crate) segment_bytes: u32,
-    pub(crate) segment_ms: Option<u64>,
-    pub(crate) max_record_bytes: u32,
+    pub(crate) segments: SegmentConfig,
     pub(crate) durability: Durability,
 }
 
@@ -46,32 +45,34 @@ impl TopicConfig {
     pub const MAX_DURATION_MS: u64 = i64::MAX as u64;
 
     /// A configuration with `partitions` partitions and the defaults:
-    /// 1 GiB segments, no time-based roll, 1 MiB records, `Buffered`.
+    /// 1 GiB segments, no time-based roll, 1 MiB records, a time index
+    /// entry every 4 KiB, `Buffered`.
     pub fn new(partitions: u32) -> Self {
-        TopicConfig {
-            partitions,
-            segment_bytes: PartitionOptions::DEFAULT_SEGMENT_BYTES,
-            segment_ms: None,
-            max_record_bytes: PartitionOptions::DEFAULT_MAX_RECORD_BYTES,
-            durability: Durability::Buffered,
-        }
+        TopicConfig { partitions, segments: SegmentConfig::default(), durability: Durability::Buffered }
     }
 
     /// Sets `segment_bytes`.
     pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
-        self.segment_bytes = segment_bytes;
+        self.segments.segment_bytes = segment_bytes;
         self
     }
 
     /// Sets `segment_ms`.
     pub fn segment_ms(mut self, segment_ms: u64) -> Self {
-        self.segment_ms = Some(segment_ms);
+        self.segments.segment_ms = Some(segment_ms);
         self
     }
 
     /// Sets `max_record_bytes`.
     pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
-        self.max_record_bytes = max_record_bytes;
+        self.segments.max_record_bytes = max_record_bytes;
+        self
+    }
+
+    /// Sets `index_interval_bytes`: log bytes between two entries of the
+    /// time index (see [`PartitionOptions::index_interval_bytes`]).
+    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
+        self.segments.index_interval_bytes = index_interval_bytes;
         self
     }
 
@@ -114,26 +115,21 @@ impl TopicConfig {
                 return Err(Error::invalid("durability", reason));
             }
         }
-        self.partition_options(Arc::new(crate::storage::OsStorage)).validate()
+        self.segments.validate()
     }
 
+    /// How this topic's partitions are opened.
     pub(crate) fn partition_options(&self, storage: Arc<dyn Storage>) -> PartitionOptions {
-        let options = PartitionOptions::default()
-            .segment_bytes(self.segment_bytes)
-            .max_record_bytes(self.max_record_bytes)
-            .storage(storage);
-        match self.segment_ms {
-            Some(ms) => options.segment_ms(ms),
-            None => options,
-        }
+        PartitionOptions { segments: self.segments, ..PartitionOptions::default() }.storage(storage)
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut payload = [0u8; 40];
         le::put_u32(&mut payload, 0, self.partitions);
-        le::put_u32(&mut payload, 4, self.segment_bytes);
-        le::put_u64(&mut payload, 8, self.segment_ms.unwrap_or(0));
-        le::put_u32(&mut payload, 16, self.max_record_bytes);
+        le::put_u32(&mut payload, 4, self.segments.segment_bytes);
+        le::put_u64(&mut payload, 8, self.segments.segment_ms.unwrap_or(0));
+        le::put_u32(&mut payload, 16, self.segments.max_record_bytes);
+        le::put_u32(&mut payload, 32, self.segments.index_interval_bytes);
         let (kind, period_ms) = match self.durability {
             Durability::Buffered => (0, 0),
             Durability::Interval(period) => (1, period.as_millis() as u64),
@@ -141,11 +137,11 @@ impl TopicConfig {
         };
         le::put_u32(&mut payload, 20, kind);
         le::put_u64(&mut payload, 24, period_ms);
-        meta::encode(META_MAGIC, &payload)
+        meta::encode(&META, &payload)
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<TopicConfig, String> {
-        let payload = meta::decode(META_MAGIC, bytes)?;
+        let payload = meta::decode(&META, bytes)?;
         if payload.len() != 40 {
             return Err(format!("payload of {} bytes, expected 40", payload.len()));
         }
@@ -156,13 +152,17 @@ impl TopicConfig {
             (kind, _) => return Err(format!("unknown durability kind {kind}")),
         };
         let segment_ms = Some(le::u64_at(payload, 8)).filter(|&ms| ms > 0);
-        let config = TopicConfig {
-            partitions: le::u32_at(payload, 0),
+        // Written as 0 by versions that did not store it: the default.
+        let index_interval_bytes = Some(le::u32_at(payload, 32))
+            .filter(|&bytes| bytes > 0)
+            .unwrap_or(PartitionOptions::DEFAULT_INDEX_INTERVAL_BYTES);
+        let segments = SegmentConfig {
             segment_bytes: le::u32_at(payload, 4),
             segment_ms,
             max_record_bytes: le::u32_at(payload, 16),
-            durability,
+            index_interval_bytes,
         };
+        let config = TopicConfig { partitions: le::u32_at(payload, 0), segments, durability };
         config.validate_fields().map_err(|e| e.to_string())?;
         Ok(config)
     }

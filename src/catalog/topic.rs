@@ -135,7 +135,7 @@ impl Topic {
 
     /// The largest record accepted, in bytes of its frame.
     pub(crate) fn max_record_bytes(&self) -> u32 {
-        self.config.read().max_record_bytes
+        self.config.read().segments.max_record_bytes
     }
 
     /// Marks the topic deleted: queued sends to it fail.

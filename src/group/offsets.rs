@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use crate::error::{Error, IoOp, Result};
 use crate::group::topic_partition::TopicPartition;
+use crate::storage::meta::FileKind;
 use crate::storage::{le, meta, Storage};
 
-const OFFSETS_MAGIC: &[u8; 8] = b"LARDRGRP";
-const OFFSETS_VERSION: u16 = 1;
+/// A group's offsets file: magic and version.
+const OFFSETS: FileKind = FileKind::new(b"LARDRGRP", 1);
 const OFFSETS_HEADER_BYTES: usize = 16;
 /// Commits appended before the log is compacted into a snapshot.
 const SNAPSHOT_FRAMES: usize = 4096;
@@ -193,8 +194,7 @@ impl OffsetsLog {
 
 fn offsets_header() -> [u8; OFFSETS_HEADER_BYTES] {
     let mut header = [0u8; OFFSETS_HEADER_BYTES];
-    header[..8].copy_from_slice(OFFSETS_MAGIC);
-    le::put_u16(&mut header, 8, OFFSETS_VERSION);
+    OFFSETS.put(&mut header);
     header
 }
 
@@ -240,11 +240,9 @@ struct Replayed {
 /// Replays an offsets log. A bad frame that is the last thing in the file
 /// is a torn commit (cut); one followed by a good frame is corruption.
 fn replay(bytes: &[u8]) -> Result<Replayed, (u64, String)> {
-    if bytes.len() < OFFSETS_HEADER_BYTES || bytes[..8] != *OFFSETS_MAGIC {
-        return Err((0, "not a larder offsets file (bad magic)".into()));
-    }
-    if le::u16_at(bytes, 8) != OFFSETS_VERSION {
-        return Err((8, format!("unsupported version {}", le::u16_at(bytes, 8))));
+    OFFSETS.check(bytes).map_err(|reason| (0, format!("not a larder offsets file: {reason}")))?;
+    if bytes.len() < OFFSETS_HEADER_BYTES {
+        return Err((0, "shorter than its header".into()));
     }
     let mut replayed = Replayed { offsets: BTreeMap::new(), valid_len: OFFSETS_HEADER_BYTES as u64, frames: 0 };
     let mut at = OFFSETS_HEADER_BYTES;

@@ -21,6 +21,7 @@ mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
 pub use options::PartitionOptions;
+pub(crate) use options::SegmentConfig;
 pub use recovery::RecoveryReport;
 
 use crate::segment::header::LOG_HEADER_BYTES;
@@ -225,7 +226,7 @@ impl Partition {
             if total > PartitionOptions::MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
                 return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
             }
-            let interval = u64::from(self.options.index_interval_bytes);
+            let interval = u64::from(self.options.segments.index_interval_bytes);
             self.make_room(writer, total, first_timestamp)?;
             let written = writer.append(&*self.options.storage, offset, frames, total, interval);
             self.check(written, Damage::Operation)?;
@@ -271,7 +272,7 @@ impl Partition {
 
     /// Frame length of `record`, after the record check.
     fn frame_len(&self, record: &NewRecord<'_>, timestamp_ms: i64) -> Result<usize> {
-        codec::checked_frame_len(record, timestamp_ms, self.options.max_record_bytes)
+        codec::checked_frame_len(record, timestamp_ms, self.options.segments.max_record_bytes)
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
@@ -337,14 +338,14 @@ impl Partition {
     /// Rolls first if `bytes` do not fit the active segment or its
     /// `segment_ms` has elapsed at `timestamp_ms`.
     fn make_room(&self, writer: &mut SegmentWriter, bytes: usize, timestamp_ms: i64) -> Result<()> {
-        let aged = match (self.options.segment_ms, writer.first_timestamp()) {
+        let aged = match (self.options.segments.segment_ms, writer.first_timestamp()) {
             (Some(ms), Some(first)) => timestamp_ms.saturating_sub(first) >= ms as i64,
             _ => false,
         };
         if writer.fits(bytes) && !aged {
             return Ok(());
         }
-        let capacity = (self.options.segment_bytes as usize).max(LOG_HEADER_BYTES + bytes);
+        let capacity = (self.options.segments.segment_bytes as usize).max(LOG_HEADER_BYTES + bytes);
         self.roll_to(writer, capacity)
     }
 
@@ -356,7 +357,7 @@ impl Partition {
         if writer.record_count() == 0 {
             return Ok(());
         }
-        self.roll_to(writer, self.options.segment_bytes as usize)
+        self.roll_to(writer, self.options.segments.segment_bytes as usize)
     }
 
     /// Starts a new segment at the end offset and seals the old one. The
@@ -601,8 +602,8 @@ impl Partition {
         for segment in segments[keep + 1..].iter().rev() {
             files::delete_segment_files(storage, &self.dir, segment.base_offset())?;
         }
-        let capacity = self.options.segment_bytes as usize;
-        let interval = u64::from(self.options.index_interval_bytes);
+        let capacity = self.options.segments.segment_bytes as usize;
+        let interval = u64::from(self.options.segments.index_interval_bytes);
         SegmentWriter::rewrite_prefix(storage, &self.dir, holder, offset, capacity, interval)
     }
 

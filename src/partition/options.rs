@@ -7,13 +7,54 @@ use crate::record::codec::FRAME_HEADER_BYTES;
 use crate::segment::header::LOG_HEADER_BYTES;
 use crate::storage::{OsStorage, Storage};
 
-/// How a partition is stored. Every limit has a default and a setter.
-#[derive(Debug, Clone)]
-pub struct PartitionOptions {
+/// How segments are cut and records bounded: the configuration a
+/// [`PartitionOptions`] and a topic's configuration share, and its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentConfig {
     pub(crate) segment_bytes: u32,
     pub(crate) segment_ms: Option<u64>,
     pub(crate) max_record_bytes: u32,
     pub(crate) index_interval_bytes: u32,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            segment_bytes: PartitionOptions::DEFAULT_SEGMENT_BYTES,
+            segment_ms: None,
+            max_record_bytes: PartitionOptions::DEFAULT_MAX_RECORD_BYTES,
+            index_interval_bytes: PartitionOptions::DEFAULT_INDEX_INTERVAL_BYTES,
+        }
+    }
+}
+
+impl SegmentConfig {
+    /// Checks every field against its limit.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let (min, max) = (PartitionOptions::MIN_SEGMENT_BYTES, PartitionOptions::MAX_SEGMENT_BYTES);
+        if !(min..=max).contains(&self.segment_bytes) {
+            let reason = format!("{} is outside {min}..={max}", self.segment_bytes);
+            return Err(Error::invalid("segment_bytes", reason));
+        }
+        let largest = max - LOG_HEADER_BYTES as u32;
+        if !(FRAME_HEADER_BYTES as u32..=largest).contains(&self.max_record_bytes) {
+            let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
+            return Err(Error::invalid("max_record_bytes", reason));
+        }
+        if self.segment_ms.is_some_and(|ms| ms == 0 || ms > i64::MAX as u64) {
+            return Err(Error::invalid("segment_ms", format!("must be in 1..={} ms", i64::MAX)));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(Error::invalid("index_interval_bytes", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// How a partition is stored. Every limit has a default and a setter.
+#[derive(Debug, Clone)]
+pub struct PartitionOptions {
+    pub(crate) segments: SegmentConfig,
     pub(crate) repair: bool,
     pub(crate) storage: Arc<dyn Storage>,
     /// Topic and partition number, when the partition belongs to a topic:
@@ -24,10 +65,7 @@ pub struct PartitionOptions {
 impl Default for PartitionOptions {
     fn default() -> Self {
         PartitionOptions {
-            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
-            segment_ms: None,
-            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
-            index_interval_bytes: Self::DEFAULT_INDEX_INTERVAL_BYTES,
+            segments: SegmentConfig::default(),
             repair: false,
             storage: Arc::new(OsStorage),
             label: None,
@@ -52,26 +90,26 @@ impl PartitionOptions {
     /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
     /// a whole segment gets a segment of its own, sized to fit.
     pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
-        self.segment_bytes = segment_bytes;
+        self.segments.segment_bytes = segment_bytes;
         self
     }
 
     /// Rolls to a new segment when a record's timestamp is this many
     /// milliseconds past the first record of the active segment.
     pub fn segment_ms(mut self, segment_ms: u64) -> Self {
-        self.segment_ms = Some(segment_ms);
+        self.segments.segment_ms = Some(segment_ms);
         self
     }
 
     /// Largest record accepted, in bytes of its encoded frame.
     pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
-        self.max_record_bytes = max_record_bytes;
+        self.segments.max_record_bytes = max_record_bytes;
         self
     }
 
     /// Log bytes between two entries of the time index.
     pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
-        self.index_interval_bytes = index_interval_bytes;
+        self.segments.index_interval_bytes = index_interval_bytes;
         self
     }
 
@@ -90,19 +128,6 @@ impl PartitionOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if !(Self::MIN_SEGMENT_BYTES..=Self::MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
-            let (min, max) = (Self::MIN_SEGMENT_BYTES, Self::MAX_SEGMENT_BYTES);
-            let reason = format!("{} is outside {min}..={max}", self.segment_bytes);
-            return Err(Error::invalid("segment_bytes", reason));
-        }
-        let largest = Self::MAX_SEGMENT_BYTES - LOG_HEADER_BYTES as u32;
-        if !(FRAME_HEADER_BYTES as u32..=largest).contains(&self.max_record_bytes) {
-            let reason = format!("{} is outside {FRAME_HEADER_BYTES}..={largest}", self.max_record_bytes);
-            return Err(Error::invalid("max_record_bytes", reason));
-        }
-        if self.segment_ms.is_some_and(|ms| ms == 0 || ms > i64::MAX as u64) {
-            return Err(Error::invalid("segment_ms", format!("must be in 1..={} ms", i64::MAX)));
-        }
-        Ok(())
+        self.segments.validate()
     }
 }

@@ -182,13 +182,14 @@ impl Recovery<'_> {
     /// Opens segment `base` without a scan if its seal verifies.
     fn open_trusted(&mut self, base: u64, is_last: bool) -> Result<Option<Trusted>> {
         let Some(verified) = check::verify_seal(self.dir, base)? else { return Ok(None) };
-        let times = check::load_time_index(self.dir, base, &verified, self.options.index_interval_bytes as u64)?;
+        let times =
+            check::load_time_index(self.dir, base, &verified, self.options.segments.index_interval_bytes as u64)?;
         if !is_last {
             return Ok(Some(Trusted::Sealed(Segment::open_sealed(self.dir, base, verified.log_len, times)?)));
         }
         let first_timestamp = verified.first_timestamp;
         let parts = OpenParts::existing(self.dir, base, verified.log_len)?;
-        let capacity = self.options.segment_bytes as usize;
+        let capacity = self.options.segments.segment_bytes as usize;
         let writer = SegmentWriter::open(self.dir, base, capacity, parts, times, first_timestamp)?;
         Ok(Some(Trusted::Active(writer)))
     }
@@ -201,7 +202,8 @@ impl Recovery<'_> {
         let log_path = self.dir.join(files::file_name(base, "log"));
         // Everything is learned from the map, which is dropped before the
         // file is cut or rewritten: a mapped file is never written.
-        let examined = Examined::of(&FileBytes::map(&log_path)?, base, self.options.index_interval_bytes as u64);
+        let examined =
+            Examined::of(&FileBytes::map(&log_path)?, base, self.options.segments.index_interval_bytes as u64);
         let header = match examined.header {
             Ok(header) if header.base_offset == base => header,
             Ok(_) => return self.bad_header(i, base, &examined, &log_path, "it names another base offset"),
@@ -242,7 +244,7 @@ impl Recovery<'_> {
         self.report.indexes_rebuilt += 1;
         let parts = rewrite_valid_prefix(self.storage, self.dir, base, &scan, active)?;
         if active {
-            let capacity = self.options.segment_bytes as usize;
+            let capacity = self.options.segments.segment_bytes as usize;
             return SegmentWriter::open(self.dir, base, capacity, parts, scan.times, first_timestamp).map(Some);
         }
         let verified = SealedSegment { log_len: parts.log_len as u64, entry_count: parts.entries, first_timestamp };
@@ -317,7 +319,7 @@ impl Recovery<'_> {
     }
 
     fn create(&mut self, base: u64) -> Result<SegmentWriter> {
-        let writer = SegmentWriter::create(self.storage, self.dir, base, self.options.segment_bytes as usize)?;
+        let writer = SegmentWriter::create(self.storage, self.dir, base, self.options.segments.segment_bytes as usize)?;
         self.storage.sync_dir(self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, self.dir, e))?;
         Ok(writer)
     }
@@ -367,7 +369,7 @@ fn restart_at(dir: &Path, options: &PartitionOptions, recovered: Recovered) -> R
         report.segments_deleted += 1;
     }
     report.restarted_from = Some(end);
-    let writer = SegmentWriter::create(storage, dir, start, options.segment_bytes as usize)?;
+    let writer = SegmentWriter::create(storage, dir, start, options.segments.segment_bytes as usize)?;
     Ok(Recovered { segments: Vec::new(), writer, log_start_offset: start, report })
 }
 

@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::storage::{le, meta, Storage};
 
 pub(crate) const STATE_FILE: &str = "partition.state";
-const STATE_MAGIC: &[u8; 8] = b"LARDRPST";
+/// A `partition.state` file: magic and version.
+const STATE: meta::FileKind = meta::FileKind::new(b"LARDRPST", 1);
 
 /// What a partition records about itself between opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +28,11 @@ impl PartitionState {
         payload[0] = u8::from(self.clean);
         le::put_u64(&mut payload, 8, self.log_start_offset);
         le::put_u64(&mut payload, 16, self.recovery_point);
-        meta::encode(STATE_MAGIC, &payload)
+        meta::encode(&STATE, &payload)
     }
 
     fn decode(bytes: &[u8]) -> Result<PartitionState, String> {
-        let payload = meta::decode(STATE_MAGIC, bytes)?;
+        let payload = meta::decode(&STATE, bytes)?;
         if payload.len() != 24 || payload[0] > 1 {
             return Err("malformed payload".into());
         }

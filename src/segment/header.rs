@@ -2,11 +2,12 @@
 //! offset, and the sync point (a log length known durable), under a CRC.
 
 use crate::storage::le;
+use crate::storage::meta::FileKind;
 
 /// Bytes of the `.log` header; the first frame starts here.
 pub(crate) const LOG_HEADER_BYTES: usize = 64;
-const LOG_MAGIC: &[u8; 8] = b"LARDRLOG";
-const LOG_VERSION: u16 = 1;
+/// A `.log` file: magic and version.
+const LOG: FileKind = FileKind::new(b"LARDRLOG", 1);
 const LOG_BASE_AT: usize = 16;
 const LOG_SYNCED_AT: usize = LOG_BASE_AT + 8;
 const LOG_CRC_AT: usize = LOG_SYNCED_AT + 8;
@@ -15,8 +16,7 @@ const LOG_CRC_AT: usize = LOG_SYNCED_AT + 8;
 /// be durable: every byte below it was covered by a completed sync.
 pub(crate) fn encode_log_header(base_offset: u64, synced_position: u64) -> [u8; LOG_HEADER_BYTES] {
     let mut bytes = [0u8; LOG_HEADER_BYTES];
-    bytes[..8].copy_from_slice(LOG_MAGIC);
-    le::put_u16(&mut bytes, 8, LOG_VERSION);
+    LOG.put(&mut bytes);
     le::put_u64(&mut bytes, LOG_BASE_AT, base_offset);
     le::put_u64(&mut bytes, LOG_SYNCED_AT, synced_position);
     let crc = crc32c::crc32c(&bytes[..LOG_CRC_AT]);
@@ -38,7 +38,7 @@ pub(crate) fn decode_log_header(bytes: &[u8]) -> Result<LogHeader, &'static str>
     if bytes.len() < LOG_HEADER_BYTES {
         return Err("shorter than the log header");
     }
-    if &bytes[..8] != LOG_MAGIC || le::u16_at(bytes, 8) != LOG_VERSION {
+    if LOG.check(bytes).is_err() {
         return Err("bad magic or version");
     }
     let intact = le::u32_at(bytes, LOG_CRC_AT) == crc32c::crc32c(&bytes[..LOG_CRC_AT]);

@@ -6,17 +6,16 @@
 use crate::record::codec::FRAME_HEADER_BYTES;
 use crate::segment::header::LOG_HEADER_BYTES;
 use crate::storage::le;
+use crate::storage::meta::FileKind;
 
 /// Bytes of the `.idx` header; entries follow.
 pub(crate) const INDEX_HEADER_BYTES: usize = 64;
 /// Bytes of one `.idx` entry (a `u32` position).
 pub(crate) const INDEX_ENTRY_BYTES: usize = 4;
-const INDEX_MAGIC: &[u8; 8] = b"LARDRIDX";
-const VERSION: u16 = 1;
+/// An `.idx` file: magic and version (bytes 0..10).
+const INDEX: FileKind = FileKind::new(b"LARDRIDX", 1);
 
-const MAGIC_AT: usize = 0;
-const VERSION_AT: usize = MAGIC_AT + 8;
-const BASE_AT: usize = VERSION_AT + 8;
+const BASE_AT: usize = 16;
 const SEALED_AT: usize = BASE_AT + 8;
 const ENTRIES_CRC_AT: usize = SEALED_AT + 4;
 const COUNT_AT: usize = ENTRIES_CRC_AT + 4;
@@ -42,8 +41,7 @@ pub(crate) struct IndexHeader {
 /// Encodes an `.idx` header; `seal` is `None` while the segment is active.
 pub(crate) fn encode_index_header(header: &IndexHeader) -> [u8; INDEX_HEADER_BYTES] {
     let mut bytes = [0u8; INDEX_HEADER_BYTES];
-    bytes[MAGIC_AT..VERSION_AT].copy_from_slice(INDEX_MAGIC);
-    le::put_u16(&mut bytes, VERSION_AT, VERSION);
+    INDEX.put(&mut bytes);
     le::put_u64(&mut bytes, BASE_AT, header.base_offset);
     if let Some(seal) = header.seal {
         le::put_u32(&mut bytes, SEALED_AT, 1);
@@ -61,7 +59,7 @@ pub(crate) fn decode_index_header(bytes: &[u8]) -> Result<IndexHeader, &'static 
     if bytes.len() < INDEX_HEADER_BYTES {
         return Err("shorter than its header");
     }
-    if &bytes[MAGIC_AT..VERSION_AT] != INDEX_MAGIC || le::u16_at(bytes, VERSION_AT) != VERSION {
+    if INDEX.check(bytes).is_err() {
         return Err("bad magic or version");
     }
     if le::u32_at(bytes, HEADER_CRC_AT) != crc32c::crc32c(&bytes[..HEADER_CRC_AT]) {

@@ -4,9 +4,10 @@
 //! rebuilt from the log whenever it cannot be trusted.
 
 use crate::storage::le;
+use crate::storage::meta::FileKind;
 
-/// Version of the `.tix` format.
-const VERSION: u16 = 1;
+/// A `.tix` file: magic and version.
+const TIME: FileKind = FileKind::new(b"LARDRTIX", 1);
 
 /// The sparse time index of one segment, kept in memory and written to the
 /// `.tix` file when the segment is sealed.
@@ -18,7 +19,6 @@ pub(crate) struct TimeIndex {
     bytes_since_entry: u64,
 }
 
-const TIME_MAGIC: &[u8; 8] = b"LARDRTIX";
 const TIME_HEADER_BYTES: usize = 32;
 const TIME_ENTRY_BYTES: usize = 16;
 
@@ -80,8 +80,7 @@ impl TimeIndex {
 
     fn encode_entries(&self, base_offset: u64) -> Vec<u8> {
         let mut bytes = vec![0u8; TIME_HEADER_BYTES + self.entries.len() * TIME_ENTRY_BYTES];
-        bytes[..8].copy_from_slice(TIME_MAGIC);
-        le::put_u16(&mut bytes, 8, VERSION);
+        TIME.put(&mut bytes);
         le::put_u64(&mut bytes, 16, base_offset);
         le::put_u32(&mut bytes, 24, self.entries.len() as u32);
         for (i, &(ts, offset)) in self.entries.iter().enumerate() {
@@ -100,13 +99,13 @@ impl TimeIndex {
     /// every entry must name an offset of the segment, and both columns
     /// must increase, as the writer makes them.
     pub(crate) fn decode(bytes: &[u8], base_offset: u64, end_offset: u64) -> Option<TimeIndex> {
-        if bytes.len() < TIME_HEADER_BYTES || &bytes[..8] != TIME_MAGIC {
+        if bytes.len() < TIME_HEADER_BYTES || TIME.check(bytes).is_err() {
             return None;
         }
         let count = le::u32_at(bytes, 24) as usize;
         let fits = bytes.len() == TIME_HEADER_BYTES + count * TIME_ENTRY_BYTES;
         let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..28]), &bytes[TIME_HEADER_BYTES..]);
-        let valid = le::u16_at(bytes, 8) == VERSION && le::u64_at(bytes, 16) == base_offset;
+        let valid = le::u64_at(bytes, 16) == base_offset;
         if !fits || !valid || crc != le::u32_at(bytes, 28) {
             return None;
         }

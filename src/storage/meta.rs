@@ -12,14 +12,45 @@ use crate::error::{Error, IoOp, Result};
 use crate::storage::le;
 use crate::storage::Storage;
 
-const VERSION: u16 = 1;
 const PREFIX_BYTES: usize = 16;
 
-/// Frames `payload` under `magic`.
-pub(crate) fn encode(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+/// What every larder file starts with: an 8-byte magic naming its kind and
+/// a `u16` version — written and checked here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileKind {
+    magic: &'static [u8; 8],
+    version: u16,
+}
+
+impl FileKind {
+    /// Files starting with `magic` and `version`.
+    pub(crate) const fn new(magic: &'static [u8; 8], version: u16) -> FileKind {
+        FileKind { magic, version }
+    }
+
+    /// Writes the magic and version at the start of `bytes` (at least 10).
+    pub(crate) fn put(&self, bytes: &mut [u8]) {
+        bytes[..8].copy_from_slice(self.magic);
+        le::put_u16(bytes, 8, self.version);
+    }
+
+    /// Checks `bytes` start with this kind's magic and version, or says
+    /// what they hold instead.
+    pub(crate) fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.len() < 10 || &bytes[..8] != self.magic {
+            return Err("too short or bad magic".into());
+        }
+        match le::u16_at(bytes, 8) {
+            version if version == self.version => Ok(()),
+            version => Err(format!("unsupported version {version}")),
+        }
+    }
+}
+
+/// Frames `payload` as a file of `kind`.
+pub(crate) fn encode(kind: &FileKind, payload: &[u8]) -> Vec<u8> {
     let mut bytes = vec![0u8; PREFIX_BYTES + payload.len() + 4];
-    bytes[..8].copy_from_slice(magic);
-    le::put_u16(&mut bytes, 8, VERSION);
+    kind.put(&mut bytes);
     le::put_u32(&mut bytes, 12, payload.len() as u32);
     bytes[PREFIX_BYTES..PREFIX_BYTES + payload.len()].copy_from_slice(payload);
     let crc_at = bytes.len() - 4;
@@ -28,13 +59,12 @@ pub(crate) fn encode(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Unframes bytes written by [`encode`] under `magic`, or says what is wrong.
-pub(crate) fn decode<'a>(magic: &[u8; 8], bytes: &'a [u8]) -> Result<&'a [u8], String> {
-    if bytes.len() < PREFIX_BYTES + 4 || &bytes[..8] != magic {
-        return Err("too short or bad magic".into());
-    }
-    if le::u16_at(bytes, 8) != VERSION {
-        return Err(format!("unsupported version {}", le::u16_at(bytes, 8)));
+/// Unframes bytes written by [`encode`] as a file of `kind`, or says what
+/// is wrong.
+pub(crate) fn decode<'a>(kind: &FileKind, bytes: &'a [u8]) -> Result<&'a [u8], String> {
+    kind.check(bytes)?;
+    if bytes.len() < PREFIX_BYTES + 4 {
+        return Err("too short".into());
     }
     let len = le::u32_at(bytes, 12) as usize;
     if bytes.len() != PREFIX_BYTES + len + 4 {
@@ -74,13 +104,14 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_any_flip_or_cut() {
-        let bytes = encode(b"LARDRTST", b"payload");
-        assert_eq!(decode(b"LARDRTST", &bytes).unwrap(), b"payload");
+        const TEST: FileKind = FileKind::new(b"LARDRTST", 1);
+        let bytes = encode(&TEST, b"payload");
+        assert_eq!(decode(&TEST, &bytes).unwrap(), b"payload");
         for at in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[at] ^= 1;
-            assert!(decode(b"LARDRTST", &bad).is_err());
-            assert!(decode(b"LARDRTST", &bytes[..at]).is_err());
+            assert!(decode(&TEST, &bad).is_err());
+            assert!(decode(&TEST, &bytes[..at]).is_err());
         }
     }
 }
