@@ -295,14 +295,14 @@ pub enum Error {
 
     /// A consumer joined a group whose members use another assignor;
     /// Kafka's `INCONSISTENT_GROUP_PROTOCOL`.
-    #[error("group {group:?} assigns with {group_assignor:?}; a member asked for {requested:?}")]
+    #[error("group {group:?} assigns with {group_assignor}; a member asked for {requested}")]
     InconsistentGroupProtocol {
         /// The group.
         group: String,
-        /// The assignor the group's members use.
-        group_assignor: crate::Assignor,
+        /// The assignor the group's members use (`"Range"`, `"RoundRobin"`).
+        group_assignor: String,
         /// The assignor the joining consumer asked for.
-        requested: crate::Assignor,
+        requested: String,
     },
 
     /// No group of that id exists (no members, nothing committed).

@@ -126,9 +126,9 @@ mod tests {
         let back: serde_json::Value = JsonSerializer.deserialize(&bytes).unwrap();
         assert_eq!(back["user"], 7);
         let bad: Result<u32> = JsonSerializer.deserialize(b"{");
-        assert!(matches!(bad, Err(crate::Error::Serialization { .. })));
+        assert!(matches!(bad, Err(Error::Serialization { .. })));
         let mut bad = std::collections::HashMap::new();
         bad.insert(vec![1u8], 1);
-        assert!(matches!(JsonSerializer.serialize(&bad), Err(crate::Error::Serialization { .. })));
+        assert!(matches!(JsonSerializer.serialize(&bad), Err(Error::Serialization { .. })));
     }
 }

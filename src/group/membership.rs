@@ -76,8 +76,9 @@ impl Membership {
     /// the group is refused (Kafka's `INCONSISTENT_GROUP_PROTOCOL`).
     pub(crate) fn join(&mut self, topics: Vec<String>, options: JoinOptions, waker: Arc<Waker>) -> Result<String> {
         if !self.members.is_empty() && self.assignor != options.assignor {
-            let (group, group_assignor) = (self.group.clone(), self.assignor);
-            return Err(Error::InconsistentGroupProtocol { group, group_assignor, requested: options.assignor });
+            let (group, group_assignor) = (self.group.clone(), format!("{:?}", self.assignor));
+            let requested = format!("{:?}", options.assignor);
+            return Err(Error::InconsistentGroupProtocol { group, group_assignor, requested });
         }
         let id = format!("{}-member-{:08}", self.group, MEMBER_IDS.fetch_add(1, Ordering::Relaxed));
         self.assignor = options.assignor;
