@@ -59,8 +59,7 @@ fn imports(text: &str) -> BTreeSet<String> {
         let code = line.split("//").next().unwrap_or_default();
         let mut rest = code;
         while let Some(at) = rest.find("crate::") {
-            let name: String =
-                rest[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = rest[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if !name.is_empty() {
                 found.insert(name);
             }

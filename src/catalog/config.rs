@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::partition::{PartitionOptions, SegmentConfig};
+use crate::partition::{segment_setters, PartitionOptions, SegmentConfig};
 use crate::storage::{le, meta, Storage};
 
 pub(crate) const META_FILE: &str = "topic.meta";
@@ -51,30 +51,7 @@ impl TopicConfig {
         TopicConfig { partitions, segments: SegmentConfig::default(), durability: Durability::Buffered }
     }
 
-    /// Sets `segment_bytes`.
-    pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
-        self.segments.segment_bytes = segment_bytes;
-        self
-    }
-
-    /// Sets `segment_ms`.
-    pub fn segment_ms(mut self, segment_ms: u64) -> Self {
-        self.segments.segment_ms = Some(segment_ms);
-        self
-    }
-
-    /// Sets `max_record_bytes`.
-    pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
-        self.segments.max_record_bytes = max_record_bytes;
-        self
-    }
-
-    /// Sets `index_interval_bytes`: log bytes between two entries of the
-    /// time index (see [`PartitionOptions::index_interval_bytes`]).
-    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
-        self.segments.index_interval_bytes = index_interval_bytes;
-        self
-    }
+    segment_setters!();
 
     /// Sets the durability level.
     pub fn durability(mut self, durability: Durability) -> Self {

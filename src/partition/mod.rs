@@ -21,7 +21,7 @@ mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
 pub use options::PartitionOptions;
-pub(crate) use options::SegmentConfig;
+pub(crate) use options::{segment_setters, SegmentConfig};
 pub use recovery::RecoveryReport;
 
 use crate::segment::header::LOG_HEADER_BYTES;

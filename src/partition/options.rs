@@ -51,6 +51,40 @@ impl SegmentConfig {
     }
 }
 
+/// The setters of the [`SegmentConfig`] in a field `segments`, for the types
+/// that carry one (partition options, topic configurations): written once.
+macro_rules! segment_setters {
+    () => {
+        /// Rolls to a new segment once the active one would exceed this many
+        /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
+        /// a whole segment gets a segment of its own, sized to fit.
+        pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
+            self.segments.segment_bytes = segment_bytes;
+            self
+        }
+
+        /// Rolls to a new segment when a record's timestamp is this many
+        /// milliseconds past the first record of the active segment.
+        pub fn segment_ms(mut self, segment_ms: u64) -> Self {
+            self.segments.segment_ms = Some(segment_ms);
+            self
+        }
+
+        /// Largest record accepted, in bytes of its encoded frame.
+        pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
+            self.segments.max_record_bytes = max_record_bytes;
+            self
+        }
+
+        /// Log bytes between two entries of the time index.
+        pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
+            self.segments.index_interval_bytes = index_interval_bytes;
+            self
+        }
+    };
+}
+pub(crate) use segment_setters;
+
 /// How a partition is stored. Every limit has a default and a setter.
 #[derive(Debug, Clone)]
 pub struct PartitionOptions {
@@ -86,32 +120,7 @@ impl PartitionOptions {
     /// segment are stored as `u32`.
     pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
 
-    /// Rolls to a new segment once the active one would exceed this many
-    /// bytes (`MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES`). A batch larger than
-    /// a whole segment gets a segment of its own, sized to fit.
-    pub fn segment_bytes(mut self, segment_bytes: u32) -> Self {
-        self.segments.segment_bytes = segment_bytes;
-        self
-    }
-
-    /// Rolls to a new segment when a record's timestamp is this many
-    /// milliseconds past the first record of the active segment.
-    pub fn segment_ms(mut self, segment_ms: u64) -> Self {
-        self.segments.segment_ms = Some(segment_ms);
-        self
-    }
-
-    /// Largest record accepted, in bytes of its encoded frame.
-    pub fn max_record_bytes(mut self, max_record_bytes: u32) -> Self {
-        self.segments.max_record_bytes = max_record_bytes;
-        self
-    }
-
-    /// Log bytes between two entries of the time index.
-    pub fn index_interval_bytes(mut self, index_interval_bytes: u32) -> Self {
-        self.segments.index_interval_bytes = index_interval_bytes;
-        self
-    }
+    segment_setters!();
 
     /// On open, cut corruption found below the sync point instead of
     /// refusing to open (records from the bad one on are lost, and the
