@@ -323,6 +323,20 @@ fn restore(path: &Path, content: &[u8]) -> io::Result<()> {
     std::fs::write(path, content)
 }
 
+/// Everything `file` holds, read through the handle.
+fn read_whole(file: &File) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let mut content = vec![0u8; file.metadata()?.len() as usize];
+    file.read_exact_at(&mut content, 0)?;
+    Ok(content)
+}
+
+/// Whether two metadata describe the same file (device and inode).
+fn same_file(a: &std::fs::Metadata, b: &Option<std::fs::Metadata>) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    b.as_ref().is_some_and(|b| (a.dev(), a.ino()) == (b.dev(), b.ino()))
+}
+
 fn remove_if_exists(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -427,10 +441,16 @@ impl Storage for PowerLossStorage {
         Ok(file)
     }
 
+    /// A sync makes durable what the file holds, read through its handle
+    /// (an fdatasync works on a file whose name changed). The content is
+    /// recorded under `path` only while `path` still names that file: once
+    /// it was renamed away or replaced, no path leads to it any more.
     fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
-        let content = std::fs::read(path)?;
-        let _ = file;
-        self.disk.lock().durable.insert(path.to_path_buf(), content);
+        let content = read_whole(file)?;
+        let named_here = std::fs::metadata(path).is_ok_and(|at_path| same_file(&at_path, &file.metadata().ok()));
+        if named_here {
+            self.disk.lock().durable.insert(path.to_path_buf(), content);
+        }
         Ok(())
     }
 
