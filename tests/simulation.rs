@@ -106,6 +106,22 @@ pub const BUG_STALE_SEAL_MAKES_AN_INTERRUPTED_ROLL_CORRUPT: bool = true;
 /// and is acknowledged, and after a reopen it is past the end. While set,
 /// committed offsets of such a partition may be past the end.
 pub const BUG_FAILED_TRUNCATE_KEEPS_THE_OLD_END: bool = true;
+/// `delete_topic` removes the topic from memory before renaming its
+/// directory; when the rename fails, the topic is gone from the running
+/// log but not from disk (the next open brings it back), and its
+/// partitions are closed, ignoring errors, by whoever drops the last
+/// handle. While set, a failed deletion leaves the topic's existence open
+/// until the next reopen, and faults on its files met by such a drop need
+/// not reach a caller.
+pub const BUG_FAILED_DELETE_TOPIC_DROPS_IT_FROM_MEMORY: bool = true;
+/// A batch larger than a segment, appended to an empty active segment,
+/// replaces it with a larger one at the same base offset, and creating the
+/// new files truncates the ones the active writer still maps; when that
+/// creation fails (a full disk: `DiskFull`, not poisoned), the next write
+/// through the old maps, or the seal of `close`, kills the process with
+/// SIGBUS. While set, no batch larger than its topic's segment is drawn
+/// while a fault is armed, and a topic takes one write per step then.
+pub const BUG_REPLACING_AN_EMPTY_SEGMENT_TRUNCATES_ITS_MAPS: bool = true;
 
 /// Truncations and deletions run alone in their step while any of the
 /// bugs above makes racing them unsafe.

@@ -70,6 +70,7 @@ impl PartitionModel {
 #[derive(Debug)]
 pub struct TopicModel {
     pub durability: Durability,
+    pub segment_bytes: u32,
     /// One per partition the topic surely has.
     pub partitions: Vec<PartitionModel>,
     /// A create or delete of it failed: whether it exists is known only
@@ -88,11 +89,12 @@ pub struct TopicModel {
 }
 
 impl TopicModel {
-    pub fn new(durability: Durability, partitions: u32) -> TopicModel {
+    pub fn new(durability: Durability, segment_bytes: u32, partitions: u32) -> TopicModel {
         let partitions_max = partitions;
         let partitions = (0..partitions).map(|_| PartitionModel::default()).collect();
         TopicModel {
             durability,
+            segment_bytes,
             partitions,
             limbo: false,
             frozen: false,
@@ -111,6 +113,17 @@ impl TopicModel {
         self.partitions.resize_with(partitions as usize, PartitionModel::default);
         self.partitions_max = partitions;
     }
+}
+
+/// A topic operations may target, as planning sees it.
+#[derive(Debug, Clone)]
+pub struct Usable {
+    pub name: String,
+    pub partitions: u32,
+    pub durability: Durability,
+    pub segment_bytes: u32,
+    /// Writes may target it (it is not quarantined).
+    pub writable: bool,
 }
 
 /// What a group's committed offset for one partition may be.
@@ -183,11 +196,18 @@ impl Model {
         format!("t{}", self.next_topic)
     }
 
-    /// Topics operations may target: name, partitions, durability, and
-    /// whether writes may target them.
-    pub fn usable_topics(&self) -> Vec<(String, u32, Durability, bool)> {
+    /// Topics operations may target.
+    pub fn usable_topics(&self) -> Vec<Usable> {
         let usable = self.topics.iter().filter(|(_, t)| t.usable());
-        usable.map(|(name, t)| (name.clone(), t.partitions.len() as u32, t.durability, !t.quarantined)).collect()
+        usable
+            .map(|(name, t)| Usable {
+                name: name.clone(),
+                partitions: t.partitions.len() as u32,
+                durability: t.durability,
+                segment_bytes: t.segment_bytes,
+                writable: !t.quarantined,
+            })
+            .collect()
     }
 
     pub fn partition(&mut self, topic: &str, partition: u32) -> Option<&mut PartitionModel> {

@@ -249,6 +249,7 @@ pub enum Effect {
         name: String,
         partitions: u32,
         durability: Durability,
+        segment_bytes: u32,
         ok: bool,
     },
     TopicDeleted {
@@ -460,7 +461,8 @@ fn run(op: &Op, s: &Shared<'_>, out: &mut Outcome) -> larder::Result<()> {
             let config = TopicConfig::new(*partitions).segment_bytes(*segment_bytes).durability(*durability);
             let created = s.log.create_topic(name, config);
             let (name, partitions, durability, ok) = (name.clone(), *partitions, *durability, created.is_ok());
-            out.effects.push(Effect::TopicCreated { name, partitions, durability, ok });
+            let segment_bytes = *segment_bytes;
+            out.effects.push(Effect::TopicCreated { name, partitions, durability, segment_bytes, ok });
             created
         }
         Op::DeleteTopic { name } => {
@@ -638,8 +640,13 @@ fn send_queued(
     let sent = match &log {
         Some(log) => {
             let log = Arc::clone(log);
-            // Never flush from a callback (KNOWN_BUG_FLUSH_IN_CALLBACK_DEADLOCKS).
+            // Once flushing from a callback no longer deadlocks, callbacks
+            // flush too (a hang would show as a delivery that never settles).
+            let flusher = (!crate::KNOWN_BUG_FLUSH_IN_CALLBACK_DEADLOCKS).then(|| producer.clone());
             producer.send_with_callback(&record, move |result| {
+                if let Some(producer) = flusher {
+                    let _ = producer.flush();
+                }
                 lock(&log).push(result.cloned().map_err(Clone::clone));
             })
         }

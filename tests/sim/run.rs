@@ -54,8 +54,15 @@ pub fn run_seeds(seeds: impl Iterator<Item = u64>, serial: bool) {
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut failed = Vec::new();
+    // A crash of the whole process (SIGBUS from a map) says nothing; with
+    // LARDER_SIM_TRACE=1 each seed is named on stderr before it runs (=2
+    // adds each step as it ends).
+    let trace = std::env::var("LARDER_SIM_TRACE").is_ok_and(|v| v == "1" || v == "2");
     for seed in seeds {
         watch(seed);
+        if trace {
+            eprintln!("seed {seed}");
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed(seed, &mut totals, serial)));
         totals.seeds += 1;
         let report = match outcome {
