@@ -181,7 +181,10 @@ impl World<'_> {
             topic.frozen = false;
             topic.quarantined = false;
         }
-        let producer = log.producer(ProducerConfig::default()).map_err(|e| format!("producer after reopen: {e}"))?;
+        // A small queue: the default one (65 536 records) takes longer to
+        // allocate than a whole seed's operations.
+        let config = ProducerConfig::default().queue_capacity(256).max_block(SETTLE);
+        let producer = log.producer(config).map_err(|e| format!("producer after reopen: {e}"))?;
         *lock(&self.producers[0]) = Some(producer);
         if self.disk.armed_faults() == 0 {
             let groups: BTreeSet<String> = self.model.commits.keys().map(|(g, _)| g.clone()).collect();
