@@ -10,12 +10,20 @@ use larder::{Durability, TopicPartition};
 use super::content;
 
 /// A record acknowledged at an offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acked {
     pub id: u64,
     /// Durable: acknowledged at `Durability::Sync`, or below a synced
     /// offset larder reported. Survives power loss.
     pub synced: bool,
+    /// Acknowledged in a step that also truncated or deleted from its
+    /// partition, so it may have gone before the step ended: if it is at
+    /// its offset it must be intact, if not it is forgotten.
+    pub weak: bool,
+    /// Other records acknowledged at this offset in that same step (an
+    /// append, a truncation, then an append again): one of them may be
+    /// the one stored.
+    pub alternatives: Vec<u64>,
 }
 
 /// The acknowledged records of one partition, by offset. Unsynced ones
@@ -33,13 +41,36 @@ pub struct PartitionModel {
 impl PartitionModel {
     /// Notes record `id` acknowledged at `offset`; two different records
     /// acknowledged at one offset is a violation.
-    pub fn ack(&mut self, offset: u64, id: u64, synced: bool) -> Result<(), String> {
-        let entry = self.acked.entry(offset).or_insert(Acked { id, synced });
+    pub fn ack(&mut self, offset: u64, id: u64, synced: bool, weak: bool) -> Result<(), String> {
+        let entry = self.acked.entry(offset).or_insert(Acked { id, synced, weak, alternatives: Vec::new() });
+        if entry.id != id && weak && entry.weak {
+            entry.alternatives.push(id);
+            return Ok(());
+        }
         if entry.id != id {
             return Err(format!("offset {offset} acknowledged twice: records {} and {id}", entry.id));
         }
         entry.synced |= synced;
+        entry.weak &= weak;
         Ok(())
+    }
+
+    /// Settles weak acknowledgements against what the partition holds:
+    /// `id_at(offset)` is the id stored there, if any.
+    pub fn settle_weak(&mut self, id_at: impl Fn(u64) -> Option<u64>) {
+        self.acked.retain(|&offset, acked| {
+            let stored = id_at(offset);
+            let candidate = stored.filter(|id| *id == acked.id || acked.alternatives.contains(id));
+            match (acked.weak, candidate) {
+                (false, _) => true,
+                (true, Some(id)) => {
+                    (acked.id, acked.weak) = (id, false);
+                    acked.alternatives.clear();
+                    true
+                }
+                (true, None) => false,
+            }
+        });
     }
 
     /// Records at or after `offset` may be gone (`truncate_to`).

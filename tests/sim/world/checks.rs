@@ -97,15 +97,19 @@ impl World<'_> {
         let raced_growth = |name: &str| {
             outcomes.iter().filter(|o| matches!(&o.op, Op::AddPartitions { name: n, .. } if n == name)).count() > 1
         };
+        // Another truncation or deletion of the same topic in this step may
+        // have moved the range this op read just before its call.
+        let cuts = |o: &&Outcome| matches!(o.op, Op::Truncate { .. } | Op::DeleteBefore { .. });
+        let raced_cut =
+            outcomes.iter().filter(cuts).filter(|o| o.op.topic() == op.topic() && !std::ptr::eq(&o.op, op)).count() > 0;
         let explained = match error {
             // A deleted topic's files are gone: a holder of its partition may
             // meet ENOENT, which poisons it.
             Error::Poisoned { .. } => self.faulted_since_open || topic_gone,
-            Error::UnknownTopic { .. }
-            | Error::UnknownPartition { .. }
-            | Error::OffsetOutOfRange { .. }
-            | Error::Io { .. }
-            | Error::DiskFull { .. } => topic_gone,
+            Error::OffsetOutOfRange { .. } => topic_gone || raced_cut,
+            Error::UnknownTopic { .. } | Error::UnknownPartition { .. } | Error::Io { .. } | Error::DiskFull { .. } => {
+                topic_gone
+            }
             Error::InvalidArgument { .. } => {
                 topic_gone || matches!(op, Op::AddPartitions { name, .. } if raced_growth(name))
             }
@@ -158,6 +162,16 @@ impl World<'_> {
         let effects: Vec<&Effect> = outcomes.iter().flat_map(|o| &o.effects).collect();
         let growing: BTreeSet<&str> =
             outcomes.iter().filter(|o| matches!(o.op, Op::AddPartitions { .. })).filter_map(|o| o.op.topic()).collect();
+        // Partitions truncated or deleted from in this step.
+        let cut: BTreeSet<(String, u32)> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Truncated { topic, partition, .. } | Effect::DeletedBefore { topic, partition, .. } => {
+                    Some((topic.clone(), *partition))
+                }
+                _ => None,
+            })
+            .collect();
         self.apply_admin(&effects);
         self.apply_commits(&effects);
         for outcome in outcomes {
@@ -186,12 +200,17 @@ impl World<'_> {
                 _ => {}
             }
         }
-        let mut acks: Vec<(&str, u32, u64, u64, bool, bool)> = Vec::new();
+        let mut acks: Vec<Ack<'_>> = Vec::new();
         for effect in &effects {
             match effect {
-                Effect::Acked { topic, partition, offset, id, synced, by_key } => {
-                    acks.push((topic, *partition, *offset, *id, *synced, *by_key))
-                }
+                Effect::Acked { topic, partition, offset, id, synced, by_key } => acks.push(Ack {
+                    topic,
+                    partition: *partition,
+                    offset: *offset,
+                    id: *id,
+                    synced: *synced,
+                    by_key: *by_key,
+                }),
                 Effect::Forbidden { id } => {
                     self.model.forbidden.insert(*id);
                 }
@@ -204,7 +223,9 @@ impl World<'_> {
                     if &*meta.topic != s.topic.as_str() || (meta.durability == Durability::Sync) != s.sync_topic {
                         return Err(format!("record {}: delivery metadata {meta:?} does not match the send", s.id));
                     }
-                    acks.push((&s.topic, meta.partition, meta.offset, s.id, s.sync_topic, s.by_key));
+                    let (partition, offset, id, synced, by_key) =
+                        (meta.partition, meta.offset, s.id, s.sync_topic, s.by_key);
+                    acks.push(Ack { topic: &s.topic, partition, offset, id, synced, by_key });
                 }
                 Err(error) if ops::may_be_stored(error, s.sync_topic) => {}
                 Err(_) => {
@@ -212,8 +233,10 @@ impl World<'_> {
                 }
             }
         }
-        for (topic, partition, offset, id, synced, by_key) in acks {
-            self.apply_ack(topic, partition, offset, id, synced, by_key && !growing.contains(topic))?;
+        for ack in acks {
+            let weak = cut.contains(&(ack.topic.to_string(), ack.partition));
+            let by_key = ack.by_key && !growing.contains(ack.topic);
+            self.apply_ack(Ack { by_key, ..ack }, weak)?;
         }
         for effect in &effects {
             match effect {
@@ -222,7 +245,11 @@ impl World<'_> {
                         model.synced_below(*offset);
                     }
                 }
-                Effect::Read { topic, partition, offset, id } => self.check_read(topic, *partition, *offset, *id)?,
+                Effect::Read { topic, partition, offset, id } => {
+                    // A read racing a cut may have returned a record cut since.
+                    let raced = cut.contains(&(topic.clone(), *partition));
+                    self.check_read(topic, *partition, *offset, *id, raced)?
+                }
                 Effect::GroupLoaded { group } => {
                     self.model.loaded_groups.insert(group.clone());
                 }
@@ -297,15 +324,8 @@ impl World<'_> {
         Ok(())
     }
 
-    pub(super) fn apply_ack(
-        &mut self,
-        topic: &str,
-        partition: u32,
-        offset: u64,
-        id: u64,
-        synced: bool,
-        by_key: bool,
-    ) -> Result<(), String> {
+    pub(super) fn apply_ack(&mut self, ack: Ack<'_>, weak: bool) -> Result<(), String> {
+        let Ack { topic, partition, offset, id, synced, by_key } = ack;
         let Some(model) = self.model.topics.get_mut(topic) else { return Ok(()) };
         if by_key {
             let key = content::key(id).expect("keyed");
@@ -321,12 +341,19 @@ impl World<'_> {
                 "record {id} acknowledged in {topic}/{partition}, a partition the topic does not surely have"
             ));
         };
-        partition_model.ack(offset, id, synced).map_err(|e| format!("{topic}/{partition}: {e}"))?;
+        partition_model.ack(offset, id, synced, weak).map_err(|e| format!("{topic}/{partition}: {e}"))?;
         self.totals.records_acknowledged += 1;
         self.check_not_poisoned(topic, partition)
     }
 
-    pub(super) fn check_read(&mut self, topic: &str, partition: u32, offset: u64, id: u64) -> Result<(), String> {
+    pub(super) fn check_read(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        id: u64,
+        raced: bool,
+    ) -> Result<(), String> {
         // A consumer may still read a deleted topic's partition it holds.
         let forbidden = self.model.forbidden.contains(&id);
         let Some(model) = self.model.partition(topic, partition) else { return Ok(()) };
@@ -336,7 +363,7 @@ impl World<'_> {
             ));
         }
         match model.acked.get(&offset) {
-            Some(acked) if acked.id != id => Err(format!(
+            Some(acked) if acked.id != id && !raced => Err(format!(
                 "read record {id} at {topic}/{partition}@{offset}, where record {} was acknowledged",
                 acked.id
             )),
@@ -451,10 +478,22 @@ pub(super) fn topic_partition_of(path: &Path) -> Option<(String, u32)> {
     Some((topic, partition))
 }
 
+/// A record acknowledged in a step, as the model learns it.
+pub(super) struct Ack<'a> {
+    topic: &'a str,
+    partition: u32,
+    offset: u64,
+    id: u64,
+    synced: bool,
+    /// The partitioner chose its partition from its key.
+    by_key: bool,
+}
+
 /// Checks one partition against its model: offsets dense from the log
 /// start to the end, every record intact and one the simulation sent, none
-/// refused or duplicated, every acknowledged record at its offset, and
-/// `synced <= end`, `start <= end`. Then marks what larder reports synced.
+/// refused or duplicated, every acknowledged record at its offset (weak
+/// ones settled first), and `synced <= end`, `start <= end`. Then marks
+/// what larder reports synced.
 pub(super) fn check_partition(
     topic: &str,
     partition: u32,
@@ -471,8 +510,9 @@ pub(super) fn check_partition(
     if synced > end || start > end {
         return Err(format!("{at}: synced_offset {synced}, log_start_offset {start}, end_offset {end}"));
     }
-    let mut expected = start;
+    let mut ids = Vec::new();
     for record in stored.iter_from(start) {
+        let expected = start + ids.len() as u64;
         let record = record.map_err(|e| format!("{at}: reading offset {expected} failed: {e}"))?;
         if record.offset() != expected {
             return Err(format!("{at}: offsets are not dense: {} where {expected} was due", record.offset()));
@@ -485,13 +525,17 @@ pub(super) fn check_partition(
         if !seen.insert(id) {
             return Err(format!("{at}@{expected} holds record {id}, which is stored twice"));
         }
-        if let Some(acked) = model.acked.get(&expected).filter(|a| a.id != id) {
-            return Err(format!("{at}@{expected} holds record {id}; record {} was acknowledged there", acked.id));
-        }
-        expected += 1;
+        ids.push(id);
     }
-    if expected != end {
-        return Err(format!("{at}: iteration ended at {expected}, the end offset is {end}"));
+    if start + ids.len() as u64 != end {
+        return Err(format!("{at}: iteration ended at {}, the end offset is {end}", start + ids.len() as u64));
+    }
+    let id_at = |offset: u64| offset.checked_sub(start).and_then(|n| ids.get(n as usize).copied());
+    model.settle_weak(id_at);
+    for (offset, acked) in &model.acked {
+        if let Some(id) = id_at(*offset).filter(|&id| id != acked.id) {
+            return Err(format!("{at}@{offset} holds record {id}; record {} was acknowledged there", acked.id));
+        }
     }
     if let Some((offset, acked)) = model.acked.range(..start).next() {
         return Err(format!(

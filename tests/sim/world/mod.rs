@@ -79,6 +79,8 @@ pub struct World<'t> {
     /// A topic deletion ran since the log was opened (so consumers may
     /// hold partitions of a deleted topic).
     deleted_since_open: bool,
+    /// Ids of larder's threads that existed before the log was opened.
+    threads_before_open: BTreeSet<u64>,
     /// Injected faults already accounted for (background threads fire some
     /// between steps; the next step accounts for them).
     faults_seen: usize,
@@ -136,6 +138,7 @@ impl<'t> World<'t> {
             deleted_since_open: false,
             partition_faulted_since_open: false,
             faults_seen: 0,
+            threads_before_open: BTreeSet::new(),
             trace: std::env::var("LARDER_SIM_TRACE").is_ok_and(|v| v == "2"),
             poisoned: BTreeSet::new(),
             history: Vec::new(),
