@@ -29,7 +29,17 @@
 //!
 //! `cargo test --all-features --test simulation` runs 2 000 seeds; the
 //! ignored `fifty_thousand_seeds` runs 50 000 (`cargo test --release
-//! --all-features --test simulation -- --ignored --nocapture`).
+//! --all-features --test simulation -- --ignored --nocapture`). Each
+//! prints its totals. Operations are drawn from the seed alone; with
+//! several threads, which call a fault hits may vary between runs.
+//!
+//! Environment: `LARDER_SEED=n` replays one seed (printing all its steps),
+//! `LARDER_SEEDS=a..b` runs a range, `LARDER_SIM_SERIAL=1` runs each step's
+//! operations in turn, `LARDER_SIM_TRACE=1` names each seed on stderr as it
+//! starts (`=2` adds each step: a crash of the whole process still shows
+//! where), `LARDER_SIM_DIR` places the logs (default: `/dev/shm` when it
+//! exists, since the simulated disk, not the real one, decides what is
+//! durable).
 
 mod sim;
 
