@@ -323,18 +323,27 @@ fn restore(path: &Path, content: &[u8]) -> io::Result<()> {
     std::fs::write(path, content)
 }
 
-/// Everything `file` holds, read through the handle.
+/// Everything `file` holds, read through the handle up to its end as it is
+/// while reading (another thread may cut or grow it meanwhile), without
+/// moving its cursor.
 fn read_whole(file: &File) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt as _;
-    let mut content = vec![0u8; file.metadata()?.len() as usize];
-    file.read_exact_at(&mut content, 0)?;
-    Ok(content)
+    let mut content = Vec::with_capacity(file.metadata()?.len() as usize);
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match file.read_at(&mut chunk, content.len() as u64) {
+            Ok(0) => return Ok(content),
+            Ok(n) => content.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Whether two metadata describe the same file (device and inode).
-fn same_file(a: &std::fs::Metadata, b: &Option<std::fs::Metadata>) -> bool {
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    b.as_ref().is_some_and(|b| (a.dev(), a.ino()) == (b.dev(), b.ino()))
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
 }
 
 fn remove_if_exists(path: &Path) -> io::Result<()> {
@@ -441,15 +450,22 @@ impl Storage for PowerLossStorage {
         Ok(file)
     }
 
-    /// A sync makes durable what the file holds, read through its handle
-    /// (an fdatasync works on a file whose name changed). The content is
-    /// recorded under `path` only while `path` still names that file: once
-    /// it was renamed away or replaced, no path leads to it any more.
+    /// A sync makes durable what the file holds, read through its handle:
+    /// an fdatasync works on the file wherever its name is now. The content
+    /// is recorded under `path` if it still names the file, else under the
+    /// tracked path that does (its directory was renamed); if none does
+    /// (it was replaced or removed), no name leads to it any more.
     fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
         let content = read_whole(file)?;
-        let named_here = std::fs::metadata(path).is_ok_and(|at_path| same_file(&at_path, &file.metadata().ok()));
-        if named_here {
-            self.disk.lock().durable.insert(path.to_path_buf(), content);
+        let synced = file.metadata()?;
+        let names = |candidate: &Path| std::fs::metadata(candidate).is_ok_and(|m| same_file(&m, &synced));
+        let mut disk = self.disk.lock();
+        let here = match names(path) {
+            true => Some(path.to_path_buf()),
+            false => disk.durable.keys().find(|candidate| names(candidate)).cloned(),
+        };
+        if let Some(here) = here {
+            disk.durable.insert(here, content);
         }
         Ok(())
     }
