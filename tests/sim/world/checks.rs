@@ -57,7 +57,13 @@ impl World<'_> {
             let by_fault = !appender.is_empty() && is_fault_error(error, &appender);
             let by_poison = matches!(error, Error::Poisoned { .. }) && self.faulted_since_open;
             let by_deletion = deleted.contains(s.topic.as_str())
-                && matches!(error, Error::UnknownTopic { .. } | Error::InvalidArgument { .. } | Error::Io { .. });
+                && matches!(
+                    error,
+                    Error::UnknownTopic { .. }
+                        | Error::InvalidArgument { .. }
+                        | Error::Io { .. }
+                        | Error::Poisoned { .. }
+                );
             if !(by_fault || by_poison || by_deletion) {
                 return Err(format!(
                     "the delivery of record {} to {} failed with {error} without a fault to explain it",
