@@ -454,12 +454,15 @@ impl Storage for PowerLossStorage {
     /// an fdatasync works on the file wherever its name is now. The content
     /// is recorded under `path` if it still names the file, else under the
     /// tracked path that does (its directory was renamed); if none does
-    /// (it was replaced or removed), no name leads to it any more.
+    /// (it was replaced or removed), no name leads to it any more. It is
+    /// read under the disk's lock, so of two syncs of one file on two
+    /// threads the one recorded last read last: durable content never goes
+    /// back to an older snapshot.
     fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
         let content = read_whole(file)?;
         let synced = file.metadata()?;
         let names = |candidate: &Path| std::fs::metadata(candidate).is_ok_and(|m| same_file(&m, &synced));
-        let mut disk = self.disk.lock();
         let here = match names(path) {
             true => Some(path.to_path_buf()),
             false => disk.durable.keys().find(|candidate| names(candidate)).cloned(),
