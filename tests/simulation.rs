@@ -76,13 +76,17 @@ pub const KNOWN_BUG_FLUSH_IN_CALLBACK_DEADLOCKS: bool = true;
 // Bugs this simulation found (see the report in the commit that added
 // each gate, and the reproductions in tests/simulation_findings.rs).
 
-/// `Log::open` trusts a `topic.meta` whose rename is not yet durable: after
-/// an `add_partitions` (or `create_topic`) that failed at its directory
-/// sync, a crash and reopen use the new partition count (or topic), and a
-/// later power cut reverts it, losing the partitions (or the topic) with
-/// records acknowledged in them. While set, such a topic stays unused
-/// until the end of the seed, its count (or existence) left open.
-pub const BUG_OPEN_TRUSTS_UNSYNCED_TOPIC_META: bool = true;
+/// `Log::open` trusts directory entries that are not durable: after an
+/// `add_partitions` or `create_topic` that failed at the directory sync
+/// following its `topic.meta` rename, a crash and reopen use the new count
+/// (or topic), and a later power cut reverts it, losing the partitions (or
+/// the topic) with records acknowledged in them; after a `delete_topic`
+/// that failed the same way, an open that finishes removing the topic but
+/// fails its own directory sync leaves the next open, which syncs nothing,
+/// showing the topic deleted, and a power cut brings it back. While set,
+/// such a topic stays unused until the end of the seed, its count (or
+/// existence) left open across reopens.
+pub const BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES: bool = true;
 
 /// A roll whose new segment fails to be created (EIO or ENOSPC writing its
 /// header, EMFILE creating it, ...) leaves the new, empty `.log` behind

@@ -111,8 +111,9 @@ pub struct TopicModel {
     /// anything up to `partitions_max`.
     pub frozen: bool,
     pub partitions_max: u32,
-    /// A `create_topic` or `add_partitions` of it failed: its `topic.meta`
-    /// may be renamed into place without being durable.
+    /// A `create_topic`, `add_partitions` or `delete_topic` of it failed:
+    /// its `topic.meta` or its directory may be renamed (or removed)
+    /// without that being durable.
     pub meta_unsure: bool,
     /// A write failed without poisoning: no more writes until the next
     /// open (`BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT`).

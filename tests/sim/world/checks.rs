@@ -294,6 +294,7 @@ impl World<'_> {
                 Effect::TopicDeleted { name, ok: false } => {
                     if let Some(topic) = self.model.topics.get_mut(name) {
                         topic.limbo = true;
+                        topic.meta_unsure |= crate::BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES;
                     }
                 }
                 Effect::PartitionsAdded { name, to, ok } => {
