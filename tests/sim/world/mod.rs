@@ -1,0 +1,375 @@
+//! One seed's world: a log on a `SimStorage` disk, producer and consumer
+//! slots, and the model. A step draws a few operations and runs them on
+//! worker threads at once, settles every queued send, then checks what
+//! must hold for any interleaving: errors are typed and explained by an
+//! injected fault (or a concurrent deletion, a closed producer, a stale
+//! generation), every fault reached the caller, and the log still holds
+//! every acknowledged record at its offset, dense, with synced <= end and
+//! committed offsets the model allows. A reopen step closes the log (or
+//! crashes it, or crashes it and cuts the power) and opens it again, which
+//! must succeed without repair.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use larder::fault::{FaultError, InjectedFault, SimStorage};
+use larder::{
+    Assignor, Durability, Error, Log, LogOptions, NewRecord, Partition, Producer, ProducerConfig, ProducerRecord,
+    RecordMetadata, TopicPartition,
+};
+
+use super::content::{self, Rng};
+use super::model::{CommitEnd, Model, PartitionModel, TopicModel, Usable};
+use super::ops::{self, lock, Effect, Member, Op, Outcome, Route, Shared};
+use super::run::{variant, Totals};
+
+mod checks;
+mod plan;
+mod reopen;
+
+use checks::{is_fault_error, topic_partition_of};
+
+const PRODUCERS: usize = 2;
+const MEMBERS: usize = 4;
+const GROUPS: [&str; 2] = ["g0", "g1"];
+const SEGMENT_BYTES: [u32; 3] = [256, 512, 1024];
+const MAX_TOPICS: usize = 4;
+const MAX_PARTITIONS: u32 = 6;
+/// Longest wait for a delivery or a flush before it counts as a hang.
+const SETTLE: Duration = Duration::from_secs(20);
+/// Threads whose injected faults are explained by how they report them.
+const APPENDER: &str = "larder-appender";
+const SYNCER: &str = "larder-interval-sync";
+
+/// How a reopen step ends the log it reopens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopen {
+    /// `Log::close`: everything acknowledged survives.
+    Close,
+    /// `simulate_crash`, the page cache kept: everything acknowledged survives.
+    Crash,
+    /// `simulate_crash`, then `power_cut`: what was synced survives.
+    PowerCut,
+}
+
+/// A queued send once settled.
+struct Settled {
+    topic: String,
+    id: u64,
+    sync_topic: bool,
+    by_key: bool,
+    result: Result<RecordMetadata, Error>,
+}
+
+pub struct World<'t> {
+    rng: Rng,
+    dir: tempfile::TempDir,
+    disk: Arc<SimStorage>,
+    log: Option<Log>,
+    producers: Vec<Mutex<Option<Producer>>>,
+    members: Vec<Mutex<Option<Member>>>,
+    model: Model,
+    totals: &'t mut Totals,
+    pub step: u64,
+    serial: bool,
+    /// A fault fired since the log was opened (so `Poisoned` is explained).
+    faulted_since_open: bool,
+    /// A topic deletion ran since the log was opened (so consumers may
+    /// hold partitions of a deleted topic).
+    deleted_since_open: bool,
+    /// Ids of larder's threads that existed before the log was opened.
+    threads_before_open: BTreeSet<u64>,
+    /// Injected faults already accounted for (background threads fire some
+    /// between steps; the next step accounts for them).
+    faults_seen: usize,
+    /// Prints each history line as it is recorded (`LARDER_SIM_TRACE=2`).
+    trace: bool,
+    /// A fault hit a partition's file since the log was opened (a roll may
+    /// have been interrupted).
+    partition_faulted_since_open: bool,
+    /// Partitions poisoned at the end of the last step.
+    poisoned: BTreeSet<(String, u32)>,
+    /// One line per step, for the report of a violation.
+    pub history: Vec<String>,
+}
+
+/// Where seeds keep their logs: `LARDER_SIM_DIR`, else a tmpfs if there
+/// is one (nothing is really synced, since the simulated disk decides what
+/// is durable, so memory serves and spares the disk other tests fsync),
+/// else the system's temporary directory.
+fn scratch_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("LARDER_SIM_DIR") {
+        return dir.into();
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = shm.is_dir() && shm.metadata().is_ok_and(|m| !m.permissions().readonly());
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+pub fn worker_name(n: usize) -> String {
+    format!("sim-worker-{n}")
+}
+
+impl<'t> World<'t> {
+    pub fn new(seed: u64, totals: &'t mut Totals, serial: bool) -> Result<World<'t>, String> {
+        let dir =
+            tempfile::Builder::new().prefix("larder-sim-").tempdir_in(scratch_dir()).map_err(|e| e.to_string())?;
+        let disk = Arc::new(SimStorage::new());
+        let log = Log::open(dir.path(), LogOptions::default().storage(disk.clone()))
+            .map_err(|e| format!("the first open failed: {e}"))?;
+        Ok(World {
+            rng: Rng::new(seed),
+            dir,
+            disk,
+            log: Some(log),
+            producers: (0..PRODUCERS).map(|_| Mutex::new(None)).collect(),
+            members: (0..MEMBERS).map(|_| Mutex::new(None)).collect(),
+            model: Model::default(),
+            totals,
+            step: 0,
+            serial,
+            faulted_since_open: false,
+            deleted_since_open: false,
+            partition_faulted_since_open: false,
+            faults_seen: 0,
+            threads_before_open: BTreeSet::new(),
+            trace: std::env::var("LARDER_SIM_TRACE").is_ok_and(|v| v == "2"),
+            poisoned: BTreeSet::new(),
+            history: Vec::new(),
+        })
+    }
+
+    /// The whole seed: a setup step, random steps with faults scheduled at
+    /// random points, then a final reopen and a clean close.
+    pub fn run(&mut self) -> Result<(), String> {
+        let steps = 8 + self.rng.below(20);
+        // Five seeds in six inject one to three faults, at random steps.
+        let fault_count = if self.rng.one_in(6) { 0 } else { 1 + self.rng.below(3) };
+        let faults: Vec<(u64, larder::fault::Fault)> = (0..fault_count)
+            .map(|_| (self.rng.below(steps), larder::fault::Fault::from_seed(self.rng.next(), 8)))
+            .collect();
+        let setup = self.setup_ops();
+        self.run_ops(setup)?;
+        let mut clear_at = None;
+        for step in 0..steps {
+            for (_, fault) in faults.iter().filter(|(at, _)| *at == step) {
+                self.record(format!("schedule {fault:?}"));
+                self.disk.schedule(*fault);
+                if fault.sticky {
+                    clear_at = Some(step + 1 + self.rng.below(6));
+                }
+            }
+            if clear_at == Some(step) && self.disk.clear_faults() > 0 {
+                self.record("faults cleared".into());
+            }
+            self.step += 1;
+            self.totals.steps += 1;
+            if self.rng.one_in(12) {
+                let how =
+                    *self.rng.pick(&[Reopen::Close, Reopen::Close, Reopen::Crash, Reopen::PowerCut, Reopen::PowerCut]);
+                let keep_faults = self.rng.one_in(4);
+                self.reopen(how, keep_faults)?;
+            } else {
+                let ops = self.plan_ops();
+                self.run_ops(ops)?;
+            }
+        }
+        self.finish()
+    }
+
+    fn setup_ops(&mut self) -> Vec<Op> {
+        let mut ops = vec![Op::NewProducer { producer: 0, queue_capacity: 1024 }];
+        for _ in 0..1 + self.rng.below(2) {
+            ops.push(self.plan_create_topic());
+        }
+        ops
+    }
+
+    /// Adds a line to the history (printed at once when tracing, so a
+    /// crash of the whole process still shows the steps before it).
+    fn record(&mut self, line: String) {
+        if self.trace {
+            eprintln!("  {line}");
+        }
+        self.history.push(line);
+    }
+
+    fn run_ops(&mut self, ops: Vec<Op>) -> Result<(), String> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.execute(&ops);
+        let settled = self.settle(&outcomes)?;
+        let injected = self.new_faults();
+        self.note(&outcomes, &settled, &injected);
+        self.deleted_since_open |= ops.iter().any(|op| matches!(op, Op::DeleteTopic { .. }));
+        self.check_outcomes(&outcomes, &settled, &injected)?;
+        self.apply(&outcomes, &settled)?;
+        self.check_log()?;
+        self.check_failed_writes(&outcomes, &settled)
+    }
+
+    /// After a write failed on I/O: a partition reported `DiskFull` must not
+    /// be poisoned (appends succeed again once there is room); and a topic
+    /// whose failed write left its partition unpoisoned takes no more
+    /// writes until the next open while `BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT`.
+    fn check_failed_writes(&mut self, outcomes: &[Outcome], settled: &[Settled]) -> Result<(), String> {
+        let mut failed: Vec<(String, Option<u32>, &Error)> = Vec::new();
+        for outcome in outcomes {
+            let (Some(error), Some(topic)) = (&outcome.error, outcome.op.topic()) else { continue };
+            let partition = match &outcome.op {
+                Op::Append { partition, .. }
+                | Op::AppendBatch { partition, .. }
+                | Op::Roll { partition, .. }
+                | Op::Truncate { partition, .. }
+                | Op::DeleteBefore { partition, .. }
+                | Op::SendDirect { route: Route::Partition(partition), .. } => Some(*partition),
+                Op::SendDirect { .. } => None,
+                _ => continue,
+            };
+            failed.push((topic.to_string(), partition, error));
+        }
+        for s in settled {
+            if let Err(error) = &s.result {
+                failed.push((s.topic.clone(), None, error));
+            }
+        }
+        for (topic, partition, error) in failed {
+            let partition = match error {
+                Error::DiskFull { partition: Some(p), .. } => Some(*p),
+                Error::Io { .. } => partition,
+                _ => continue,
+            };
+            let poisoned = partition.is_some_and(|p| self.poisoned.contains(&(topic.clone(), p)));
+            if matches!(error, Error::DiskFull { .. })
+                && poisoned
+                && !crate::BUG_DISK_FULL_REPORTED_FOR_A_POISONING_FAILURE
+            {
+                return Err(format!(
+                    "{topic}/{partition:?} reported DiskFull but is poisoned: appends will not resume"
+                ));
+            }
+            if !poisoned && crate::BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT {
+                if let Some(model) = self.model.topics.get_mut(&topic) {
+                    model.quarantined = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The faults fired since the last call, in any thread, now accounted
+    /// for: counted, and noted as explaining a poisoned partition.
+    fn new_faults(&mut self) -> Vec<InjectedFault> {
+        let all = self.disk.injected();
+        let new = all[self.faults_seen..].to_vec();
+        self.faults_seen = all.len();
+        self.totals.faults_injected += new.len() as u64;
+        self.faulted_since_open |= !new.is_empty();
+        self.partition_faulted_since_open |= new.iter().any(|f| topic_partition_of(&f.path).is_some());
+        new
+    }
+
+    /// Runs `ops` at once, one worker thread each (one after another when
+    /// serial, for an exact replay).
+    fn execute(&self, ops: &[Op]) -> Vec<Outcome> {
+        let log = self.log.as_ref().expect("the log is open");
+        let shared = Shared { log, producers: &self.producers, members: &self.members };
+        let shared = &shared;
+        std::thread::scope(|scope| {
+            let spawn = |n: usize| {
+                let op = &ops[n];
+                std::thread::Builder::new()
+                    .name(worker_name(n))
+                    .spawn_scoped(scope, move || ops::execute(op, shared))
+                    .expect("spawn a worker")
+            };
+            if self.serial {
+                (0..ops.len()).map(|n| spawn(n).join().expect("panics are caught")).collect()
+            } else {
+                let workers: Vec<_> = (0..ops.len()).map(spawn).collect();
+                workers.into_iter().map(|w| w.join().expect("panics are caught")).collect()
+            }
+        })
+    }
+
+    /// Waits for every queued send, flushes every producer, and checks each
+    /// callback ran once with the handle's outcome.
+    fn settle(&mut self, outcomes: &[Outcome]) -> Result<Vec<Settled>, String> {
+        let mut settled = Vec::new();
+        for effect in outcomes.iter().flat_map(|o| &o.effects) {
+            let Effect::Queued { topic, id, sync_topic, by_key, handle, .. } = effect else { continue };
+            let result = handle.wait(SETTLE);
+            if let Err(Error::Timeout { .. }) = result {
+                return Err(format!("hang: the delivery of record {id} did not complete in {SETTLE:?}"));
+            }
+            settled.push(Settled { topic: topic.clone(), id: *id, sync_topic: *sync_topic, by_key: *by_key, result });
+        }
+        for slot in &self.producers {
+            let producer = lock(slot).clone();
+            if let Some(Err(Error::Timeout { .. })) = producer.map(|p| p.flush_timeout(SETTLE)) {
+                return Err(format!("hang: a producer's flush did not return in {SETTLE:?}"));
+            }
+        }
+        let callbacks = outcomes.iter().flat_map(|o| &o.effects).filter_map(|e| match e {
+            Effect::Queued { id, callback: Some(log), .. } => Some((*id, log)),
+            _ => None,
+        });
+        for (id, log) in callbacks {
+            let ran = lock(log);
+            let handle = &settled.iter().find(|s| s.id == id).expect("settled").result;
+            let same = match (ran.first(), handle) {
+                (Some(Ok(a)), Ok(b)) => a == b,
+                (Some(Err(a)), Err(b)) => a.to_string() == b.to_string(),
+                _ => false,
+            };
+            if ran.len() != 1 || !same {
+                return Err(format!(
+                    "the callback of record {id} ran {} times with {ran:?}; the handle says {handle:?}",
+                    ran.len()
+                ));
+            }
+        }
+        Ok(settled)
+    }
+
+    fn note(&mut self, outcomes: &[Outcome], settled: &[Settled], injected: &[InjectedFault]) {
+        self.totals.operations += outcomes.len() as u64;
+        let mut line = format!("step {}:", self.step);
+        for outcome in outcomes {
+            self.totals.records_read += outcome.records_read;
+            let result = match (&outcome.error, &outcome.panic) {
+                (_, Some(panic)) => format!("PANIC {panic}"),
+                (Some(error), _) => {
+                    self.totals.failed_operations += 1;
+                    *self.totals.errors.entry(variant(error)).or_default() += 1;
+                    format!("Err({})", variant(error))
+                }
+                (None, None) => "Ok".into(),
+            };
+            line.push_str(&format!("\n    {:?} -> {result}", outcome.op));
+        }
+        for s in settled {
+            if let Err(error) = &s.result {
+                *self.totals.errors.entry(format!("delivery {}", variant(error))).or_default() += 1;
+                line.push_str(&format!("\n    delivery of {} -> Err({})", s.id, variant(error)));
+            }
+        }
+        for fault in injected {
+            line.push_str(&format!(
+                "\n    injected {:?} {:?} on {} in {:?}",
+                fault.call,
+                fault.error,
+                fault.path.display(),
+                fault.thread
+            ));
+        }
+        self.record(line);
+    }
+}
