@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use larder::fault::{Fault, FaultError, FaultStorage, FileCall, SimStorage};
-use larder::{
-    Durability, Error, Log, LogOptions, NewRecord, Partition, PartitionOptions, ProducerConfig, ProducerRecord,
-    TopicConfig,
-};
+use larder::partition::{Partition, PartitionOptions};
+use larder::record::NewRecord;
+use larder::storage::fault::{Fault, FaultError, FaultStorage, FileCall, SimStorage};
+use larder::{Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
 /// Seed 34 (and 314, 456): a roll whose new segment cannot be created
 /// leaves the new, empty `.log` behind and does not poison the partition;

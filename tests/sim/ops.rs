@@ -9,8 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use larder::record::NewRecord;
 use larder::{
-    Assignor, AutoOffsetReset, Consumer, ConsumerConfig, DeliveryHandle, Durability, Error, Log, NewRecord, Producer,
+    Assignor, AutoOffsetReset, Consumer, ConsumerConfig, DeliveryHandle, Durability, Error, Log, Producer,
     ProducerConfig, ProducerRecord, RecordMetadata, TopicConfig, TopicPartition,
 };
 
@@ -338,8 +339,10 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// the sync that a `Sync` topic's acknowledgement waits for (which fails,
 /// or finds the partition poisoned, or closed by a concurrent deletion).
 pub fn may_be_stored(error: &Error, sync_topic: bool) -> bool {
-    let after_append =
-        matches!(error, Error::Io { operation: "sync", .. } | Error::Poisoned { .. } | Error::InvalidArgument { .. });
+    let after_append = matches!(
+        error,
+        Error::Io { operation: larder::IoOp::Sync, .. } | Error::Poisoned { .. } | Error::InvalidArgument { .. }
+    );
     sync_topic && after_append
 }
 

@@ -126,7 +126,7 @@ impl World<'_> {
             Error::StaleGeneration { .. } | Error::NotAssigned { .. } => {
                 matches!(op, Op::Commit { .. } | Op::CommitOffsets { .. })
             }
-            Error::ProducerClosed => match op {
+            Error::Closed { .. } => match op {
                 Op::SendDirect { producer, .. } | Op::Send { producer, .. } | Op::Flush { producer } => {
                     closed(producer)
                 }

@@ -14,10 +14,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use larder::fault::{FaultError, InjectedFault, SimStorage};
+use larder::partition::Partition;
+use larder::record::NewRecord;
+use larder::storage::fault::{FaultError, InjectedFault, SimStorage};
 use larder::{
-    Assignor, Durability, Error, Log, LogOptions, NewRecord, Partition, Producer, ProducerConfig, ProducerRecord,
-    RecordMetadata, TopicPartition,
+    Assignor, Durability, Error, Log, LogOptions, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    TopicPartition,
 };
 
 use super::content::{self, Rng};
@@ -36,7 +38,7 @@ const MEMBERS: usize = 4;
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const SEGMENT_BYTES: [u32; 3] = [256, 512, 1024];
 const MAX_TOPICS: usize = 4;
-const MAX_PARTITIONS: u32 = 6;
+const SIM_MAX_PARTITIONS: u32 = 6;
 /// Longest wait for a delivery or a flush before it counts as a hang.
 const SETTLE: Duration = Duration::from_secs(20);
 /// Threads whose injected faults are explained by how they report them.
@@ -151,8 +153,8 @@ impl<'t> World<'t> {
         let steps = 8 + self.rng.below(20);
         // Five seeds in six inject one to three faults, at random steps.
         let fault_count = if self.rng.one_in(6) { 0 } else { 1 + self.rng.below(3) };
-        let faults: Vec<(u64, larder::fault::Fault)> = (0..fault_count)
-            .map(|_| (self.rng.below(steps), larder::fault::Fault::from_seed(self.rng.next(), 8)))
+        let faults: Vec<(u64, larder::storage::fault::Fault)> = (0..fault_count)
+            .map(|_| (self.rng.below(steps), larder::storage::fault::Fault::from_seed(self.rng.next(), 8)))
             .collect();
         let setup = self.setup_ops();
         self.run_ops(setup)?;

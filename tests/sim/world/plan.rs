@@ -122,11 +122,11 @@ impl World<'_> {
                 Op::DeleteTopic { name: topic }
             }
             70 => {
-                if partitions >= MAX_PARTITIONS || deleting.contains(topic.as_str()) {
+                if partitions >= SIM_MAX_PARTITIONS || deleting.contains(topic.as_str()) {
                     return None;
                 }
                 let to = partitions + 1 + self.rng.below(2) as u32;
-                Op::AddPartitions { name: topic, to: to.min(MAX_PARTITIONS) }
+                Op::AddPartitions { name: topic, to: to.min(SIM_MAX_PARTITIONS) }
             }
             71..=74 => {
                 let member = *self.rng.pick(&free.iter().copied().chain([MEMBERS]).collect::<Vec<_>>());
