@@ -1,9 +1,7 @@
 //! Minimal reproductions of the bugs `tests/simulation.rs` found, each
-//! reduced from a failing seed to the few calls that matter. Each test
-//! asserts the correct behaviour, so it fails until its bug is fixed; they
-//! are ignored meanwhile (run them with `cargo test --all-features --test
-//! simulation_findings -- --ignored`). Once one passes, remove its
-//! `#[ignore]` and the matching `BUG_` gate in `tests/simulation.rs`.
+//! reduced from a failing seed to the few calls that matter, kept as
+//! regression tests: each asserts the correct behaviour, and failed before
+//! its fix.
 
 use std::sync::Arc;
 
@@ -17,7 +15,6 @@ use larder::{Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord,
 /// appends go on in the old segment past the orphan's base offset, and the
 /// next open, even after a clean close, fails with `Corrupt`.
 #[test]
-#[ignore = "bug: a failed roll leaves an orphan segment (BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT)"]
 fn a_failed_roll_leaves_no_orphan_segment_that_breaks_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(FaultStorage::new());
@@ -40,7 +37,6 @@ fn a_failed_roll_leaves_no_orphan_segment_that_breaks_the_next_open() {
 /// partition is not poisoned, as `DiskFull` promises; the next append fits
 /// the old segment; the log no longer opens.
 #[test]
-#[ignore = "bug: a failed roll leaves an orphan segment (BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT)"]
 fn a_full_disk_during_a_roll_leaves_a_log_that_opens() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SimStorage::new());
@@ -61,7 +57,6 @@ fn a_full_disk_during_a_roll_leaves_a_log_that_opens() {
 /// nothing stored changed and that appends succeed again once there is
 /// room; every later append fails with `Poisoned` instead.
 #[test]
-#[ignore = "bug: DiskFull reported for a failure that poisons (BUG_DISK_FULL_REPORTED_FOR_A_POISONING_FAILURE)"]
 fn disk_full_is_only_reported_when_appends_can_resume() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SimStorage::new());
@@ -78,15 +73,11 @@ fn disk_full_is_only_reported_when_appends_can_resume() {
 }
 
 /// Seed 27: `add_partitions` fails at the sync of the topic directory
-/// after renaming the new `topic.meta` into place. After a crash, `Log::open`
-/// reads that meta and uses the new partition without making its rename
-/// durable; a record acknowledged there at `Durability::Sync` is lost when
-/// the power is cut, because the rename is undone and the topic has one
-/// partition again. (`create_topic` failing at the same point does the
-/// same to a whole topic, which the next open then deletes: the known bug
-/// "Log::open deletes a topic whose topic.meta is missing".)
+/// after renaming the new `topic.meta` into place. `Log::open` must not use
+/// a `topic.meta` whose rename is not durable: a record acknowledged at
+/// `Durability::Sync` in a partition the reopened log shows would be lost
+/// when a power cut undid the rename.
 #[test]
-#[ignore = "bug: Log::open trusts directory entries that are not durable (BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES)"]
 fn a_partition_that_took_synced_records_survives_a_power_cut() {
     for seed in 0..32 {
         let dir = tempfile::tempdir().unwrap();
@@ -105,20 +96,23 @@ fn a_partition_that_took_synced_records_survives_a_power_cut() {
         assert!(log.add_partitions("t", 2).is_err());
         log.simulate_crash();
 
+        // Whatever count the failed call left (the old metadata is written
+        // back), a record acknowledged in any partition the reopened log
+        // shows must survive a power cut.
         let log = Log::open(dir.path(), options.clone()).unwrap();
-        assert_eq!(log.describe_topic("t").unwrap().partitions.len(), 2, "the reopened log uses the new count");
+        let partitions = log.describe_topic("t").unwrap().partitions.len() as u32;
         let producer = log.producer(ProducerConfig::default()).unwrap();
-        let meta = producer.send_direct(&ProducerRecord::new("t", b"synced").partition(1)).unwrap();
+        let meta = producer.send_direct(&ProducerRecord::new("t", b"synced").partition(partitions - 1)).unwrap();
         assert_eq!(meta.durability, Durability::Sync);
         drop(producer);
         log.simulate_crash();
         disk.power_cut(seed).unwrap();
 
         let log = Log::open(dir.path(), options).unwrap();
-        let partitions = log.describe_topic("t").unwrap().partitions.len();
-        // Today: for some cuts the topic has 1 partition again.
-        assert_eq!(partitions, 2, "power cut {seed} lost partition 1 and its synced record");
-        assert_eq!(log.partition("t", 1).unwrap().read(0).unwrap().value(), Some(&b"synced"[..]));
+        let after = log.describe_topic("t").unwrap().partitions.len() as u32;
+        assert_eq!(after, partitions, "power cut {seed} changed the partition count");
+        let record = log.partition("t", partitions - 1).unwrap().read(0).unwrap();
+        assert_eq!(record.value(), Some(&b"synced"[..]), "power cut {seed} lost a synced record");
     }
 }
 
@@ -129,7 +123,6 @@ fn a_partition_that_took_synced_records_survives_a_power_cut() {
 /// durable: a power cut brings the topic back, though the log had already
 /// shown it deleted (and a new topic of that name may have been created).
 #[test]
-#[ignore = "bug: Log::open trusts directory entries that are not durable (BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES)"]
 fn a_topic_shown_deleted_stays_deleted_after_a_power_cut() {
     for seed in 0..32 {
         let dir = tempfile::tempdir().unwrap();
@@ -152,16 +145,13 @@ fn a_topic_shown_deleted_stays_deleted_after_a_power_cut() {
     }
 }
 
-/// Seed 12107: loading a group whose offsets file does not exist writes a
-/// snapshot (temp file, rename, directory sync); the directory sync fails.
-/// A later load finds the renamed file and uses it without syncing its
-/// directory, so commits acknowledged as durable go into a file whose name
-/// is not: a power cut undoes the rename and the acknowledged commit is
-/// lost (a consumer with `auto_offset_reset = latest` would then skip
-/// records). A crash between that rename and that sync does the same
-/// without any failing call.
+/// Seed 12107: a group's offsets file is written by its first commit
+/// (temporary file, rename, directory sync). When that directory sync
+/// fails, the commit is not acknowledged; the next one must not go into a
+/// file whose name is not durable, or a power cut undoes the rename and
+/// loses an acknowledged commit (a consumer with `auto_offset_reset =
+/// latest` would then skip records).
 #[test]
-#[ignore = "bug: a group is loaded from an offsets file whose rename is not durable (BUG_GROUP_LOAD_TRUSTS_UNSYNCED_OFFSETS)"]
 fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
     use larder::{ConsumerConfig, TopicPartition};
     use std::collections::HashMap;
@@ -174,10 +164,13 @@ fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
         log.partition("t", 0).unwrap().append(&NewRecord::new(b"r")).unwrap();
         disk.schedule(Fault { call: FileCall::SyncDir, nth: 1, error: FaultError::Eio, sticky: false });
         let config = ConsumerConfig::default().group_id("g").enable_auto_commit(false);
-        assert!(log.consumer(config.clone()).is_err(), "the group's first snapshot fails at its directory sync");
         let mut consumer = log.consumer(config).unwrap();
         let tp = TopicPartition::new("t", 0);
         consumer.assign(std::slice::from_ref(&tp)).unwrap();
+        // The group's first commit writes its offsets file (temporary,
+        // rename, directory sync): the sync fails, so it is not acknowledged.
+        let first = consumer.commit_offsets(&HashMap::from([(tp.clone(), 1)]));
+        assert!(first.is_err(), "the first commit fails at its directory sync");
         consumer.commit_offsets(&HashMap::from([(tp.clone(), 1)])).unwrap();
         drop(consumer);
         log.simulate_crash();
@@ -200,7 +193,6 @@ fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
 /// treating it as the interrupted roll docs/FORMAT.md says it handles
 /// ("roll step 1: an empty last segment: kept (or recreated)").
 #[test]
-#[ignore = "bug: a stale seal makes an interrupted roll look like a gap (BUG_STALE_SEAL_MAKES_AN_INTERRUPTED_ROLL_CORRUPT)"]
 fn an_interrupted_roll_after_a_reopen_opens_without_repair() {
     for seed in 0..32 {
         let dir = tempfile::tempdir().unwrap();
@@ -232,7 +224,6 @@ fn an_interrupted_roll_after_a_reopen_opens_without_repair() {
 /// nothing to sync and is acknowledged, and after a reopen the committed
 /// offset is past the end of the log.
 #[test]
-#[ignore = "bug: a failed truncate_to keeps the old end in memory (BUG_FAILED_TRUNCATE_KEEPS_THE_OLD_END)"]
 fn a_commit_after_a_failed_truncation_is_never_past_the_end() {
     use larder::{ConsumerConfig, TopicPartition};
     use std::collections::HashMap;
@@ -272,7 +263,6 @@ fn a_commit_after_a_failed_truncation_is_never_past_the_end() {
 /// errors), and the next open brings it back with all its records: the
 /// failed call changed what it did not report.
 #[test]
-#[ignore = "bug: a failed delete_topic still drops the topic from memory (BUG_FAILED_DELETE_TOPIC_DROPS_IT_FROM_MEMORY)"]
 fn a_failed_delete_topic_leaves_the_topic_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(SimStorage::new());
@@ -293,7 +283,6 @@ fn a_failed_delete_topic_leaves_the_topic_in_place() {
 /// next write through its map, here the seal of `close`, kills the process
 /// with SIGBUS. Run in a child process, which the signal would kill.
 #[test]
-#[ignore = "bug: replacing an empty segment truncates its mapped files (BUG_REPLACING_AN_EMPTY_SEGMENT_TRUNCATES_ITS_MAPS)"]
 fn a_full_disk_while_replacing_an_empty_segment_does_not_crash_the_process() {
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "replace_empty_segment_child", "--include-ignored", "--nocapture"])
@@ -305,7 +294,7 @@ fn a_full_disk_while_replacing_an_empty_segment_does_not_crash_the_process() {
 }
 
 #[test]
-#[ignore = "run by a_full_disk_while_replacing_an_empty_segment_does_not_crash_the_process"]
+#[ignore = "run by a_full_disk_while_replacing_an_empty_segment_does_not_crash_the_process in a child process"]
 fn replace_empty_segment_child() {
     if std::env::var_os("LARDER_FINDINGS_CHILD").is_none() {
         return;

@@ -36,6 +36,9 @@ const GATHER_YIELDS: usize = 4;
 /// How much a failed step may have changed, for [`Partition::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Damage {
+    /// Nothing of the partition: the step wrote only files no one reads
+    /// (a new segment's temporaries), and removed them.
+    Nothing,
     /// Only what the failed operation itself did: [`IoOp::poisons`] says
     /// whether that leaves the partition's files unknown.
     Operation,
@@ -245,6 +248,7 @@ impl Partition {
     fn check<T>(&self, result: Result<T>, damage: Damage) -> Result<T> {
         result.map_err(|error| {
             let poisons = match damage {
+                Damage::Nothing => false,
                 Damage::Operation => error.poisons(),
                 Damage::Files => matches!(error, Error::Io { .. }),
             };
@@ -368,17 +372,21 @@ impl Partition {
         let storage = &*self.options.storage;
         let base = self.end_offset.load(Ordering::Relaxed);
         let replaces_empty = writer.record_count() == 0;
-        let fresh = match SegmentWriter::create(storage, &self.dir, base, capacity) {
+        // Written under temporary names first: a failure there changed
+        // nothing of the partition.
+        let staged = SegmentWriter::stage(storage, &self.dir, base);
+        let staged = self.check(staged, Damage::Nothing)?;
+        let fresh = match staged.install(storage, &self.dir, capacity) {
             Ok(fresh) => fresh,
-            // Replacing an empty active segment rewrote its files: the
-            // writer's map no longer matches them.
+            // Replacing an empty active segment renamed new files over the
+            // ones the writer maps: the writer no longer matches them.
             Err(error) if replaces_empty => return self.check(Err(error), Damage::Files),
-            // A new segment's files that could not be completed are removed,
+            // A new segment's files that could not be installed are removed,
             // or the partition is poisoned: no record may be appended to the
             // old segment past an orphan's base offset.
             Err(error) => {
                 let removed = files::delete_segment_files(storage, &self.dir, base);
-                let damage = if removed.is_ok() { Damage::Operation } else { Damage::Files };
+                let damage = if removed.is_ok() { Damage::Nothing } else { Damage::Files };
                 return self.check(Err(error), damage);
             }
         };

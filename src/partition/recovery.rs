@@ -137,7 +137,7 @@ impl Recovery<'_> {
         };
         for (i, &base) in bases.iter().enumerate() {
             if let Some(end) = self.segments.last().map(|s| s.end_offset()).filter(|&end| end != base) {
-                if base < end && !self.later_segments_hold_data(i - 1)? {
+                if !self.later_segments_hold_data(i - 1)? {
                     return self.drop_orphans(i);
                 }
                 let path = self.dir.join(files::file_name(base, "log"));
@@ -163,10 +163,12 @@ impl Recovery<'_> {
         unreachable!("scanning the last segment always yields the writer")
     }
 
-    /// Segments from `bases[from]` on hold no record and start inside the
-    /// segment before them: a roll that failed (or was cut short by a
-    /// crash) after creating them, before any record went in. They are
-    /// deleted, and the segment before them is the active one again.
+    /// Segments from `bases[from]` on hold no record and do not start where
+    /// the segment before them ends: a roll that failed (or was cut short by
+    /// a crash) after creating them, before any record went in — inside the
+    /// previous segment, or past its end when a power cut took the unsynced
+    /// tail it was rolled at. They are deleted, and the segment before them
+    /// is the active one again.
     fn drop_orphans(&mut self, from: usize) -> Result<SegmentWriter> {
         self.delete_from(from)?;
         let previous = self.segments.pop().map(|s| s.base_offset());

@@ -49,15 +49,28 @@ impl SegmentWriter {
     /// replaced to get more capacity) are replaced, never rewritten while
     /// something still maps them.
     pub(crate) fn create(storage: &dyn Storage, dir: &Path, base_offset: u64, capacity_bytes: usize) -> Result<Self> {
-        let [log_path, index_path, time_path] = files::paths(dir, base_offset);
+        Self::stage(storage, dir, base_offset)?.install(storage, dir, capacity_bytes)
+    }
+
+    /// The first half of [`SegmentWriter::create`]: writes and syncs the new
+    /// files under their temporary names. Nothing a reader or a recovery
+    /// would look at changes; on failure the temporaries are removed.
+    pub(crate) fn stage(storage: &dyn Storage, dir: &Path, base_offset: u64) -> Result<StagedSegment> {
+        let [log_path, index_path, _] = files::paths(dir, base_offset);
         let (log_temp, index_temp) = (temp_path(&log_path), temp_path(&index_path));
         let header = encode_log_header(base_offset, LOG_HEADER_BYTES as u64);
-        let log_file = create_with(storage, &log_temp, &header)?;
         let index_header = index::encode_index_header(&IndexHeader { base_offset, seal: None });
-        let index_file = create_with(storage, &index_temp, &index_header)?;
-        install(storage, &[(&log_temp, &log_path), (&index_temp, &index_path)], &time_path)?;
-        let parts = OpenParts { log_file, index_file, log_len: LOG_HEADER_BYTES, entries: 0 };
-        Self::open(dir, base_offset, capacity_bytes, parts, TimeIndex::default(), None)
+        let staged = create_with(storage, &log_temp, &header)
+            .and_then(|log_file| Ok((log_file, create_with(storage, &index_temp, &index_header)?)));
+        match staged {
+            Ok((log_file, index_file)) => Ok(StagedSegment { base_offset, log_file, index_file }),
+            Err(error) => {
+                for temp in [&log_temp, &index_temp] {
+                    let _ = storage.remove_file(temp);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Maps existing segment files for appending after their `log_len`
@@ -256,6 +269,27 @@ impl SegmentWriter {
         }
         let parts = OpenParts { log_file, index_file, log_len, entries: kept };
         Self::open(dir, base, capacity_bytes, parts, times, first_timestamp)
+    }
+}
+
+/// A new segment's files, written under temporary names by
+/// [`SegmentWriter::stage`].
+pub(crate) struct StagedSegment {
+    base_offset: u64,
+    log_file: File,
+    index_file: File,
+}
+
+impl StagedSegment {
+    /// The second half of [`SegmentWriter::create`]: renames the files into
+    /// place and maps them for appending.
+    pub(crate) fn install(self, storage: &dyn Storage, dir: &Path, capacity_bytes: usize) -> Result<SegmentWriter> {
+        let [log_path, index_path, time_path] = files::paths(dir, self.base_offset);
+        let (log_temp, index_temp) = (temp_path(&log_path), temp_path(&index_path));
+        install(storage, &[(&log_temp, &log_path), (&index_temp, &index_path)], &time_path)?;
+        let parts =
+            OpenParts { log_file: self.log_file, index_file: self.index_file, log_len: LOG_HEADER_BYTES, entries: 0 };
+        SegmentWriter::open(dir, self.base_offset, capacity_bytes, parts, TimeIndex::default(), None)
     }
 }
 
