@@ -43,107 +43,44 @@
 
 mod sim;
 
-// Known bugs, fixed elsewhere. Each gate keeps the simulation away from the
-// combination that trips its bug; set it to false once the fix lands.
+// Bugs this simulation found that are not fixed yet. Each gate keeps the
+// simulation away from the combination that trips its bug, and has a
+// minimal reproduction in tests/simulation_findings.rs (ignored until the
+// fix lands); set it to false once it does. Every bug an earlier gate here
+// described is fixed, and its reproduction runs as a regression test.
 
-/// A `sync` racing `truncate_to` leaves `synced_offset` above `end_offset`:
-/// truncations never race a sync, so they run alone in their step and
-/// never on `Interval` topics (whose background sync may race them).
-pub const KNOWN_BUG_SYNC_TRUNCATE_RACE: bool = true;
-/// Readers racing `truncate_to` or `delete_before` can panic in
-/// `Segment::read_batch`: truncations and deletions run alone in their step.
-pub const KNOWN_BUG_READ_RACES_TRUNCATE: bool = true;
-/// An `Iter` spanning `truncate_to` returns stale records: truncations run
-/// alone, so no iteration spans one.
-pub const KNOWN_BUG_ITER_SPANS_TRUNCATE: bool = true;
-/// Consumers can still commit after `Log::close`: the check that a
-/// consumer kept across a close fails to commit is skipped.
-pub const KNOWN_BUG_COMMIT_AFTER_CLOSE: bool = true;
-/// A failed `add_partitions` keeps the new partitions in memory: it runs
-/// alone in its step, and after it fails the topic is left alone until the
-/// next reopen, whose partition count may be the old or the new one.
-pub const KNOWN_BUG_ADD_PARTITIONS_KEPT_IN_MEMORY: bool = true;
-/// `create_topic` is not atomic: after it fails, the topic may exist after
-/// the next reopen (the model accepts both).
-pub const KNOWN_BUG_CREATE_TOPIC_NOT_ATOMIC: bool = true;
-/// `Log::close` does not join the interval-sync thread: the check that no
-/// thread larder started outlives `Log::close` is skipped.
-pub const KNOWN_BUG_CLOSE_DOES_NOT_JOIN_THE_INTERVAL_SYNCER: bool = true;
-/// `Producer::flush()` inside a delivery callback deadlocks: callbacks
-/// never flush (they only record their result).
-pub const KNOWN_BUG_FLUSH_IN_CALLBACK_DEADLOCKS: bool = true;
+/// Seed 18: `delete_before` persists and publishes the new log start, then
+/// removes the segments below it; when a removal fails with ENOSPC (which
+/// poisons nothing) it reports `DiskFull`, whose documentation promises
+/// that nothing stored changed, though the start has moved. While set, the
+/// check that a `delete_before` reporting `DiskFull` left the start where
+/// it was is skipped (the model lets the start move, as for any failure).
+pub const BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL: bool = true;
 
-// Bugs this simulation found (see the report in the commit that added
-// each gate, and the reproductions in tests/simulation_findings.rs).
+/// Seed 17: `create_topic` renames the staged topic into place, then its
+/// partitions fail to open (here every rename fails: EMFILE, sticky), and
+/// the cleanup, itself a rename, fails too: the call returns the error but
+/// the topic stays on disk, complete, and the next open shows it. While
+/// set, a topic whose creation failed may exist after the next open (then
+/// the model adopts it, empty); the running log must still not show it.
+pub const BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE: bool = true;
 
-/// `Log::open` trusts directory entries that are not durable: after an
-/// `add_partitions` or `create_topic` that failed at the directory sync
-/// following its `topic.meta` rename, a crash and reopen use the new count
-/// (or topic), and a later power cut reverts it, losing the partitions (or
-/// the topic) with records acknowledged in them; after a `delete_topic`
-/// that failed the same way, an open that finishes removing the topic but
-/// fails its own directory sync leaves the next open, which syncs nothing,
-/// showing the topic deleted, and a power cut brings it back. While set,
-/// such a topic stays unused until the end of the seed, its count (or
-/// existence) left open across reopens.
-pub const BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES: bool = true;
+/// Seed 4 (and 5, 14, ...): after `Log::close`, `Partition::sync` on a
+/// handle of a partition that was poisoned returns `Poisoned`, where every
+/// call through a handle of a closed log must return `Closed`. While set,
+/// that `sync` may return either.
+pub const BUG_SYNC_AFTER_CLOSE_REPORTS_POISONED: bool = true;
 
-/// A roll whose new segment fails to be created (EIO or ENOSPC writing its
-/// header, EMFILE creating it, ...) leaves the new, empty `.log` behind
-/// without poisoning the partition; appends go on in the old segment past
-/// the orphan's base offset, and the next open (even after a clean close)
-/// fails with `Corrupt` ("segment starts at offset n but the previous one
-/// ends at m"). While set, a topic with a write that failed without
-/// poisoning its partition takes no more writes until the next reopen.
-pub const BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT: bool = true;
-/// An ENOSPC from a sync during a roll (file or directory) poisons the
-/// partition but is reported as `DiskFull`, whose documentation promises
-/// that nothing stored changed and appends succeed again once there is
-/// room. While set, the check that a partition reported `DiskFull` is not
-/// poisoned is skipped.
-pub const BUG_DISK_FULL_REPORTED_FOR_A_POISONING_FAILURE: bool = true;
-
-/// Loading a group whose offsets file is missing writes a snapshot (temp,
-/// rename, directory sync); when that directory sync fails, a later load
-/// uses the renamed file without syncing its directory, so commits
-/// acknowledged as durable go into a file whose name is not, and a power
-/// cut loses them. While set, a group whose load failed is not used again
-/// in the seed.
-pub const BUG_GROUP_LOAD_TRUSTS_UNSYNCED_OFFSETS: bool = true;
-/// After a clean close and reopen, the active segment keeps its old seal;
-/// a roll interrupted after creating the next segment, then a power cut
-/// dropping what was appended since the reopen, make that stale seal
-/// verify: recovery sees a gap and `Log::open` fails with `Corrupt`. While
-/// set, after a fault on a partition's file the next reopen crashes the
-/// process but does not cut the power.
-pub const BUG_STALE_SEAL_MAKES_AN_INTERRUPTED_ROLL_CORRUPT: bool = true;
-/// A `truncate_to` that fails after cutting the log on disk leaves the
-/// partition (poisoned) reporting and serving its old end offset and
-/// synced offset; a commit of an offset up to that stale end syncs nothing
-/// and is acknowledged, and after a reopen it is past the end. While set,
-/// committed offsets of such a partition may be past the end.
-pub const BUG_FAILED_TRUNCATE_KEEPS_THE_OLD_END: bool = true;
-/// `delete_topic` removes the topic from memory before renaming its
-/// directory; when the rename fails, the topic is gone from the running
-/// log but not from disk (the next open brings it back), and its
-/// partitions are closed, ignoring errors, by whoever drops the last
-/// handle. While set, a failed deletion leaves the topic's existence open
-/// until the next reopen, and faults on its files met by such a drop need
-/// not reach a caller.
-pub const BUG_FAILED_DELETE_TOPIC_DROPS_IT_FROM_MEMORY: bool = true;
-/// A batch larger than a segment, appended to an empty active segment,
-/// replaces it with a larger one at the same base offset, and creating the
-/// new files truncates the ones the active writer still maps; when that
-/// creation fails (a full disk: `DiskFull`, not poisoned), the next write
-/// through the old maps, or the seal of `close`, kills the process with
-/// SIGBUS. While set, no batch larger than its topic's segment is drawn
-/// while a fault is armed, and a topic takes one write per step then.
-pub const BUG_REPLACING_AN_EMPTY_SEGMENT_TRUNCATES_ITS_MAPS: bool = true;
-
-/// Truncations and deletions run alone in their step while any of the
-/// bugs above makes racing them unsafe.
-pub const EXCLUSIVE_TRUNCATION: bool =
-    KNOWN_BUG_SYNC_TRUNCATE_RACE || KNOWN_BUG_READ_RACES_TRUNCATE || KNOWN_BUG_ITER_SPANS_TRUNCATE;
+/// Seed 1148: a roll installs the new segment as the writer's before it
+/// seals the old one; when that seal (or the directory sync after it)
+/// fails, the partition is poisoned with the writer on a segment the
+/// partition does not list, and a `sync` in flight (of a `Sync` topic's
+/// send, the appender, the interval syncer, a commit) panics on the
+/// invariant check of debug builds: "the writer's segment is not the
+/// last". The panic may kill a producer's appender, whose handles then
+/// never complete. While set, such a panic, in any thread, ends its seed
+/// at that step (counted in the totals); release builds do not check.
+pub const BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED: bool = true;
 
 /// Seeds from `LARDER_SEED` (one seed, replayed) or `LARDER_SEEDS`
 /// (`first..end`), else `default`.

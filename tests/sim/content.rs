@@ -83,14 +83,6 @@ pub fn header(id: u64) -> Option<Vec<u8>> {
     (mix(id) % 4 == 1).then(|| id.to_le_bytes().to_vec())
 }
 
-/// An upper bound of the frame record `id` takes in a segment: the frame
-/// header, key, value and header section.
-pub fn frame_bytes_max(id: u64) -> usize {
-    const FRAME_HEADER_BYTES: usize = 36;
-    let header_section = header(id).map_or(0, |v| 2 + 1 + 4 + v.len());
-    FRAME_HEADER_BYTES + key(id).map_or(0, |k| k.len()) + value(id).len() + header_section
-}
-
 /// The id a value starts with.
 pub fn id_of(value: &[u8]) -> Option<u64> {
     let rest = value.strip_prefix(b"r")?;

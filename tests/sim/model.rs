@@ -32,10 +32,13 @@ pub struct Acked {
 #[derive(Debug, Default)]
 pub struct PartitionModel {
     pub acked: BTreeMap<u64, Acked>,
-    /// A `truncate_to` failed since the log was opened: its end offset in
-    /// memory may be past the end on disk
-    /// (`BUG_FAILED_TRUNCATE_KEEPS_THE_OLD_END`).
-    pub stale_end: bool,
+    /// The lowest offset a `truncate_to` that failed on I/O since the log
+    /// was opened cut to: the running log may still show the records from
+    /// there on, the next open may not.
+    pub failed_truncation: Option<u64>,
+    /// The highest offset a `delete_before` that failed on I/O since the
+    /// log was opened deleted below, likewise.
+    pub failed_deletion: Option<u64>,
 }
 
 impl PartitionModel {
@@ -83,6 +86,29 @@ impl PartitionModel {
         self.acked = self.acked.split_off(&offset);
     }
 
+    /// A `truncate_to(offset)` failed on I/O: maybe done, maybe not.
+    pub fn truncation_failed(&mut self, offset: u64) {
+        self.truncate(offset);
+        self.failed_truncation = Some(self.failed_truncation.map_or(offset, |o| o.min(offset)));
+    }
+
+    /// A `delete_before(offset)` failed on I/O: maybe done, maybe not.
+    pub fn deletion_failed(&mut self, offset: u64) {
+        self.delete_before(offset);
+        self.failed_deletion = Some(self.failed_deletion.map_or(offset, |o| o.max(offset)));
+    }
+
+    /// After an open that found the log at `[start, end)`: the cuts that
+    /// failed since the last open were done or not, as it shows.
+    pub fn settle_failed_cuts(&mut self, start: u64, end: u64) {
+        if let Some(offset) = self.failed_truncation.take() {
+            self.truncate(offset.max(end));
+        }
+        if let Some(offset) = self.failed_deletion.take() {
+            self.delete_before(offset.min(start));
+        }
+    }
+
     /// larder reported every offset below `offset` durable.
     pub fn synced_below(&mut self, offset: u64) {
         for acked in self.acked.range_mut(..offset).map(|(_, a)| a) {
@@ -101,44 +127,29 @@ impl PartitionModel {
 #[derive(Debug)]
 pub struct TopicModel {
     pub durability: Durability,
-    pub segment_bytes: u32,
     /// One per partition the topic surely has.
     pub partitions: Vec<PartitionModel>,
-    /// A create or delete of it failed: whether it exists is known only
-    /// after the next open.
+    /// A deletion of it failed after taking it out of the running log
+    /// (its directory renamed away, that rename maybe not durable):
+    /// whether it exists is known only after the next open.
     pub limbo: bool,
-    /// An `add_partitions` failed: until the next open its count may be
-    /// anything up to `partitions_max`.
-    pub frozen: bool,
+    /// The most partitions the next open may find: more than it has when
+    /// an `add_partitions` failed and could not put the old `topic.meta`
+    /// back either (it then keeps the new partitions on disk, so that
+    /// either file opens). The running log keeps its count.
     pub partitions_max: u32,
-    /// A `create_topic`, `add_partitions` or `delete_topic` of it failed:
-    /// its `topic.meta` or its directory may be renamed (or removed)
-    /// without that being durable.
-    pub meta_unsure: bool,
-    /// A write failed without poisoning: no more writes until the next
-    /// open (`BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT`).
-    pub quarantined: bool,
 }
 
 impl TopicModel {
-    pub fn new(durability: Durability, segment_bytes: u32, partitions: u32) -> TopicModel {
+    pub fn new(durability: Durability, partitions: u32) -> TopicModel {
         let partitions_max = partitions;
         let partitions = (0..partitions).map(|_| PartitionModel::default()).collect();
-        TopicModel {
-            durability,
-            segment_bytes,
-            partitions,
-            limbo: false,
-            frozen: false,
-            partitions_max,
-            meta_unsure: false,
-            quarantined: false,
-        }
+        TopicModel { durability, partitions, limbo: false, partitions_max }
     }
 
-    /// Whether operations may target it: it surely exists, with a known count.
+    /// Whether operations may target it: it surely exists.
     pub fn usable(&self) -> bool {
-        !self.limbo && !self.frozen
+        !self.limbo
     }
 
     pub fn resize(&mut self, partitions: u32) {
@@ -153,9 +164,6 @@ pub struct Usable {
     pub name: String,
     pub partitions: u32,
     pub durability: Durability,
-    pub segment_bytes: u32,
-    /// Writes may target it (it is not quarantined).
-    pub writable: bool,
 }
 
 /// What a group's committed offset for one partition may be.
@@ -166,17 +174,34 @@ pub struct CommitModel {
     pub acked: BTreeSet<u64>,
     /// Values of failed commits since, which may have reached the file.
     pub uncertain: BTreeSet<u64>,
-    /// A truncation since may have left the committed offset past the end.
+    /// A truncation since may have left the committed offset past the end
+    /// (as in Kafka: a commit is not moved by a truncation).
     pub past_end_allowed: bool,
+    /// A `delete_group` that failed (or raced a commit) may have removed
+    /// it: none is allowed too.
+    pub maybe_removed: bool,
 }
 
 impl CommitModel {
     pub fn allows(&self, committed: Option<u64>) -> bool {
         match committed {
-            None => self.acked.is_empty(),
+            None => self.acked.is_empty() || self.maybe_removed,
             Some(value) => self.acked.contains(&value) || self.uncertain.contains(&value),
         }
     }
+}
+
+/// Whether a group's offsets file exists: a group writes none until its
+/// first commit, and `delete_group` removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stored {
+    /// Never committed, or deleted since.
+    #[default]
+    No,
+    /// A commit returned Ok since.
+    Yes,
+    /// A commit or a deletion failed on I/O: either.
+    Maybe,
 }
 
 /// How a commit ended.
@@ -200,11 +225,11 @@ pub struct Model {
     /// Ids of records whose call failed in a way that promises they were
     /// not stored: they must never be read.
     pub forbidden: HashSet<u64>,
-    /// Groups loaded by the open log (their offsets are in memory).
-    pub loaded_groups: BTreeSet<String>,
-    /// Groups whose load failed: not used again while
-    /// `BUG_GROUP_LOAD_TRUSTS_UNSYNCED_OFFSETS` stands.
-    pub unsure_groups: BTreeSet<String>,
+    /// Whether each group used so far stores anything.
+    pub groups: BTreeMap<String, Stored>,
+    /// Topics whose creation failed: they must not exist, now or after
+    /// any reopen.
+    pub failed_creations: BTreeSet<String>,
     next_id: u64,
     next_topic: u64,
 }
@@ -236,8 +261,6 @@ impl Model {
                 name: name.clone(),
                 partitions: t.partitions.len() as u32,
                 durability: t.durability,
-                segment_bytes: t.segment_bytes,
-                writable: !t.quarantined,
             })
             .collect()
     }
@@ -248,16 +271,41 @@ impl Model {
 
     /// Applies the commits of one step to `(group, tp)`.
     pub fn commits_ended(&mut self, group: &str, tp: &TopicPartition, ends: &[(u64, CommitEnd)]) {
-        let stale_end = self.partition(&tp.topic, tp.partition).is_some_and(|p| p.stale_end);
         let model = self.commits.entry((group.to_string(), tp.clone())).or_default();
         let acked: BTreeSet<u64> = ends.iter().filter(|(_, e)| *e == CommitEnd::Acked).map(|(v, _)| *v).collect();
         if !acked.is_empty() {
             model.acked = acked;
             model.uncertain.clear();
             model.past_end_allowed = false;
+            model.maybe_removed = false;
         }
         model.uncertain.extend(ends.iter().filter(|(_, e)| *e == CommitEnd::Uncertain).map(|(v, _)| *v));
-        model.past_end_allowed |= stale_end;
+    }
+
+    /// How the commits of one step changed whether `group` stores a file.
+    pub fn group_committed(&mut self, group: &str, end: CommitEnd) {
+        let stored = self.groups.entry(group.to_string()).or_default();
+        *stored = match (end, *stored) {
+            (CommitEnd::Acked, _) => Stored::Yes,
+            (CommitEnd::Uncertain, Stored::No) => Stored::Maybe,
+            (_, stored) => stored,
+        };
+    }
+
+    /// `delete_group(group)` ended: `Some(true)` returned Ok, `Some(false)`
+    /// failed on I/O (maybe part done), `None` was refused. `raced`: a
+    /// commit of the group ran in the same step, before or after it.
+    pub fn group_deleted(&mut self, group: &str, deleted: Option<bool>, raced: bool) {
+        let Some(ok) = deleted else { return };
+        for (_, model) in self.commits.iter_mut().filter(|((g, _), _)| g == group) {
+            if ok && !raced {
+                *model = CommitModel::default();
+            } else {
+                model.maybe_removed = true;
+            }
+        }
+        let stored = self.groups.entry(group.to_string()).or_default();
+        *stored = if ok && !raced { Stored::No } else { Stored::Maybe };
     }
 
     /// A truncation of `topic`/`partition`: committed offsets of every group
@@ -268,5 +316,11 @@ impl Model {
                 model.past_end_allowed = true;
             }
         }
+    }
+
+    /// `topic` is gone for good (deleted, or found gone by an open): its
+    /// committed offsets went with it, in every group.
+    pub fn forget_topic(&mut self, topic: &str) {
+        self.commits.retain(|(_, tp), _| tp.topic != topic);
     }
 }

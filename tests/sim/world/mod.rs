@@ -23,15 +23,17 @@ use larder::{
 };
 
 use super::content::{self, Rng};
-use super::model::{CommitEnd, Model, PartitionModel, TopicModel, Usable};
-use super::ops::{self, lock, Effect, Member, Op, Outcome, Route, Shared};
-use super::run::{variant, Totals};
+use super::model::{CommitEnd, Model, PartitionModel, Stored, TopicModel, Usable};
+use super::ops::{self, lock, Effect, Member, Op, Outcome, Refusal, Route, SendHow, Shared, PANIC_GROUP};
+use super::run::{gated_panic_seen, variant, Totals};
 
+mod apply;
 mod checks;
+mod explain;
 mod plan;
 mod reopen;
 
-use checks::{is_fault_error, topic_partition_of};
+use explain::is_fault_error;
 
 const PRODUCERS: usize = 2;
 const MEMBERS: usize = 4;
@@ -39,6 +41,9 @@ const GROUPS: [&str; 2] = ["g0", "g1"];
 const SEGMENT_BYTES: [u32; 3] = [256, 512, 1024];
 const MAX_TOPICS: usize = 4;
 const SIM_MAX_PARTITIONS: u32 = 6;
+/// Largest record a topic of the simulation accepts (a large record, a
+/// few KiB, fits; a record drawn to be refused is one byte over).
+const MAX_RECORD_BYTES: u32 = 8192;
 /// Longest wait for a delivery or a flush before it counts as a hang.
 const SETTLE: Duration = Duration::from_secs(20);
 /// Threads whose injected faults are explained by how they report them.
@@ -56,12 +61,23 @@ pub enum Reopen {
     PowerCut,
 }
 
+/// A member slot's consumer as a step began.
+struct MemberInfo {
+    group: Option<String>,
+    assignor: Assignor,
+    /// A member of its group (subscribed with a group).
+    subscribed: bool,
+}
+
 /// A queued send once settled.
 struct Settled {
     topic: String,
     id: u64,
     sync_topic: bool,
     by_key: bool,
+    how: SendHow,
+    /// Drawn to be refused: its outcome was checked as such.
+    refusal: Option<Refusal>,
     result: Result<RecordMetadata, Error>,
 }
 
@@ -81,6 +97,8 @@ pub struct World<'t> {
     /// A topic deletion ran since the log was opened (so consumers may
     /// hold partitions of a deleted topic).
     deleted_since_open: bool,
+    /// A topic deletion ran in the step being checked.
+    deleted_in_step: BTreeSet<String>,
     /// Ids of larder's threads that existed before the log was opened.
     threads_before_open: BTreeSet<u64>,
     /// Injected faults already accounted for (background threads fire some
@@ -88,11 +106,12 @@ pub struct World<'t> {
     faults_seen: usize,
     /// Prints each history line as it is recorded (`LARDER_SIM_TRACE=2`).
     trace: bool,
-    /// A fault hit a partition's file since the log was opened (a roll may
-    /// have been interrupted).
-    partition_faulted_since_open: bool,
     /// Partitions poisoned at the end of the last step.
     poisoned: BTreeSet<(String, u32)>,
+    /// The member slots as the step being checked began.
+    members_before: Vec<Option<MemberInfo>>,
+    /// A gated bug's panic ended the seed (see `run::gated_panic_seen`).
+    cut_short: bool,
     /// One line per step, for the report of a violation.
     pub history: Vec<String>,
 }
@@ -111,6 +130,12 @@ fn scratch_dir() -> std::path::PathBuf {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
+    }
+}
+
+impl MemberInfo {
+    fn of(member: &Member) -> MemberInfo {
+        MemberInfo { group: member.group.clone(), assignor: member.assignor, subscribed: member.subscribed }
     }
 }
 
@@ -138,11 +163,13 @@ impl<'t> World<'t> {
             serial,
             faulted_since_open: false,
             deleted_since_open: false,
-            partition_faulted_since_open: false,
+            deleted_in_step: BTreeSet::new(),
             faults_seen: 0,
             threads_before_open: BTreeSet::new(),
             trace: std::env::var("LARDER_SIM_TRACE").is_ok_and(|v| v == "2"),
             poisoned: BTreeSet::new(),
+            members_before: Vec::new(),
+            cut_short: false,
             history: Vec::new(),
         })
     }
@@ -181,6 +208,11 @@ impl<'t> World<'t> {
                 let ops = self.plan_ops();
                 self.run_ops(ops)?;
             }
+            if self.cut_short || gated_panic_seen() {
+                self.record("a gated bug's panic (BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED): seed ended".into());
+                self.totals.seeds_cut_short += 1;
+                return Ok(());
+            }
         }
         self.finish()
     }
@@ -206,11 +238,24 @@ impl<'t> World<'t> {
         if ops.is_empty() {
             return Ok(());
         }
+        self.members_before = self.members.iter().map(|slot| lock(slot).as_ref().map(MemberInfo::of)).collect();
         let outcomes = self.execute(&ops);
-        let settled = self.settle(&outcomes)?;
+        if outcomes.iter().any(|o| o.panic.is_some()) && gated_panic_seen() {
+            self.cut_short = true;
+            return Ok(());
+        }
+        self.deleted_in_step =
+            ops.iter().filter(|op| matches!(op, Op::DeleteTopic { .. })).filter_map(Op::topic).map(String::from).collect();
+        self.deleted_since_open |= !self.deleted_in_step.is_empty();
+        let settled = self.settle(&outcomes);
         let injected = self.new_faults();
+        let settled = settled?;
+        if self.cut_short || gated_panic_seen() {
+            self.cut_short = true;
+            return Ok(());
+        }
         self.note(&outcomes, &settled, &injected);
-        self.deleted_since_open |= ops.iter().any(|op| matches!(op, Op::DeleteTopic { .. }));
+        self.totals.positions_checked += outcomes.iter().map(|o| o.positions_checked).sum::<u64>();
         self.check_outcomes(&outcomes, &settled, &injected)?;
         self.apply(&outcomes, &settled)?;
         self.check_log()?;
@@ -218,49 +263,23 @@ impl<'t> World<'t> {
     }
 
     /// After a write failed on I/O: a partition reported `DiskFull` must not
-    /// be poisoned (appends succeed again once there is room); and a topic
-    /// whose failed write left its partition unpoisoned takes no more
-    /// writes until the next open while `BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT`.
+    /// be poisoned (appends succeed again once there is room).
     fn check_failed_writes(&mut self, outcomes: &[Outcome], settled: &[Settled]) -> Result<(), String> {
-        let mut failed: Vec<(String, Option<u32>, &Error)> = Vec::new();
+        let mut failed: Vec<(String, &Error)> = Vec::new();
         for outcome in outcomes {
-            let (Some(error), Some(topic)) = (&outcome.error, outcome.op.topic()) else { continue };
-            let partition = match &outcome.op {
-                Op::Append { partition, .. }
-                | Op::AppendBatch { partition, .. }
-                | Op::Roll { partition, .. }
-                | Op::Truncate { partition, .. }
-                | Op::DeleteBefore { partition, .. }
-                | Op::SendDirect { route: Route::Partition(partition), .. } => Some(*partition),
-                Op::SendDirect { .. } => None,
-                _ => continue,
-            };
-            failed.push((topic.to_string(), partition, error));
+            if let (Some(error), Some(topic), true) = (&outcome.error, outcome.op.topic(), outcome.op.writes()) {
+                failed.push((topic.to_string(), error));
+            }
         }
         for s in settled {
             if let Err(error) = &s.result {
-                failed.push((s.topic.clone(), None, error));
+                failed.push((s.topic.clone(), error));
             }
         }
-        for (topic, partition, error) in failed {
-            let partition = match error {
-                Error::DiskFull { partition: Some(p), .. } => Some(*p),
-                Error::Io { .. } => partition,
-                _ => continue,
-            };
-            let poisoned = partition.is_some_and(|p| self.poisoned.contains(&(topic.clone(), p)));
-            if matches!(error, Error::DiskFull { .. })
-                && poisoned
-                && !crate::BUG_DISK_FULL_REPORTED_FOR_A_POISONING_FAILURE
-            {
-                return Err(format!(
-                    "{topic}/{partition:?} reported DiskFull but is poisoned: appends will not resume"
-                ));
-            }
-            if !poisoned && crate::BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT {
-                if let Some(model) = self.model.topics.get_mut(&topic) {
-                    model.quarantined = true;
-                }
+        for (topic, error) in failed {
+            let Error::DiskFull { partition: Some(partition), .. } = error else { continue };
+            if self.poisoned.contains(&(topic.clone(), *partition)) {
+                return Err(format!("{topic}/{partition} reported DiskFull but is poisoned: appends will not resume"));
             }
         }
         Ok(())
@@ -274,7 +293,6 @@ impl<'t> World<'t> {
         self.faults_seen = all.len();
         self.totals.faults_injected += new.len() as u64;
         self.faulted_since_open |= !new.is_empty();
-        self.partition_faulted_since_open |= new.iter().any(|f| topic_partition_of(&f.path).is_some());
         new
     }
 
@@ -282,7 +300,8 @@ impl<'t> World<'t> {
     /// serial, for an exact replay).
     fn execute(&self, ops: &[Op]) -> Vec<Outcome> {
         let log = self.log.as_ref().expect("the log is open");
-        let shared = Shared { log, producers: &self.producers, members: &self.members };
+        let shared =
+            Shared { log, producers: &self.producers, members: &self.members, max_record_bytes: MAX_RECORD_BYTES };
         let shared = &shared;
         std::thread::scope(|scope| {
             let spawn = |n: usize| {
@@ -302,43 +321,125 @@ impl<'t> World<'t> {
     }
 
     /// Waits for every queued send, flushes every producer, and checks each
-    /// callback ran once with the handle's outcome.
+    /// send's outcome reached its handle and its callback alike, once.
     fn settle(&mut self, outcomes: &[Outcome]) -> Result<Vec<Settled>, String> {
         let mut settled = Vec::new();
         for effect in outcomes.iter().flat_map(|o| &o.effects) {
-            let Effect::Queued { topic, id, sync_topic, by_key, handle, .. } = effect else { continue };
-            let result = handle.wait(SETTLE);
+            let Effect::Queued(queued) = effect else { continue };
+            let Some(result) = self.wait(&queued.handle) else {
+                self.cut_short = true;
+                return Ok(settled);
+            };
             if let Err(Error::Timeout { .. }) = result {
-                return Err(format!("hang: the delivery of record {id} did not complete in {SETTLE:?}"));
+                return Err(format!("hang: the delivery of record {} did not complete in {SETTLE:?}", queued.id));
             }
-            settled.push(Settled { topic: topic.clone(), id: *id, sync_topic: *sync_topic, by_key: *by_key, result });
+            let (topic, id, sync_topic, by_key) = (queued.topic.clone(), queued.id, queued.sync_topic, queued.by_key);
+            let (how, refusal) = (queued.how, queued.refusal);
+            settled.push(Settled { topic, id, sync_topic, by_key, how, refusal, result });
         }
         for slot in &self.producers {
             let producer = lock(slot).clone();
             if let Some(Err(Error::Timeout { .. })) = producer.map(|p| p.flush_timeout(SETTLE)) {
+                if gated_panic_seen() {
+                    self.cut_short = true;
+                    return Ok(settled);
+                }
                 return Err(format!("hang: a producer's flush did not return in {SETTLE:?}"));
             }
         }
-        let callbacks = outcomes.iter().flat_map(|o| &o.effects).filter_map(|e| match e {
-            Effect::Queued { id, callback: Some(log), .. } => Some((*id, log)),
-            _ => None,
-        });
-        for (id, log) in callbacks {
-            let ran = lock(log);
-            let handle = &settled.iter().find(|s| s.id == id).expect("settled").result;
-            let same = match (ran.first(), handle) {
-                (Some(Ok(a)), Ok(b)) => a == b,
-                (Some(Err(a)), Err(b)) => a.to_string() == b.to_string(),
-                _ => false,
-            };
-            if ran.len() != 1 || !same {
+        for effect in outcomes.iter().flat_map(|o| &o.effects) {
+            match effect {
+                Effect::Queued(queued) => {
+                    let result = &settled.iter().find(|s| s.id == queued.id).expect("settled").result;
+                    self.check_early_outcome(queued, result)?;
+                    self.check_callback(queued, result)?;
+                }
+                Effect::SendRefused { id, callback: Some(log) } if !lock(log).is_empty() => {
+                    return Err(format!("record {id}: send returned Err, yet its callback ran: {:?}", lock(log)));
+                }
+                _ => {}
+            }
+        }
+        self.totals.queued_sends += settled.len() as u64;
+        self.totals.early_outcomes += settled.iter().filter(|s| s.refusal.is_some()).count() as u64;
+        Ok(settled)
+    }
+
+    /// Waits for a delivery up to `SETTLE`, in slices: `None` if a gated
+    /// bug's panic (which may have killed the appender) ends the seed.
+    fn wait(&self, handle: &larder::DeliveryHandle) -> Option<Result<RecordMetadata, Error>> {
+        let slice = Duration::from_millis(100);
+        for _ in 0..SETTLE.as_millis() / slice.as_millis() {
+            match handle.wait(slice) {
+                Err(Error::Timeout { .. }) if gated_panic_seen() => return None,
+                Err(Error::Timeout { .. }) => {}
+                result => return Some(result),
+            }
+        }
+        Some(handle.wait(Duration::ZERO))
+    }
+
+    /// A record drawn to be refused gets its error before `send` returns:
+    /// the handle complete, the callback run on the sending thread. So does
+    /// any record refused before it was queued.
+    fn check_early_outcome(&self, queued: &ops::Queued, result: &Result<RecordMetadata, Error>) -> Result<(), String> {
+        let id = queued.id;
+        let topic_gone = self.deleted_in_step.contains(&queued.topic);
+        if let Some(refusal) = queued.refusal {
+            let expected = result.as_ref().err().is_some_and(|e| refusal.expects(e, topic_gone));
+            if !expected || !queued.done_at_return {
                 return Err(format!(
-                    "the callback of record {id} ran {} times with {ran:?}; the handle says {handle:?}",
-                    ran.len()
+                    "record {id}, drawn to be refused ({refusal:?}): the handle says {result:?}, \
+                     complete when send returned: {}",
+                    queued.done_at_return
                 ));
             }
         }
-        Ok(settled)
+        let only_early = matches!(
+            result,
+            Err(Error::RecordTooLarge { .. }
+                | Error::InvalidTimestamp { .. }
+                | Error::UnknownPartition { .. }
+                | Error::QueueFull { .. })
+        ) || (matches!(result, Err(Error::UnknownTopic { .. })) && !topic_gone);
+        let Some(log) = queued.callback.as_ref().filter(|_| only_early) else { return Ok(()) };
+        let runs = lock(log);
+        let on_sender = runs.first().is_some_and(|run| run.thread == queued.sender);
+        if !queued.done_at_return || queued.runs_at_return != 1 || !on_sender {
+            return Err(format!(
+                "record {id} refused before it was queued ({result:?}): complete at return {}, callback runs \
+                 at return {}, runs {runs:?}; the callback must have run on the sending thread before send returned",
+                queued.done_at_return, queued.runs_at_return
+            ));
+        }
+        Ok(())
+    }
+
+    /// A callback runs exactly once, with the handle's outcome; a `flush`
+    /// from it on the appender thread is `InCallback`, never a deadlock.
+    fn check_callback(&mut self, queued: &ops::Queued, result: &Result<RecordMetadata, Error>) -> Result<(), String> {
+        let Some(log) = &queued.callback else { return Ok(()) };
+        let id = queued.id;
+        let runs = lock(log);
+        let same = match (runs.first().map(|run| &run.result), result) {
+            (Some(Ok(a)), Ok(b)) => a == b,
+            (Some(Err(a)), Err(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        };
+        if runs.len() != 1 || !same {
+            return Err(format!("the callback of record {id} ran {} times: {runs:?}; the handle says {result:?}", runs.len()));
+        }
+        let run = &runs[0];
+        let flushed_right = match run.thread.as_deref() {
+            Some(APPENDER) => matches!(run.flush, Err(Error::InCallback { .. })),
+            _ => matches!(run.flush, Ok(()) | Err(Error::Closed { .. })),
+        };
+        if !flushed_right {
+            return Err(format!("record {id}: flush in its callback on {:?} returned {:?}", run.thread, run.flush));
+        }
+        self.totals.callbacks += 1;
+        self.totals.flushes_in_callbacks_refused += u64::from(run.thread.as_deref() == Some(APPENDER));
+        Ok(())
     }
 
     fn note(&mut self, outcomes: &[Outcome], settled: &[Settled], injected: &[InjectedFault]) {

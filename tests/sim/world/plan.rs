@@ -1,8 +1,16 @@
 //! Planning a step: which operations to draw from the seed, on which
-//! topics, partitions, producers and members, and which of them run alone
-//! while a known bug makes racing them unsafe.
+//! topics, partitions, producers and members. Any operations may run
+//! together: truncations and deletions race appends, reads, iterators and
+//! each other; admin calls race everything.
 
 use super::*;
+
+/// How often, one time in this many, a send is drawn to be refused.
+const REFUSED_ONE_IN: u64 = 10;
+/// How often, one time in this many, a member joins with an assignor other
+/// than its group's usual one (`InconsistentGroupProtocol` while the
+/// group has members with the usual one).
+const OTHER_ASSIGNOR_ONE_IN: u64 = 4;
 
 impl World<'_> {
     pub(super) fn plan_ops(&mut self) -> Vec<Op> {
@@ -12,14 +20,9 @@ impl World<'_> {
             if ops.len() == count {
                 break;
             }
-            let Some(op) = self.plan_op(&ops) else { continue };
-            if exclusive(&op) {
-                if ops.is_empty() {
-                    return vec![op];
-                }
-                continue;
+            if let Some(op) = self.plan_op(&ops) {
+                ops.push(op);
             }
-            ops.push(op);
         }
         ops
     }
@@ -32,41 +35,29 @@ impl World<'_> {
             (0..MEMBERS).filter(|n| !busy.contains(n)).partition(|&n| lock(&self.members[n]).is_some());
         let deleting: BTreeSet<&str> =
             planned.iter().filter(|op| matches!(op, Op::DeleteTopic { .. })).filter_map(Op::topic).collect();
-        // A failed roll must not race another write to its topic, nor the
-        // appender batch several sends into one larger than a segment, while
-        // those bugs stand: with a fault armed, one write per topic per step.
-        let one_writer = (crate::BUG_FAILED_ROLL_LEAVES_ORPHAN_SEGMENT
-            || crate::BUG_REPLACING_AN_EMPTY_SEGMENT_TRUNCATES_ITS_MAPS)
-            && self.disk.armed_faults() > 0;
-        let written: BTreeSet<&str> = if one_writer {
-            planned.iter().filter(|op| op.writes()).filter_map(Op::topic).collect()
-        } else {
-            BTreeSet::new()
-        };
-        let r = self.rng.below(100);
+        let r = self.rng.below(106);
         if topics.is_empty() {
             return (self.model.topics.len() < MAX_TOPICS).then(|| self.plan_create_topic());
         }
         let chosen = self.rng.pick(&topics).clone();
         let (topic, partitions, durability) = (chosen.name.clone(), chosen.partitions, chosen.durability);
-        let writes = matches!(r, 0..=25 | 32..=47 | 53..=59);
-        if writes && (!chosen.writable || written.contains(topic.as_str())) {
-            return None;
-        }
         let partition = self.rng.below(u64::from(partitions)) as u32;
         let sync_topic = durability == Durability::Sync;
-        let needs_producer = r < 30;
-        if needs_producer && live_producers.is_empty() {
+        if r < 30 && live_producers.is_empty() {
             let producer = self.rng.below(PRODUCERS as u64) as usize;
             return Some(Op::NewProducer { producer, queue_capacity: 1 + self.rng.below(64) as usize });
         }
         let producer = if live_producers.is_empty() { 0 } else { *self.rng.pick(&live_producers) };
         let route = if self.rng.one_in(2) { Route::Partition(partition) } else { Route::Partitioner };
         Some(match r {
-            0..=13 => Op::SendDirect { producer, topic, route, id: self.model.new_id(false), sync_topic },
+            0..=13 => {
+                let refusal = self.plan_refusal();
+                Op::SendDirect { producer, topic, route, id: self.model.new_id(false), sync_topic, refusal }
+            }
             14..=25 => {
-                let callback = self.rng.one_in(3);
-                Op::Send { producer, topic, route, id: self.model.new_id(false), sync_topic, callback }
+                let how = *self.rng.pick(&[SendHow::Plain, SendHow::Callback, SendHow::Try]);
+                let (id, refusal) = (self.model.new_id(false), self.plan_refusal());
+                Op::Send { producer, topic, route, id, sync_topic, how, refusal }
             }
             26..=28 => Op::Flush { producer },
             29 => Op::CloseProducer { producer },
@@ -82,30 +73,11 @@ impl World<'_> {
             42..=47 => {
                 let large = self.rng.one_in(12);
                 let count = if large { 3 } else { 1 + self.rng.below(5) };
-                let ids: Vec<u64> = (0..count).map(|_| self.model.new_id(large)).collect();
-                // A batch larger than a segment replaces an empty active
-                // segment; with a fault armed that may crash the process.
-                let frames: usize = ids.iter().map(|&id| content::frame_bytes_max(id)).sum();
-                let replaces = frames + 64 > chosen.segment_bytes as usize;
-                if replaces && crate::BUG_REPLACING_AN_EMPTY_SEGMENT_TRUNCATES_ITS_MAPS && self.disk.armed_faults() > 0
-                {
-                    return None;
-                }
-                Op::AppendBatch { topic, partition, ids }
+                Op::AppendBatch { topic, partition, ids: (0..count).map(|_| self.model.new_id(large)).collect() }
             }
             48..=52 => Op::Sync { topic, partition },
-            53..=56 => {
-                let interval = matches!(durability, Durability::Interval(_));
-                if deleting.contains(topic.as_str()) || (interval && crate::KNOWN_BUG_SYNC_TRUNCATE_RACE) {
-                    return None;
-                }
-                let pick = self.rng.next();
-                if r <= 54 {
-                    Op::Truncate { topic, partition, pick }
-                } else {
-                    Op::DeleteBefore { topic, partition, pick }
-                }
-            }
+            53..=54 => Op::Truncate { topic, partition, pick: self.rng.next() },
+            55..=56 => Op::DeleteBefore { topic, partition, pick: self.rng.next() },
             57..=59 => Op::Roll { topic, partition },
             60..=63 => Op::Read { topic, partition, pick: self.rng.next() },
             64..=66 => Op::Iterate { topic, partition, pick: self.rng.next(), max: 1 + self.rng.below(40) as usize },
@@ -122,38 +94,15 @@ impl World<'_> {
                 Op::DeleteTopic { name: topic }
             }
             70 => {
-                if partitions >= SIM_MAX_PARTITIONS || deleting.contains(topic.as_str()) {
+                if partitions >= SIM_MAX_PARTITIONS {
                     return None;
                 }
                 let to = partitions + 1 + self.rng.below(2) as u32;
                 Op::AddPartitions { name: topic, to: to.min(SIM_MAX_PARTITIONS) }
             }
-            71..=74 => {
-                let member = *self.rng.pick(&free.iter().copied().chain([MEMBERS]).collect::<Vec<_>>());
-                if member == MEMBERS {
-                    return None;
-                }
-                let groups: Vec<&str> =
-                    GROUPS.iter().copied().filter(|g| !self.model.unsure_groups.contains(*g)).collect();
-                if groups.is_empty() {
-                    return None;
-                }
-                let group = self.rng.pick(&groups).to_string();
-                let assignor = *self.rng.pick(&[Assignor::Range, Assignor::RoundRobin]);
-                let picked: Vec<Usable> = (0..1 + self.rng.below(2)).map(|_| self.rng.pick(&topics).clone()).collect();
-                if self.rng.one_in(2) {
-                    let mut names: Vec<String> = picked.into_iter().map(|t| t.name).collect();
-                    names.dedup();
-                    Op::Join { member, group, subscribe: Some(names), assign: Vec::new(), assignor }
-                } else {
-                    let mut assign: Vec<TopicPartition> = picked
-                        .into_iter()
-                        .map(|t| TopicPartition::new(t.name, self.rng.below(u64::from(t.partitions)) as u32))
-                        .collect();
-                    assign.dedup();
-                    Op::Join { member, group, subscribe: None, assign, assignor }
-                }
-            }
+            71..=74 => self.plan_join(&free, &topics)?,
+            104 => Op::DeleteGroup { group: self.rng.pick(&GROUPS).to_string() },
+            105 => Op::PanicInPoll { topic, partition },
             _ => {
                 if occupied.is_empty() {
                     return None;
@@ -163,11 +112,50 @@ impl World<'_> {
                     75 => Op::Leave { member },
                     76..=84 => Op::Poll { member, timeout_ms: self.rng.below(4) },
                     85..=91 => Op::Commit { member },
-                    92..=95 => Op::CommitOffsets { member, pick: self.rng.next() },
-                    _ => Op::Seek { member, pick: self.rng.next() },
+                    92..=95 => Op::CommitOffsets { member, pick: self.rng.next(), past_end: self.rng.one_in(6) },
+                    96..=99 => Op::Seek { member, pick: self.rng.next() },
+                    _ => Op::Consume { member, max: 1 + self.rng.below(24) as usize },
                 }
             }
         })
+    }
+
+    /// Most sends are well formed; one in `REFUSED_ONE_IN` is refused early.
+    fn plan_refusal(&mut self) -> Option<Refusal> {
+        if !self.rng.one_in(REFUSED_ONE_IN) {
+            return None;
+        }
+        let refusals = [Refusal::UnknownTopic, Refusal::UnknownPartition, Refusal::TooLarge, Refusal::NegativeTimestamp];
+        Some(*self.rng.pick(&refusals))
+    }
+
+    /// A consumer for a free slot: in a group (one in five without),
+    /// subscribed to one or two topics or assigned a partition of each.
+    fn plan_join(&mut self, free: &[usize], topics: &[Usable]) -> Option<Op> {
+        let member = *self.rng.pick(&free.iter().copied().chain([MEMBERS]).collect::<Vec<_>>());
+        if member == MEMBERS {
+            return None;
+        }
+        let n = self.rng.below(GROUPS.len() as u64 + 1) as usize;
+        let group = GROUPS.get(n).map(|g| g.to_string());
+        let usual = if n % 2 == 0 { Assignor::Range } else { Assignor::RoundRobin };
+        let assignor = if self.rng.one_in(OTHER_ASSIGNOR_ONE_IN) {
+            *self.rng.pick(&[Assignor::Range, Assignor::RoundRobin])
+        } else {
+            usual
+        };
+        let picked: Vec<Usable> = (0..1 + self.rng.below(2)).map(|_| self.rng.pick(topics).clone()).collect();
+        if self.rng.one_in(2) {
+            let mut names: Vec<String> = picked.into_iter().map(|t| t.name).collect();
+            names.dedup();
+            return Some(Op::Join { member, group, subscribe: Some(names), assign: Vec::new(), assignor });
+        }
+        let mut assign: Vec<TopicPartition> = picked
+            .into_iter()
+            .map(|t| TopicPartition::new(t.name, self.rng.below(u64::from(t.partitions)) as u32))
+            .collect();
+        assign.dedup();
+        Some(Op::Join { member, group, subscribe: None, assign, assignor })
     }
 
     pub(super) fn plan_create_topic(&mut self) -> Op {
@@ -182,15 +170,5 @@ impl World<'_> {
             segment_bytes: *self.rng.pick(&SEGMENT_BYTES),
             durability,
         }
-    }
-}
-
-/// Operations that run alone in their step while a known bug makes them
-/// unsafe to race.
-pub(super) fn exclusive(op: &Op) -> bool {
-    match op {
-        Op::Truncate { .. } | Op::DeleteBefore { .. } => crate::EXCLUSIVE_TRUNCATION,
-        Op::AddPartitions { .. } => crate::KNOWN_BUG_ADD_PARTITIONS_KEPT_IN_MEMORY,
-        _ => false,
     }
 }

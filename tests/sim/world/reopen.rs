@@ -1,7 +1,8 @@
 //! Reopening: `Log::close`, a simulated crash, or a crash and a power cut,
 //! then `Log::open`, which must succeed without repair; the model settled
 //! against what the reopened log holds. Also the use of handles after
-//! `Log::close` and the final clean close.
+//! `Log::close` (every kind fails with `Closed`, and no thread of the log
+//! is left) and the final clean close.
 
 use super::*;
 
@@ -10,10 +11,6 @@ impl World<'_> {
     /// faults armed if `keep_faults`), which must work without repair, and
     /// checks the model against what it finds.
     pub(super) fn reopen(&mut self, how: Reopen, keep_faults: bool) -> Result<(), String> {
-        let how = match how {
-            Reopen::PowerCut if self.stale_seal_gate() => Reopen::Crash,
-            how => how,
-        };
         let log = self.log.take().expect("open");
         let stale = (how == Reopen::Close).then(|| self.stale_handles(&log));
         for slot in &self.members {
@@ -26,10 +23,10 @@ impl World<'_> {
                 producer.close();
             }
         }
-        // Faults met by dropping handles above belong to no call (see
-        // BUG_FAILED_DELETE_TOPIC_DROPS_IT_FROM_MEMORY); the close's own
-        // are those in this thread from here on.
-        self.new_faults();
+        // Closing consumers without auto commit and producers with nothing
+        // queued does no I/O: faults since the step are the background
+        // syncer's. The close's own are those in this thread from here on.
+        self.check_background_faults()?;
         let me = std::thread::current().name().map(str::to_string);
         match how {
             Reopen::Close => {
@@ -66,7 +63,7 @@ impl World<'_> {
         if let Some(stale) = stale {
             stale.check_closed()?;
         }
-        if how == Reopen::Close && !crate::KNOWN_BUG_CLOSE_DOES_NOT_JOIN_THE_INTERVAL_SYNCER {
+        if how == Reopen::Close {
             let left: Vec<(u64, String)> =
                 larder_threads().into_iter().filter(|(tid, _)| !self.threads_before_open.contains(tid)).collect();
             if !left.is_empty() {
@@ -128,7 +125,7 @@ impl World<'_> {
                         ));
                     }
                     self.totals.failed_opens += 1;
-                    if self.rng.one_in(2) && !self.stale_seal_gate() {
+                    if self.rng.one_in(2) {
                         self.power_cut()?;
                         *power_cut = true;
                     }
@@ -139,19 +136,12 @@ impl World<'_> {
         unreachable!("the second attempt returns")
     }
 
-    /// Whether a power cut now could meet an interrupted roll after a
-    /// reopen (`BUG_STALE_SEAL_MAKES_AN_INTERRUPTED_ROLL_CORRUPT`).
-    pub(super) fn stale_seal_gate(&self) -> bool {
-        crate::BUG_STALE_SEAL_MAKES_AN_INTERRUPTED_ROLL_CORRUPT && self.partition_faulted_since_open
-    }
-
     /// Settles the model against a freshly opened log and checks it.
     pub(super) fn after_open(&mut self, log: Log, power_cut: bool) -> Result<(), String> {
         self.faulted_since_open = false;
-        self.partition_faulted_since_open = false;
         self.deleted_since_open = false;
         self.poisoned.clear();
-        self.model.loaded_groups.clear();
+        self.check_restarts(&log)?;
         let listed: BTreeSet<String> = log.list_topics().into_iter().collect();
         let names: Vec<String> = self.model.topics.keys().cloned().collect();
         for name in names {
@@ -160,56 +150,73 @@ impl World<'_> {
                 if !topic.limbo {
                     return Err(format!("topic {name}, created and never deleted, is missing after reopen"));
                 }
-                if topic.meta_unsure && crate::BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES {
-                    // Its absence may not be durable either.
-                    continue;
-                }
+                // Its deletion completed after all: gone for good, and its
+                // committed offsets with it.
                 self.model.topics.remove(&name);
+                self.model.forget_topic(&name);
                 self.model.deleted.insert(name);
                 continue;
             }
             let count = log.describe_topic(&name).map_err(|e| e.to_string())?.partitions.len() as u32;
             let known = topic.partitions.len() as u32;
-            let unsure = topic.limbo || topic.frozen;
-            if count < known || count > topic.partitions_max.max(known) || (!unsure && count != known) {
+            if count < known || count > topic.partitions_max.max(known) {
                 return Err(format!(
                     "topic {name} has {count} partitions after reopen, the model {known}..={}",
                     topic.partitions_max
                 ));
             }
-            if power_cut {
-                for (n, model) in topic.partitions.iter_mut().enumerate() {
-                    let end = log.partition(&name, n as u32).map_err(|e| e.to_string())?.end_offset();
-                    model.power_cut(end);
+            for (n, model) in topic.partitions.iter_mut().enumerate() {
+                let stored = log.partition(&name, n as u32).map_err(|e| e.to_string())?;
+                model.settle_failed_cuts(stored.log_start_offset(), stored.end_offset());
+                if power_cut {
+                    model.power_cut(stored.end_offset());
                 }
-            }
-            if topic.meta_unsure && crate::BUG_OPEN_TRUSTS_UNSYNCED_DIRECTORY_ENTRIES {
-                // What this open found may not be durable: leave it unused.
-                continue;
-            }
-            for model in &mut topic.partitions {
-                model.stale_end = false;
             }
             topic.resize(count);
             topic.limbo = false;
-            topic.frozen = false;
-            topic.quarantined = false;
         }
+        self.adopt_failed_creations(&log, &listed)?;
         // A small queue: the default one (65 536 records) takes longer to
         // allocate than a whole seed's operations.
         let config = ProducerConfig::default().queue_capacity(256).max_block(SETTLE);
         let producer = log.producer(config).map_err(|e| format!("producer after reopen: {e}"))?;
         *lock(&self.producers[0]) = Some(producer);
-        if self.disk.armed_faults() == 0 {
-            let groups: BTreeSet<String> = self.model.commits.keys().map(|(g, _)| g.clone()).collect();
-            let groups = groups.into_iter().filter(|g| !self.model.unsure_groups.contains(g));
-            for group in groups {
-                log.describe_group(&group).map_err(|e| format!("loading group {group} after reopen: {e}"))?;
-                self.model.loaded_groups.insert(group);
-            }
-        }
         self.log = Some(log);
         self.check_log()
+    }
+
+    /// A topic whose creation failed and that this open found in place
+    /// (`BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE`): adopted as it is, empty.
+    /// One this open did not find is gone for good.
+    fn adopt_failed_creations(&mut self, log: &Log, listed: &BTreeSet<String>) -> Result<(), String> {
+        if !crate::BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE {
+            return Ok(());
+        }
+        let found: Vec<String> = self.model.failed_creations.iter().filter(|n| listed.contains(*n)).cloned().collect();
+        for name in found {
+            let description = log.describe_topic(&name).map_err(|e| e.to_string())?;
+            let count = description.partitions.len() as u32;
+            let topic = TopicModel::new(description.config.durability_level(), count);
+            self.record(format!("  topic {name}, whose creation failed, was found in place: adopted"));
+            self.model.failed_creations.remove(&name);
+            self.model.topics.insert(name, topic);
+        }
+        Ok(())
+    }
+
+    /// A log that ended below its start (a power cut took unsynced records
+    /// a deletion had passed) restarts empty at its start, and says where
+    /// it ended.
+    fn check_restarts(&self, log: &Log) -> Result<(), String> {
+        for (topic, partition, report) in log.recovery_reports() {
+            let Some(restarted) = report.restarted_from else { continue };
+            let stored = log.partition(&topic, partition).map_err(|e| e.to_string())?;
+            let (start, end) = (stored.log_start_offset(), stored.end_offset());
+            if start != end || restarted >= start {
+                return Err(format!("{topic}/{partition} restarted from end {restarted} but holds [{start}, {end})"));
+            }
+        }
+        Ok(())
     }
 
     /// The last reopen (faults cleared), then a clean close that must
@@ -246,39 +253,110 @@ impl World<'_> {
     /// Handles kept across `Log::close`: each must fail afterwards.
     pub(super) fn stale_handles(&self, log: &Log) -> Stale {
         let producer = self.producers.iter().find_map(|slot| lock(slot).clone());
-        let partition = self.model.usable_topics().first().and_then(|t| log.partition(&t.name, 0).ok());
-        let member =
-            if crate::KNOWN_BUG_COMMIT_AFTER_CLOSE { None } else { self.members.iter().find_map(|s| lock(s).take()) };
         let topic = self.model.usable_topics().first().map(|t| t.name.clone());
-        Stale { producer, partition, member, topic }
+        let partition = topic.as_ref().and_then(|t| log.partition(t, 0).ok());
+        let member = self.members.iter().find_map(|s| lock(s).take());
+        Stale { log: log.clone(), producer, partition, member, topic }
+    }
+
+    /// Faults that fired outside any call of the simulation: the interval
+    /// syncer's, each of which must have poisoned its partition.
+    pub(super) fn check_background_faults(&mut self) -> Result<(), String> {
+        for fault in self.new_faults() {
+            if fault.thread.as_deref() != Some(SYNCER) {
+                return Err(format!("a fault fired outside any call: {fault:?}"));
+            }
+            self.check_syncer_fault(&fault, &BTreeSet::new())?;
+        }
+        Ok(())
     }
 }
 
 /// Handles of a log kept across its close.
 pub(super) struct Stale {
+    log: Log,
     producer: Option<Producer>,
     partition: Option<Arc<Partition>>,
     member: Option<Member>,
     topic: Option<String>,
 }
 
+/// `what` returned `Closed`, as every call through a handle of a closed log must.
+fn closed<T: std::fmt::Debug>(what: &str, result: larder::Result<T>) -> Result<(), String> {
+    match result {
+        Err(Error::Closed { .. }) => Ok(()),
+        other => Err(format!("{what} after Log::close returned {other:?}, not Closed")),
+    }
+}
+
 impl Stale {
     pub(super) fn check_closed(mut self) -> Result<(), String> {
-        if let (Some(producer), Some(topic)) = (&self.producer, &self.topic) {
-            let value = content::value(0);
-            let record = ProducerRecord::new(topic, &value);
-            if producer.send_direct(&record).is_ok() || producer.send(&record).is_ok() {
-                return Err("a producer still sent after Log::close".into());
-            }
+        self.check_log()?;
+        self.check_producer()?;
+        self.check_partition()?;
+        let Some(Member { consumer, .. }) = &mut self.member else { return Ok(()) };
+        closed("Consumer::poll", consumer.poll(Duration::ZERO).map(|r| r.len()))?;
+        closed("Consumer::commit", consumer.commit())?;
+        closed("Consumer::commit_offsets", consumer.commit_offsets(&Default::default()))?;
+        closed("Consumer::assign", consumer.assign(&[]))?;
+        closed("Consumer::subscribe", consumer.subscribe(&["t1"]))
+    }
+
+    /// Another clone of the log.
+    fn check_log(&self) -> Result<(), String> {
+        let log = &self.log;
+        let topic = self.topic.as_deref().unwrap_or("t1");
+        closed("Log::create_topic", log.create_topic("after-close", larder::TopicConfig::new(1)))?;
+        closed("Log::describe_topic", log.describe_topic(topic).map(drop))?;
+        closed("Log::partition", log.partition(topic, 0).map(drop))?;
+        closed("Log::add_partitions", log.add_partitions(topic, SIM_MAX_PARTITIONS))?;
+        closed("Log::delete_topic", log.delete_topic(topic))?;
+        closed("Log::producer", log.producer(ProducerConfig::default().queue_capacity(1)).map(drop))?;
+        closed("Log::consumer", log.consumer(larder::ConsumerConfig::default()).map(drop))?;
+        closed("Log::list_groups", log.list_groups())?;
+        closed("Log::describe_group", log.describe_group(GROUPS[0]).map(drop))?;
+        closed("Log::delete_group", log.delete_group(GROUPS[0]))?;
+        match log.list_topics() {
+            topics if topics.is_empty() => Ok(()),
+            topics => Err(format!("Log::list_topics after Log::close returned {topics:?}")),
         }
-        if let Some(partition) = &self.partition {
-            if partition.append(&NewRecord::new(&content::value(0))).is_ok() {
-                return Err("a partition still appended after Log::close".into());
-            }
+    }
+
+    /// A producer: every send, and flush; no callback runs.
+    fn check_producer(&self) -> Result<(), String> {
+        let (Some(producer), Some(topic)) = (&self.producer, &self.topic) else { return Ok(()) };
+        let value = content::value(0);
+        let record = ProducerRecord::new(topic, &value);
+        closed("Producer::send_direct", producer.send_direct(&record))?;
+        closed("Producer::send", producer.send(&record).map(drop))?;
+        closed("Producer::try_send", producer.try_send(&record).map(drop))?;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let sent = producer.send_with_callback(&record, move |_| flag.store(true, std::sync::atomic::Ordering::Release));
+        closed("Producer::send_with_callback", sent.map(drop))?;
+        if ran.load(std::sync::atomic::Ordering::Acquire) {
+            return Err("a callback ran for a send refused after Log::close".into());
         }
-        if let Some(Member { consumer, .. }) = &mut self.member {
-            if consumer.commit().is_ok() && !consumer.assignment().is_empty() {
-                return Err("a consumer still committed after Log::close".into());
+        closed("Producer::flush", producer.flush())
+    }
+
+    /// A partition: writes, reads, syncs and iterators.
+    fn check_partition(&self) -> Result<(), String> {
+        let Some(partition) = &self.partition else { return Ok(()) };
+        closed("Partition::append", partition.append(&NewRecord::new(&content::value(0))))?;
+        match partition.sync() {
+            Err(Error::Poisoned { .. }) if crate::BUG_SYNC_AFTER_CLOSE_REPORTS_POISONED => {}
+            synced => closed("Partition::sync", synced)?,
+        }
+        closed("Partition::roll", partition.roll())?;
+        closed("Partition::truncate_to", partition.truncate_to(partition.end_offset()))?;
+        closed("Partition::delete_before", partition.delete_before(0))?;
+        if partition.end_offset() > partition.log_start_offset() {
+            closed("Partition::read", partition.read(partition.log_start_offset()).map(drop))?;
+            let mut records = partition.iter_from(partition.log_start_offset());
+            closed("Partition::iter_from", records.next().transpose().map(drop))?;
+            if records.next().is_some() {
+                return Err("Partition::iter_from went on after its error".into());
             }
         }
         Ok(())
