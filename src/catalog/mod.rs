@@ -42,9 +42,15 @@ pub(crate) struct Catalog {
     /// Topic names an admin call (create, delete) is working on.
     busy: Mutex<BTreeSet<String>>,
     busy_done: Condvar,
-    groups: Mutex<BTreeMap<String, Arc<Group>>>,
+    /// Each group's slot: the map's lock is held for a lookup only, the
+    /// slot's while the group is loaded (its offsets file read, a torn
+    /// commit cut), so one group's load holds up no other.
+    groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
 }
+
+/// A group, once loaded.
+type GroupSlot = Mutex<Option<Arc<Group>>>;
 
 /// The subdirectory of a log holding its topics.
 pub(crate) const TOPICS_DIR: &str = "topics";
@@ -95,10 +101,17 @@ impl Catalog {
     /// Ids of the groups with committed offsets or live members, sorted.
     pub(crate) fn list_groups(&self) -> Result<Vec<String>> {
         self.check_open()?;
-        let groups = self.groups.lock();
-        let mut ids: BTreeSet<String> = groups.values().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
-        ids.extend(stored_group_ids(&self.dir)?.into_iter().filter(|id| !groups.contains_key(id)));
+        let loaded = self.loaded_groups();
+        let mut ids: BTreeSet<String> = loaded.iter().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
+        let known: BTreeSet<&str> = loaded.iter().map(|g| g.id()).collect();
+        ids.extend(stored_group_ids(&self.dir)?.into_iter().filter(|id| !known.contains(id.as_str())));
         Ok(ids.into_iter().collect())
+    }
+
+    /// The groups loaded so far.
+    fn loaded_groups(&self) -> Vec<Arc<Group>> {
+        let slots: Vec<Arc<GroupSlot>> = self.groups.lock().values().cloned().collect();
+        slots.iter().filter_map(|slot| slot.lock().clone()).collect()
     }
 
     /// Closes the catalog once: every later lookup fails with
@@ -108,8 +121,11 @@ impl Catalog {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        for group in std::mem::take(&mut *self.groups.lock()).into_values() {
-            group.close();
+        let slots = std::mem::take(&mut *self.groups.lock());
+        for slot in slots.into_values() {
+            if let Some(group) = slot.lock().take() {
+                group.close();
+            }
         }
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
@@ -153,7 +169,7 @@ impl Catalog {
 
     /// Lets every group follow a change of `topic`'s partitions.
     pub(crate) fn topic_changed(&self, topic: &str) {
-        for group in self.groups.lock().values() {
+        for group in self.loaded_groups() {
             group.topic_changed(topic);
         }
     }
@@ -163,7 +179,7 @@ impl Catalog {
         for id in stored_group_ids(&self.dir)? {
             self.group(&id)?;
         }
-        Ok(self.groups.lock().values().cloned().collect())
+        Ok(self.loaded_groups())
     }
 
     /// Removes committed offsets of topics that no longer exist, in every
@@ -176,8 +192,7 @@ impl Catalog {
                 loaded => drop(loaded?),
             }
         }
-        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
-        for group in groups {
+        for group in self.loaded_groups() {
             for topic in group.committed_topics() {
                 if !self.topics.read().contains_key(&topic) {
                     group.forget_topic(&topic)?;
@@ -224,12 +239,19 @@ impl Catalog {
     pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
         self.check_open()?;
         validate_group_id(id)?;
-        let mut groups = self.groups.lock();
-        if let Some(group) = groups.get(id) {
+        let slot = Arc::clone(self.groups.lock().entry(id.to_string()).or_default());
+        let mut loaded = slot.lock();
+        if let Some(group) = &*loaded {
             return Ok(Arc::clone(group));
         }
         let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.storage))?);
-        groups.insert(id.to_string(), Arc::clone(&group));
+        *loaded = Some(Arc::clone(&group));
+        drop(loaded);
+        if self.check_open().is_err() {
+            // Closed while loading: `close` may have missed it.
+            group.close();
+            return Err(Error::Closed { what: "log" });
+        }
         Ok(group)
     }
 

@@ -36,9 +36,6 @@ const GATHER_YIELDS: usize = 4;
 /// How much a failed step may have changed, for [`Partition::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Damage {
-    /// Nothing of the partition: the step wrote only files no one reads
-    /// (a new segment's temporaries), and removed them.
-    Nothing,
     /// Only what the failed operation itself did: [`IoOp::poisons`] says
     /// whether that leaves the partition's files unknown.
     Operation,
@@ -248,7 +245,6 @@ impl Partition {
     fn check<T>(&self, result: Result<T>, damage: Damage) -> Result<T> {
         result.map_err(|error| {
             let poisons = match damage {
-                Damage::Nothing => false,
                 Damage::Operation => error.poisons(),
                 Damage::Files => matches!(error, Error::Io { .. }),
             };
@@ -373,9 +369,10 @@ impl Partition {
         let base = self.end_offset.load(Ordering::Relaxed);
         let replaces_empty = writer.record_count() == 0;
         // Written under temporary names first: a failure there changed
-        // nothing of the partition.
+        // nothing of the partition (a failed sync still poisons, as every
+        // failed sync does).
         let staged = SegmentWriter::stage(storage, &self.dir, base);
-        let staged = self.check(staged, Damage::Nothing)?;
+        let staged = self.check(staged, Damage::Operation)?;
         let fresh = match staged.install(storage, &self.dir, capacity) {
             Ok(fresh) => fresh,
             // Replacing an empty active segment renamed new files over the
@@ -386,7 +383,7 @@ impl Partition {
             // old segment past an orphan's base offset.
             Err(error) => {
                 let removed = files::delete_segment_files(storage, &self.dir, base);
-                let damage = if removed.is_ok() { Damage::Nothing } else { Damage::Files };
+                let damage = if removed.is_ok() { Damage::Operation } else { Damage::Files };
                 return self.check(Err(error), damage);
             }
         };
