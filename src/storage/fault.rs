@@ -626,7 +626,7 @@ pub struct InjectedFault {
 /// a failed rename or removal leaves the names as they were.
 ///
 /// ```
-/// use larder::fault::{Fault, FaultError, FileCall, SimStorage};
+/// use larder::storage::fault::{Fault, FaultError, FileCall, SimStorage};
 /// use larder::storage::Storage;
 ///
 /// let dir = tempfile::tempdir().unwrap();
