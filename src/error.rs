@@ -121,6 +121,9 @@ pub(crate) mod errno {
     /// `EIO`: an I/O error, what a failed write-back reports.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     pub(crate) const EIO: i32 = 5;
+    /// `EMFILE`: too many open files in the process.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) const EMFILE: i32 = 24;
     /// `ENOSPC`: no space left on the device.
     pub(crate) const ENOSPC: i32 = 28;
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::error::errno::{EIO, ENOSPC};
+use crate::error::errno::{EIO, EMFILE, ENOSPC};
 use crate::storage::{OsStorage, Storage};
 
 /// Passes every call to the operating system, counts syncs, and fails the
@@ -550,9 +550,6 @@ pub enum FaultError {
     /// `EMFILE` (24): the process has too many open files.
     TooManyFiles,
 }
-
-/// `EMFILE`: too many open files in the process.
-const EMFILE: i32 = 24;
 
 impl FaultError {
     /// Every error, in declaration order.
