@@ -33,6 +33,9 @@ use topic::{remove_if_exists, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_
 pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 
 /// The topics and groups of one open log.
+///
+/// Locks (docs/DESIGN.md, 1 to 3): `busy`, `topics`, `groups`, each held for
+/// a lookup or an insertion only, never across file I/O.
 pub(crate) struct Catalog {
     dir: PathBuf,
     storage: Arc<dyn Storage>,

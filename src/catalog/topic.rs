@@ -22,6 +22,9 @@ pub(crate) const DELETING_SUFFIX: &str = "~d";
 /// The suffix earlier versions gave a topic directory being deleted.
 pub(crate) const LEGACY_DELETING_SUFFIX: &str = "~deleted";
 /// An open topic.
+///
+/// Locks (docs/DESIGN.md, 4 then 5): `admin` across an admin call's file
+/// work, then `partitions` and `config` for lookups and the final publish.
 pub(crate) struct Topic {
     name: Arc<str>,
     deleted: AtomicBool,

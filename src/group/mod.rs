@@ -44,6 +44,9 @@ pub fn validate_group_id(id: &str) -> Result<()> {
 }
 
 /// A consumer group of one log.
+///
+/// Locks (docs/DESIGN.md, 6 then 7): `membership` (no I/O), then `offsets`
+/// (a commit's append and fdatasync).
 pub(crate) struct Group {
     id: String,
     membership: Mutex<Membership>,

@@ -59,6 +59,10 @@ pub struct Appended {
 const LOCK_FILE: &str = "partition.lock";
 
 /// A partition log in one directory. `Send + Sync`: share it in an `Arc`.
+//
+// Locks (docs/DESIGN.md, 8 to 10): `writer` (appends, rolls, cuts, the
+// synced watermark), then `sync_state`, then `segments`; no fdatasync runs
+// under `sync_state`.
 pub struct Partition {
     dir: PathBuf,
     options: PartitionOptions,

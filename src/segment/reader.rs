@@ -117,7 +117,8 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
-/// A segment as readers see it.
+/// A segment as readers see it. `times` is taken after a partition's
+/// locks (docs/DESIGN.md, 11).
 pub(crate) struct Segment {
     pub(super) base_offset: u64,
     pub(super) log: Arc<MappedFile>,
