@@ -18,7 +18,7 @@ mod segment;
 pub mod serializer;
 pub mod storage;
 
-pub use catalog::{Durability, PartitionDescription, TopicConfig, TopicDescription};
+pub use catalog::{CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull};
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
     RebalanceListener, TypedConsumer, TypedIter, TypedRecord,

@@ -6,6 +6,7 @@
 //! topic map's lock; a name being created or deleted is reserved meanwhile,
 //! so no second admin call on it starts.
 
+mod cleanup;
 pub(crate) mod config;
 mod description;
 mod topic;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::name::validate_name;
+pub use cleanup::{CleanupPolicy, WhenFull};
 pub use config::{Durability, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
 pub(crate) use topic::Topic;
