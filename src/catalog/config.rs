@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::cleanup::{CleanupConfig, CleanupPolicy, WhenFull};
+use crate::catalog::topic::TopicEnv;
 use crate::error::{Error, Result};
 use crate::partition::{segment_setters, PartitionOptions, SegmentConfig};
-use crate::storage::{le, meta, Storage};
+use crate::storage::{le, meta};
 
 pub(crate) const META_FILE: &str = "topic.meta";
 /// A `topic.meta` file: magic and version. Version 2 adds the cleanup
@@ -181,8 +182,10 @@ impl TopicConfig {
     }
 
     /// How this topic's partitions are opened.
-    pub(crate) fn partition_options(&self, storage: Arc<dyn Storage>) -> PartitionOptions {
-        PartitionOptions { segments: self.segments, ..PartitionOptions::default() }.storage(storage)
+    pub(crate) fn partition_options(&self, env: &TopicEnv) -> PartitionOptions {
+        let options =
+            PartitionOptions { segments: self.segments, on_roll: Some(Arc::clone(&env.cleaner)), ..Default::default() };
+        options.storage(Arc::clone(&env.storage))
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
