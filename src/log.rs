@@ -222,7 +222,7 @@ impl Log {
     /// `delete_records`): the log start moves there at once (made durable
     /// before this returns) and readers below it are moved up to it; the
     /// whole segments below it leave the disk. Returns the new log start.
-    /// `before` past the end offset is refused with [`Error::InvalidConfig`].
+    /// `before` past the end offset is refused with [`Error::InvalidArgument`].
     pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
         let partition = self.partition(name, partition)?;
         let end = partition.end_offset();
