@@ -465,12 +465,12 @@ impl Partition {
                 return self.check(Err(error), damage);
             }
         };
+        // The writer's segment is the last listed from the moment it is the
+        // writer's: a seal or directory sync failing below poisons the
+        // partition, but a sync already past its poison check (it holds no
+        // lock during its fdatasync) still finds the writer where the list
+        // ends, and so does a close.
         let old = std::mem::replace(writer, fresh);
-        if !replaces_empty {
-            self.check(old.seal(storage, &self.dir), Damage::Files)?;
-        }
-        let synced_dir = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
-        self.check(synced_dir, Damage::Files)?;
         let mut segments = self.segments.write();
         if replaces_empty {
             segments.pop();
@@ -478,6 +478,11 @@ impl Partition {
         segments.push(Arc::clone(writer.segment()));
         self.recount_sealed(&segments);
         drop(segments);
+        if !replaces_empty {
+            self.check(old.seal(storage, &self.dir), Damage::Files)?;
+        }
+        let synced_dir = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
+        self.check(synced_dir, Damage::Files)?;
         // The old segment was sealed, and sealing syncs it.
         self.synced_offset.fetch_max(base, Ordering::AcqRel);
         self.debug_check_invariants(Some(writer));
