@@ -325,7 +325,8 @@ pub enum Error {
     },
 
     /// A topic a consumer read was deleted; its partitions were revoked.
-    /// Reported once by the consumer's next `poll`.
+    /// Reported once by the consumer's next `poll`, and by a commit that
+    /// names one of its partitions (nothing of it is committed).
     #[error("topic {topic:?} was deleted")]
     TopicDeleted {
         /// The topic.

@@ -397,3 +397,48 @@ fn a_sync_in_flight_during_a_failed_roll_does_not_panic() {
         assert!(synced.is_ok(), "sync {nth} of the roll failed ({rolled:?}); the sync in flight panicked");
     }
 }
+
+/// Seed 586: a consumer still holding a partition of a topic deleted since
+/// its last poll commits its position; the commit is acknowledged and
+/// stores an offset for the deleted topic, which `delete_topic` had just
+/// removed. A topic created again under the name is then read from that
+/// old offset, skipping its first records (Kafka refuses a commit of an
+/// unknown topic).
+#[test]
+fn a_commit_after_its_topic_was_deleted_leaves_no_offset_behind() {
+    use larder::{AutoOffsetReset, ConsumerConfig, TopicPartition};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let append = |count: usize| {
+        log.create_topic("t", TopicConfig::new(1)).unwrap();
+        let partition = log.partition("t", 0).unwrap();
+        for n in 0..count {
+            partition.append(&NewRecord::new(format!("r{n}").as_bytes())).unwrap();
+        }
+        partition.sync().unwrap();
+    };
+    let tp = TopicPartition::new("t", 0);
+    let config =
+        ConsumerConfig::default().group_id("g").enable_auto_commit(false).auto_offset_reset(AutoOffsetReset::Earliest);
+    append(5);
+    let mut consumer = log.consumer(config.clone()).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(consumer.poll(Duration::ZERO).unwrap().len(), 5);
+    log.delete_topic("t").unwrap();
+    // What was delivered of a deleted topic is gone with it: nothing to
+    // commit (a commit naming it is refused by name).
+    consumer.commit().unwrap();
+    let named = consumer.commit_offsets(&HashMap::from([(tp.clone(), 5)]));
+    drop(consumer);
+
+    append(10);
+    let mut reader = log.consumer(config).unwrap();
+    reader.assign(std::slice::from_ref(&tp)).unwrap();
+    // Before the fix: Some(5), and the poll starts at offset 5.
+    assert_eq!(reader.committed(&tp).unwrap(), None);
+    assert_eq!(reader.poll(Duration::ZERO).unwrap().len(), 10);
+    assert!(matches!(&named, Err(Error::TopicDeleted { topic }) if topic == "t"), "{named:?}");
+}

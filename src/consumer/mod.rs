@@ -615,11 +615,17 @@ impl Consumer {
     }
 
     /// Commits the position of every assigned partition — what was
-    /// delivered; returns once the offsets are durable.
+    /// delivered; returns once the offsets are durable. Partitions of a
+    /// topic deleted since the last poll are left out (the deletion
+    /// removed their committed offsets; the next poll reports it).
     pub fn commit(&mut self) -> Result<()> {
+        // A topic deleted since the last poll took its records and its
+        // committed offsets with it: there is nothing of it to commit (the
+        // next poll reports the deletion).
         let offsets: Vec<(TopicPartition, u64)> = self
             .assigned
             .iter()
+            .filter(|a| !a.topic.is_deleted())
             .filter_map(|a| match a.position {
                 Position::At(offset) => Some((a.tp.clone(), offset)),
                 _ => None,
@@ -630,12 +636,17 @@ impl Consumer {
 
     /// Commits the given offsets (each the next offset to read, at most the
     /// partition's end) of assigned partitions; returns once they are
-    /// durable.
+    /// durable. A partition of a deleted topic is refused with
+    /// [`Error::TopicDeleted`], and nothing is committed.
     pub fn commit_offsets(&mut self, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
         for (tp, offset) in &list {
-            let partition = &self.assigned[self.find(tp)?].partition;
+            let assigned = &self.assigned[self.find(tp)?];
+            if assigned.topic.is_deleted() {
+                return Err(Error::TopicDeleted { topic: tp.topic.clone() });
+            }
+            let partition = &assigned.partition;
             let (start, end) = (partition.log_start_offset(), partition.end_offset());
             if *offset > end {
                 return Err(Error::OffsetOutOfRange { offset: *offset, log_start_offset: start, end_offset: end });
@@ -668,7 +679,11 @@ impl Consumer {
             Mode::Member { member, generation, .. } => Some((member.as_str(), *generation)),
             _ => None,
         };
-        group.commit(member, offsets)
+        // Checked again where the offsets are stored, against a deletion
+        // that ran since: `delete_topic` marks the topic deleted before it
+        // removes the group's offsets of it.
+        let deleted = |tp: &TopicPartition| self.index_of(&tp.topic, tp.partition).map(|n| &self.assigned[n].topic);
+        group.commit(member, offsets, |tp| deleted(tp).is_some_and(|t| t.is_deleted()))
     }
 
     fn auto_commit_if_due(&mut self) -> Result<()> {

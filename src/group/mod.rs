@@ -114,12 +114,28 @@ impl Group {
     }
 
     /// Commits `offsets` durably. A group member must be of the current
-    /// generation and hold every partition it commits.
-    pub(crate) fn commit(&self, member: Option<(&str, u64)>, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+    /// generation and hold every partition it commits. A partition whose
+    /// topic `deleted` says is gone is refused with
+    /// [`Error::TopicDeleted`], checked under the offsets' lock: a
+    /// deletion marks its topic before it takes that lock to remove the
+    /// topic's offsets, so an offset stored for a deleted topic is always
+    /// removed after, never left behind for a topic created again under
+    /// its name.
+    pub(crate) fn commit(
+        &self,
+        member: Option<(&str, u64)>,
+        offsets: &[(TopicPartition, u64)],
+        deleted: impl Fn(&TopicPartition) -> bool,
+    ) -> Result<()> {
         if let Some((member, generation)) = member {
             self.membership.lock().check_commit(member, generation, offsets)?;
         }
-        self.offsets.lock().store(offsets)?;
+        let mut stored = self.offsets.lock();
+        if let Some((tp, _)) = offsets.iter().find(|(tp, _)| deleted(tp)) {
+            return Err(Error::TopicDeleted { topic: tp.topic.clone() });
+        }
+        stored.store(offsets)?;
+        drop(stored);
         self.on_commit.wake();
         Ok(())
     }
