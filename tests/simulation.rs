@@ -71,17 +71,6 @@ pub const BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE: bool = true;
 /// that `sync` may return either.
 pub const BUG_SYNC_AFTER_CLOSE_REPORTS_POISONED: bool = true;
 
-/// Seed 1148: a roll installs the new segment as the writer's before it
-/// seals the old one; when that seal (or the directory sync after it)
-/// fails, the partition is poisoned with the writer on a segment the
-/// partition does not list, and a `sync` in flight (of a `Sync` topic's
-/// send, the appender, the interval syncer, a commit) panics on the
-/// invariant check of debug builds: "the writer's segment is not the
-/// last". The panic may kill a producer's appender, whose handles then
-/// never complete. While set, such a panic, in any thread, ends its seed
-/// at that step (counted in the totals); release builds do not check.
-pub const BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED: bool = true;
-
 /// Seeds from `LARDER_SEED` (one seed, replayed) or `LARDER_SEEDS`
 /// (`first..end`), else `default`.
 fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {

@@ -253,6 +253,12 @@ impl Model {
         format!("t{}", self.next_topic)
     }
 
+    /// Whether `topic` was taken out of the running log by a deletion
+    /// (one that returned Ok, or failed after it).
+    pub fn gone(&self, topic: &str) -> bool {
+        self.deleted.contains(topic) || self.topics.get(topic).is_some_and(|t| t.limbo)
+    }
+
     /// Topics operations may target.
     pub fn usable_topics(&self) -> Vec<Usable> {
         let usable = self.topics.iter().filter(|(_, t)| t.usable());

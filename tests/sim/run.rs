@@ -4,7 +4,7 @@
 //! replay command, if one seed runs for minutes (a deadlock).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,6 @@ pub struct Totals {
     pub process_crashes: u64,
     pub clean_closes: u64,
     pub failed_opens: u64,
-    /// Seeds ended early by the panic of a gated bug.
-    pub seeds_cut_short: u64,
     pub records_acknowledged: u64,
     pub records_verified: u64,
     pub records_read: u64,
@@ -93,30 +91,15 @@ pub fn run_seeds(seeds: impl Iterator<Item = u64>, serial: bool) {
     assert!(failed.is_empty(), "{} seeds violated the model: {failed:?}", failed.len());
 }
 
-/// What the panic of `BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED` says.
-const UNLISTED_WRITER_PANIC: &str = "the writer's segment is not the last";
-/// A gated bug's panic happened, in any thread, since the last look.
-static GATED_PANIC: AtomicBool = AtomicBool::new(false);
-
-/// Whether a gated bug's panic happened since the last call (which
-/// forgets it).
-pub fn gated_panic_seen() -> bool {
-    GATED_PANIC.swap(false, Ordering::AcqRel)
-}
-
 /// Keeps the panic hook from printing the panics the simulation makes on
-/// purpose (a consumer that fails while processing, `Op::PanicInPoll`),
-/// and notes (quietly) a panic of a gated bug; every other panic is
-/// printed as before.
+/// purpose (a consumer that fails while processing, `Op::PanicInPoll`);
+/// every other panic is printed as before.
 fn quiet_deliberate_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let message = panic_message(info.payload());
-            if crate::BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED && message.contains(UNLISTED_WRITER_PANIC) {
-                GATED_PANIC.store(true, Ordering::Release);
-            } else if info.payload().downcast_ref::<Deliberate>().is_none() {
+            if info.payload().downcast_ref::<Deliberate>().is_none() {
                 previous(info);
             }
         }));
@@ -152,9 +135,6 @@ fn print_totals(totals: &Totals, elapsed: Duration, violations: usize) {
         totals.queued_sends, totals.early_outcomes, totals.callbacks, totals.flushes_in_callbacks_refused
     );
     println!("  {} consumer positions checked against what was delivered", totals.positions_checked);
-    if totals.seeds_cut_short > 0 {
-        println!("  {} seeds ended early by a gated bug's panic", totals.seeds_cut_short);
-    }
     let errors: Vec<String> = totals.errors.iter().map(|(name, n)| format!("{name}: {n}")).collect();
     println!("  errors by variant: {}", errors.join(", "));
     println!("  violations: {violations}");

@@ -40,7 +40,24 @@ pub struct Member {
     /// Topics a poll reported deleted.
     told_deleted: BTreeSet<String>,
     /// The next offset to deliver from each partition, as the model knows it.
-    cursors: BTreeMap<TopicPartition, u64>,
+    cursors: BTreeMap<TopicPartition, Cursor>,
+}
+
+/// Where a member goes on in one partition.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// The offset after the last record delivered (or sought).
+    next: u64,
+    /// Seen outside the log (a truncation or deletion cut past it) at a
+    /// call of the member's: the consumer may have reset it, to a log start
+    /// at least this one, even in a poll that delivered nothing from it.
+    reset_from: Option<u64>,
+}
+
+impl Cursor {
+    fn at(next: u64) -> Cursor {
+        Cursor { next, reset_from: None }
+    }
 }
 
 /// Each assigned partition's `(log start, end)`, where it can be read.
@@ -112,7 +129,9 @@ fn join(
         Ok(())
     };
     match subscribe {
-        Some(topics) => consumer.subscribe_with_listener(&topics.iter().map(String::as_str).collect::<Vec<_>>(), counting)?,
+        Some(topics) => {
+            consumer.subscribe_with_listener(&topics.iter().map(String::as_str).collect::<Vec<_>>(), counting)?
+        }
         None => consumer.assign(assign)?,
     }
     let subscribed = subscribe.is_some() && group.is_some();
@@ -168,17 +187,25 @@ impl Member {
     /// Checks that `tp` went on from `offset` (its first record delivered,
     /// or its position), then moves its cursor to `next`. `before` and
     /// `after` are the partitions' ranges around the call.
-    fn went_on(&mut self, tp: &TopicPartition, offset: u64, next: u64, (before, after): (&Ranges, &Ranges), out: &mut Outcome) {
+    fn went_on(
+        &mut self,
+        tp: &TopicPartition,
+        offset: u64,
+        next: u64,
+        (before, after): (&Ranges, &Ranges),
+        out: &mut Outcome,
+    ) {
         let (Some(&(start_before, end_before)), Some(&(start_after, _))) = (before.get(tp), after.get(tp)) else {
-            self.cursors.insert(tp.clone(), next);
+            self.cursors.insert(tp.clone(), Cursor::at(next));
             return;
         };
         match self.cursors.get(tp) {
-            Some(&cursor) => {
+            Some(&Cursor { next: cursor, reset_from }) => {
                 out.positions_checked += 1;
                 let stayed = (start_after..=end_before).contains(&cursor);
                 let reset = (start_before..=start_after).contains(&offset);
-                if offset != cursor && (stayed || !reset) {
+                let reset_before = reset_from.is_some_and(|low| (low..=start_after).contains(&offset));
+                if offset != cursor && (stayed || !reset) && !reset_before {
                     out.cut_violations.push(format!(
                         "{tp}: went on from {offset}; the records delivered end at {cursor} \
                          (log [{start_before}, {end_before}) before, start {start_after} after)"
@@ -192,7 +219,18 @@ impl Member {
                 starts: (start_before, start_after),
             }),
         }
-        self.cursors.insert(tp.clone(), next);
+        self.cursors.insert(tp.clone(), Cursor::at(next));
+    }
+
+    /// Notes the cursors outside the partitions' ranges as a call of the
+    /// member's begins (`before`): the consumer may reset them.
+    fn observe(&mut self, before: &Ranges) {
+        for (tp, cursor) in self.cursors.iter_mut() {
+            let Some(&(start, end)) = before.get(tp) else { continue };
+            if !(start..=end).contains(&cursor.next) {
+                cursor.reset_from = Some(cursor.reset_from.map_or(start, |low| low.min(start)));
+            }
+        }
     }
 
     /// A topic a poll reported deleted: once, and out of the assignment.
@@ -206,10 +244,13 @@ impl Member {
         self.cursors.retain(|tp, _| tp.topic != topic);
     }
 
-    /// Forgets the cursors a rebalance dropped (all of them: a partition
-    /// taken back starts again from the committed offset).
+    /// Forgets the cursors a rebalance dropped: in a group, all of them (a
+    /// partition taken back starts again from the committed offset);
+    /// without one, only those of partitions no longer assigned (a
+    /// subscription that follows its topics keeps the positions of the
+    /// partitions it keeps).
     fn follow(&mut self, rebalances_before: u64) {
-        if self.rebalanced_since(rebalances_before) {
+        if self.rebalanced_since(rebalances_before) && self.subscribed {
             self.cursors.clear();
         }
         let assigned: BTreeSet<TopicPartition> = self.consumer.assignment().into_iter().collect();
@@ -218,6 +259,7 @@ impl Member {
 
     fn poll(&mut self, timeout: Duration, out: &mut Outcome) -> larder::Result<()> {
         let (rebalances, before) = (self.rebalances.load(Ordering::Acquire), self.ranges());
+        self.observe(&before);
         let records = match self.consumer.poll(timeout) {
             Ok(records) => records,
             Err(Error::TopicDeleted { topic }) => {
@@ -245,6 +287,7 @@ impl Member {
     /// positions stay on the first record not yielded.
     fn consume(&mut self, max: usize, out: &mut Outcome) -> larder::Result<()> {
         let before = self.ranges();
+        self.observe(&before);
         let mut yielded = Vec::new();
         let mut rebalances = self.rebalances.load(Ordering::Acquire);
         let mut ended = Ok(());
@@ -263,7 +306,7 @@ impl Member {
         }
         let after = self.ranges();
         for (rebalanced, record) in &yielded {
-            if *rebalanced {
+            if *rebalanced && self.subscribed {
                 self.cursors.clear();
             }
             let (topic, partition, offset) = (record.topic(), record.partition(), record.offset());
@@ -280,6 +323,7 @@ impl Member {
     /// committed offsets become them.
     fn commit(&mut self, out: &mut Outcome) -> larder::Result<()> {
         let before = self.ranges();
+        self.observe(&before);
         let mut positions = Vec::new();
         for tp in self.consumer.assignment() {
             positions.push((tp.clone(), self.consumer.position(&tp)?));
@@ -342,15 +386,19 @@ impl Member {
                 self.consumer.seek_to_beginning(&[])
             }
             1 => {
-                self.cursors.remove(&tp);
-                self.consumer.seek_to_end(std::slice::from_ref(&tp))
+                // The end as the seek found it (a concurrent append may
+                // have moved it since): `position` says which.
+                self.consumer.seek_to_end(std::slice::from_ref(&tp))?;
+                let position = self.consumer.position(&tp)?;
+                self.cursors.insert(tp, Cursor::at(position));
+                Ok(())
             }
             _ => {
                 let one = std::slice::from_ref(&tp);
                 let (start, end) = (self.consumer.beginning_offsets(one)?[&tp], self.consumer.end_offsets(one)?[&tp]);
                 let offset = start + pick % (end.saturating_sub(start) + 1);
                 self.consumer.seek(&tp, offset)?;
-                self.cursors.insert(tp, offset);
+                self.cursors.insert(tp, Cursor::at(offset));
                 Ok(())
             }
         }

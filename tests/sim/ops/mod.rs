@@ -425,9 +425,11 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 fn run(op: &Op, s: &Shared<'_>, out: &mut Outcome) -> larder::Result<()> {
     match op {
-        Op::SendDirect { .. } | Op::Send { .. } | Op::Flush { .. } | Op::CloseProducer { .. } | Op::NewProducer { .. } => {
-            produce::run(op, s, out)
-        }
+        Op::SendDirect { .. }
+        | Op::Send { .. }
+        | Op::Flush { .. }
+        | Op::CloseProducer { .. }
+        | Op::NewProducer { .. } => produce::run(op, s, out),
         Op::Join { .. }
         | Op::Leave { .. }
         | Op::Poll { .. }
@@ -540,8 +542,12 @@ fn delete_before(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &m
         }
         Err(error) => {
             let moved = stored.log_start_offset();
-            if matches!(error, Error::DiskFull { .. }) && moved != start && !crate::BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL {
-                let why = format!("delete_before({offset}) failed with DiskFull, yet moved the start {start} to {moved}");
+            if matches!(error, Error::DiskFull { .. })
+                && moved != start
+                && !crate::BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL
+            {
+                let why =
+                    format!("delete_before({offset}) failed with DiskFull, yet moved the start {start} to {moved}");
                 out.raced_violations.push(why);
             }
             if matches!(error, Error::Io { .. } | Error::DiskFull { .. }) {
@@ -566,7 +572,14 @@ fn read_one(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &mut Ou
 
 /// Up to `max` records through `iter_from`; after an error the iterator
 /// must end.
-fn iterate(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, max: usize, out: &mut Outcome) -> larder::Result<()> {
+fn iterate(
+    s: &Shared<'_>,
+    topic: &str,
+    partition: u32,
+    pick: u64,
+    max: usize,
+    out: &mut Outcome,
+) -> larder::Result<()> {
     let stored = s.log.partition(topic, partition)?;
     let (start, end) = (stored.log_start_offset(), stored.end_offset());
     let from = start + pick % (end - start + 1);

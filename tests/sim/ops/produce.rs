@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use larder::{Durability, Error, ProducerConfig, ProducerRecord, RecordMetadata};
 
-use super::{acked, forbid, header_slice, lock, parts, Effect, Op, Outcome, Refusal, Route, SendHow, Shared};
 use super::content;
+use super::{acked, forbid, header_slice, lock, parts, Effect, Op, Outcome, Refusal, Route, SendHow, Shared};
 
 /// The longest a callback's flush may wait, on a thread other than the
 /// appender's (an early outcome's callback runs on the sending thread).

@@ -34,7 +34,8 @@ impl World<'_> {
                     }
                     self.model.truncated(topic, *partition);
                 }
-                Effect::DeletedBefore { topic, partition, offset, ok } => match self.model.partition(topic, *partition) {
+                Effect::DeletedBefore { topic, partition, offset, ok } => match self.model.partition(topic, *partition)
+                {
                     Some(model) if *ok => model.delete_before(*offset),
                     Some(model) => model.deletion_failed(*offset),
                     None => {}
@@ -131,10 +132,18 @@ impl World<'_> {
         for effect in effects {
             let Effect::Committed { group, offsets, end } = effect else { continue };
             committed_groups.insert(group.clone());
-            if !offsets.is_empty() {
+            // A deleted topic's partitions (one a failed deletion took out
+            // of the log too) are left out of a commit, or refuse it; one
+            // deleted in this step may have been stored first, then removed
+            // by the deletion, which leaves the file.
+            let (gone, live): (Vec<_>, Vec<_>) = offsets.iter().partition(|(tp, _)| self.model.gone(&tp.topic));
+            if !live.is_empty() {
                 self.model.group_committed(group, *end);
+            } else if gone.iter().any(|(tp, _)| self.deleted_in_step.contains(&tp.topic)) && *end != CommitEnd::Refused
+            {
+                self.model.group_committed(group, CommitEnd::Uncertain);
             }
-            for (tp, offset) in offsets {
+            for (tp, offset) in live {
                 ends.entry((group.clone(), tp.clone())).or_default().push((*offset, *end));
             }
         }
@@ -165,7 +174,9 @@ impl World<'_> {
             .collect();
         for effect in effects {
             let Effect::Started { group, tp, offset, starts } = effect else { continue };
-            if group.as_deref().is_some_and(|g| changed.contains(g)) || self.model.partition(&tp.topic, tp.partition).is_none() {
+            if group.as_deref().is_some_and(|g| changed.contains(g))
+                || self.model.partition(&tp.topic, tp.partition).is_none()
+            {
                 continue;
             }
             let reset = (starts.0..=starts.1).contains(offset);
@@ -267,11 +278,20 @@ fn acks<'a>(effects: &[&'a Effect], settled: &'a [Settled]) -> Result<Vec<Ack<'a
                 if &*meta.topic != s.topic.as_str() || (meta.durability == Durability::Sync) != s.sync_topic {
                     return Err(format!("record {}: delivery metadata {meta:?} does not match the send", s.id));
                 }
-                let (partition, offset, id, synced, by_key) = (meta.partition, meta.offset, s.id, s.sync_topic, s.by_key);
+                let (partition, offset, id, synced, by_key) =
+                    (meta.partition, meta.offset, s.id, s.sync_topic, s.by_key);
                 acks.push(Ack { topic: &s.topic, partition, offset, id, synced, by_key, stored: true });
             }
             Err(error) if s.refusal.is_none() && ops::may_be_stored(error, s.sync_topic) => {}
-            Err(_) => acks.push(Ack { topic: &s.topic, partition: 0, offset: 0, id: s.id, synced: false, by_key: false, stored: false }),
+            Err(_) => acks.push(Ack {
+                topic: &s.topic,
+                partition: 0,
+                offset: 0,
+                id: s.id,
+                synced: false,
+                by_key: false,
+                stored: false,
+            }),
         }
     }
     Ok(acks)

@@ -31,7 +31,9 @@ impl World<'_> {
             match (listed.contains(name), topic.limbo) {
                 (false, true) => continue,
                 (false, false) => return Err(format!("topic {name} is missing")),
-                (true, true) => return Err(format!("topic {name}, taken out of the log by a failed deletion, is back")),
+                (true, true) => {
+                    return Err(format!("topic {name}, taken out of the log by a failed deletion, is back"))
+                }
                 (true, false) => {}
             }
             let description = log.describe_topic(name).map_err(|e| format!("describe_topic({name}): {e}"))?;
@@ -94,7 +96,10 @@ impl World<'_> {
         for offset in offsets {
             let tp = &offset.partition;
             if self.model.deleted.contains(&tp.topic) {
-                return Err(format!("group {group} still has offset {} for {tp}, whose topic was deleted", offset.committed));
+                return Err(format!(
+                    "group {group} still has offset {} for {tp}, whose topic was deleted",
+                    offset.committed
+                ));
             }
             if self.model.topics.get(&tp.topic).is_none_or(|t| t.limbo) {
                 continue;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use larder::partition::Partition;
 use larder::record::NewRecord;
-use larder::storage::fault::{FaultError, InjectedFault, SimStorage};
+use larder::storage::fault::{FaultError, FileCall, InjectedFault, SimStorage};
 use larder::{
     Assignor, Durability, Error, Log, LogOptions, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
     TopicPartition,
@@ -25,7 +25,7 @@ use larder::{
 use super::content::{self, Rng};
 use super::model::{CommitEnd, Model, PartitionModel, Stored, TopicModel, Usable};
 use super::ops::{self, lock, Effect, Member, Op, Outcome, Refusal, Route, SendHow, Shared, PANIC_GROUP};
-use super::run::{gated_panic_seen, variant, Totals};
+use super::run::{variant, Totals};
 
 mod apply;
 mod checks;
@@ -110,8 +110,6 @@ pub struct World<'t> {
     poisoned: BTreeSet<(String, u32)>,
     /// The member slots as the step being checked began.
     members_before: Vec<Option<MemberInfo>>,
-    /// A gated bug's panic ended the seed (see `run::gated_panic_seen`).
-    cut_short: bool,
     /// One line per step, for the report of a violation.
     pub history: Vec<String>,
 }
@@ -169,7 +167,6 @@ impl<'t> World<'t> {
             trace: std::env::var("LARDER_SIM_TRACE").is_ok_and(|v| v == "2"),
             poisoned: BTreeSet::new(),
             members_before: Vec::new(),
-            cut_short: false,
             history: Vec::new(),
         })
     }
@@ -208,11 +205,6 @@ impl<'t> World<'t> {
                 let ops = self.plan_ops();
                 self.run_ops(ops)?;
             }
-            if self.cut_short || gated_panic_seen() {
-                self.record("a gated bug's panic (BUG_FAILED_ROLL_LEAVES_THE_WRITER_UNLISTED): seed ended".into());
-                self.totals.seeds_cut_short += 1;
-                return Ok(());
-            }
         }
         self.finish()
     }
@@ -240,20 +232,16 @@ impl<'t> World<'t> {
         }
         self.members_before = self.members.iter().map(|slot| lock(slot).as_ref().map(MemberInfo::of)).collect();
         let outcomes = self.execute(&ops);
-        if outcomes.iter().any(|o| o.panic.is_some()) && gated_panic_seen() {
-            self.cut_short = true;
-            return Ok(());
-        }
-        self.deleted_in_step =
-            ops.iter().filter(|op| matches!(op, Op::DeleteTopic { .. })).filter_map(Op::topic).map(String::from).collect();
+        self.deleted_in_step = ops
+            .iter()
+            .filter(|op| matches!(op, Op::DeleteTopic { .. }))
+            .filter_map(Op::topic)
+            .map(String::from)
+            .collect();
         self.deleted_since_open |= !self.deleted_in_step.is_empty();
         let settled = self.settle(&outcomes);
         let injected = self.new_faults();
         let settled = settled?;
-        if self.cut_short || gated_panic_seen() {
-            self.cut_short = true;
-            return Ok(());
-        }
         self.note(&outcomes, &settled, &injected);
         self.totals.positions_checked += outcomes.iter().map(|o| o.positions_checked).sum::<u64>();
         self.check_outcomes(&outcomes, &settled, &injected)?;
@@ -326,10 +314,7 @@ impl<'t> World<'t> {
         let mut settled = Vec::new();
         for effect in outcomes.iter().flat_map(|o| &o.effects) {
             let Effect::Queued(queued) = effect else { continue };
-            let Some(result) = self.wait(&queued.handle) else {
-                self.cut_short = true;
-                return Ok(settled);
-            };
+            let result = queued.handle.wait(SETTLE);
             if let Err(Error::Timeout { .. }) = result {
                 return Err(format!("hang: the delivery of record {} did not complete in {SETTLE:?}", queued.id));
             }
@@ -340,10 +325,6 @@ impl<'t> World<'t> {
         for slot in &self.producers {
             let producer = lock(slot).clone();
             if let Some(Err(Error::Timeout { .. })) = producer.map(|p| p.flush_timeout(SETTLE)) {
-                if gated_panic_seen() {
-                    self.cut_short = true;
-                    return Ok(settled);
-                }
                 return Err(format!("hang: a producer's flush did not return in {SETTLE:?}"));
             }
         }
@@ -363,20 +344,6 @@ impl<'t> World<'t> {
         self.totals.queued_sends += settled.len() as u64;
         self.totals.early_outcomes += settled.iter().filter(|s| s.refusal.is_some()).count() as u64;
         Ok(settled)
-    }
-
-    /// Waits for a delivery up to `SETTLE`, in slices: `None` if a gated
-    /// bug's panic (which may have killed the appender) ends the seed.
-    fn wait(&self, handle: &larder::DeliveryHandle) -> Option<Result<RecordMetadata, Error>> {
-        let slice = Duration::from_millis(100);
-        for _ in 0..SETTLE.as_millis() / slice.as_millis() {
-            match handle.wait(slice) {
-                Err(Error::Timeout { .. }) if gated_panic_seen() => return None,
-                Err(Error::Timeout { .. }) => {}
-                result => return Some(result),
-            }
-        }
-        Some(handle.wait(Duration::ZERO))
     }
 
     /// A record drawn to be refused gets its error before `send` returns:
@@ -427,7 +394,10 @@ impl<'t> World<'t> {
             _ => false,
         };
         if runs.len() != 1 || !same {
-            return Err(format!("the callback of record {id} ran {} times: {runs:?}; the handle says {result:?}", runs.len()));
+            return Err(format!(
+                "the callback of record {id} ran {} times: {runs:?}; the handle says {result:?}",
+                runs.len()
+            ));
         }
         let run = &runs[0];
         let flushed_right = match run.thread.as_deref() {

@@ -125,7 +125,8 @@ impl World<'_> {
         if !self.rng.one_in(REFUSED_ONE_IN) {
             return None;
         }
-        let refusals = [Refusal::UnknownTopic, Refusal::UnknownPartition, Refusal::TooLarge, Refusal::NegativeTimestamp];
+        let refusals =
+            [Refusal::UnknownTopic, Refusal::UnknownPartition, Refusal::TooLarge, Refusal::NegativeTimestamp];
         Some(*self.rng.pick(&refusals))
     }
 

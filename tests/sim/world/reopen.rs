@@ -332,7 +332,8 @@ impl Stale {
         closed("Producer::try_send", producer.try_send(&record).map(drop))?;
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&ran);
-        let sent = producer.send_with_callback(&record, move |_| flag.store(true, std::sync::atomic::Ordering::Release));
+        let sent =
+            producer.send_with_callback(&record, move |_| flag.store(true, std::sync::atomic::Ordering::Release));
         closed("Producer::send_with_callback", sent.map(drop))?;
         if ran.load(std::sync::atomic::Ordering::Acquire) {
             return Err("a callback ran for a send refused after Log::close".into());
