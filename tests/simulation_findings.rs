@@ -442,3 +442,97 @@ fn a_commit_after_its_topic_was_deleted_leaves_no_offset_behind() {
     assert_eq!(reader.poll(Duration::ZERO).unwrap().len(), 10);
     assert!(matches!(&named, Err(Error::TopicDeleted { topic }) if topic == "t"), "{named:?}");
 }
+
+/// A file layer that holds the first creation of directory `held` until
+/// released, so one admin call can be caught half-way while another runs.
+#[derive(Debug)]
+struct HoldDirCreation {
+    disk: SimStorage,
+    held: std::path::PathBuf,
+    /// Taken by the first creation of `held`: it says it arrived, then waits.
+    hold: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+impl larder::storage::Storage for HoldDirCreation {
+    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        self.disk.create_file(path)
+    }
+    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
+        self.disk.open_file(path, writable)
+    }
+    fn write_at(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        position: u64,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.disk.write_at(file, path, position, bytes)
+    }
+    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.allocate(file, path, len_bytes)
+    }
+    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.set_len(file, path, len_bytes)
+    }
+    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        self.disk.sync_file(file, path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.disk.sync_dir(dir)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        self.disk.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.disk.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        if dir == self.held {
+            if let Some((arrived, release)) = self.hold.lock().unwrap().take() {
+                arrived.send(()).unwrap();
+                release.recv().unwrap();
+            }
+        }
+        self.disk.create_dir_all(dir)
+    }
+}
+
+/// Seed 351: `add_partitions` racing `delete_topic`. The deletion renames
+/// the topic's directory away while the growth is half-way; the growth
+/// then creates its next partition's directory under the old name, which
+/// brings back a directory `topics/t` without the topic's other
+/// partitions (or without any `topic.meta`), and the next open refuses
+/// the log by name. Here the growth is held as it is about to create its
+/// second new partition while the deletion runs.
+#[test]
+fn a_growth_racing_a_deletion_leaves_a_log_that_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (arrived, held) = std::sync::mpsc::channel();
+    let (release, waiting) = std::sync::mpsc::channel();
+    let storage = Arc::new(HoldDirCreation {
+        disk: SimStorage::new(),
+        held: dir.path().join("topics").join("t").join("2"),
+        hold: std::sync::Mutex::new(None),
+    });
+    let options = LogOptions::default().storage(storage.clone());
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    *storage.hold.lock().unwrap() = Some((arrived, waiting));
+    let growing = log.clone();
+    let grow = std::thread::spawn(move || growing.add_partitions("t", 3));
+    held.recv().unwrap();
+    let deleting = log.clone();
+    let delete = std::thread::spawn(move || deleting.delete_topic("t"));
+    // Give the deletion time to run as far as it can while the growth is
+    // held (after the fix it waits for the growth instead).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    release.send(()).unwrap();
+    let (grown, deleted) = (grow.join().unwrap(), delete.join().unwrap());
+    log.close().unwrap();
+    // Before the fix: Corrupt { "topics/t/0", "topic.meta names 3
+    // partitions, but partition 0 is missing" }.
+    let reopened = Log::open(dir.path(), options).map(|log| log.list_topics());
+    let topics = reopened.unwrap_or_else(|e| panic!("add_partitions {grown:?}, delete_topic {deleted:?}: {e}"));
+    assert!(deleted.is_ok() && topics.is_empty(), "add_partitions {grown:?}, delete_topic {deleted:?}: {topics:?}");
+}

@@ -34,8 +34,9 @@ pub(crate) struct Topic {
     dir: PathBuf,
     config: RwLock<TopicConfig>,
     partitions: RwLock<Vec<Arc<Partition>>>,
-    /// Serializes the topic's own admin calls (adding partitions), which
-    /// do file work without holding `partitions`.
+    /// Serializes the topic's own admin calls (adding partitions,
+    /// altering, and taking the directory away for a deletion), which do
+    /// file work without holding `partitions`.
     admin: Mutex<()>,
     env: TopicEnv,
     /// Bytes sent to the topic and not yet appended, counted against its
@@ -149,6 +150,10 @@ impl Topic {
     /// too, once [`Topic::finish_delete`] synced it). Fails without
     /// changing anything.
     pub(crate) fn retire_dir(&self, topics_dir: &Path) -> Result<PathBuf> {
+        // Not while a growth or an alteration works in the directory: one
+        // renamed away under it would create its next files under the old
+        // name, bringing back a directory that holds part of a topic.
+        let _admin = self.admin.lock();
         let doomed = topics_dir.join(format!("{}{DELETING_SUFFIX}", self.name));
         remove_if_exists(&*self.env.storage, &doomed)?;
         self.env.storage.rename(&self.dir, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
@@ -196,6 +201,15 @@ impl Topic {
         self.deleted.load(Ordering::Acquire)
     }
 
+    /// For an admin call, under `admin`: a deletion that took the
+    /// directory away first leaves nothing to work on.
+    fn check_not_deleted(&self) -> Result<()> {
+        if self.is_deleted() {
+            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+        }
+        Ok(())
+    }
+
     /// The number of partitions.
     pub(crate) fn partition_count(&self) -> u32 {
         self.partitions.read().len() as u32
@@ -223,6 +237,7 @@ impl Topic {
     /// fails, they are removed again and the topic keeps its old count.
     pub(crate) fn add_partitions(&self, count: u32) -> Result<()> {
         let _admin = self.admin.lock();
+        self.check_not_deleted()?;
         let current = self.partition_count();
         if count <= current {
             let reason = format!("topic {:?} has {current} partitions; the count can only grow", self.name);
@@ -265,6 +280,7 @@ impl Topic {
     /// rewritten.
     pub(crate) fn alter(&self, config: TopicConfig) -> Result<()> {
         let _admin = self.admin.lock();
+        self.check_not_deleted()?;
         let current = self.partition_count();
         if config.partitions != current {
             let reason = format!(
