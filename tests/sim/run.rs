@@ -76,7 +76,14 @@ pub fn run_seeds(seeds: impl Iterator<Item = u64>, serial: bool) {
         if trace {
             eprintln!("seed {seed}");
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_seed(seed, &mut totals, serial)));
+        // On a thread of its own named as worker 0, which runs the first
+        // operation of each step (the world's own calls, between steps,
+        // are told apart by when they happen).
+        let worker = std::thread::Builder::new().name(super::world::worker_name(0));
+        let outcome = std::thread::scope(|scope| {
+            let seed_run = worker.spawn_scoped(scope, || run_seed(seed, &mut totals, serial)).expect("spawn worker 0");
+            seed_run.join()
+        });
         totals.seeds += 1;
         let report = match outcome {
             Ok(Ok(())) => continue,

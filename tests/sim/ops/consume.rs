@@ -222,6 +222,19 @@ impl Member {
         self.cursors.insert(tp.clone(), Cursor::at(next));
     }
 
+    /// A truncation (to `truncated_to`) or a deletion (below `deleted_below`)
+    /// of `tp` ran in a step: if it put the cursor outside the log, any call
+    /// of the member's in that step may have reset it (to a log start no
+    /// higher than the one after the step), though records appended since
+    /// brought the end back past it.
+    pub fn cut(&mut self, tp: &TopicPartition, truncated_to: Option<u64>, deleted_below: Option<u64>) {
+        let Some(cursor) = self.cursors.get_mut(tp) else { return };
+        let outside = truncated_to.is_some_and(|o| cursor.next > o) || deleted_below.is_some_and(|o| cursor.next < o);
+        if outside {
+            cursor.reset_from = Some(0);
+        }
+    }
+
     /// Notes the cursors outside the partitions' ranges as a call of the
     /// member's begins (`before`): the consumer may reset them.
     fn observe(&mut self, before: &Ranges) {

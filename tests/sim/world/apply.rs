@@ -21,6 +21,22 @@ impl World<'_> {
                 _ => None,
             })
             .collect();
+        for effect in &effects {
+            let (tp, truncated_to, deleted_below) = match effect {
+                Effect::Truncated { topic, partition, offset, .. } => {
+                    (TopicPartition::new(topic.as_str(), *partition), Some(*offset), None)
+                }
+                Effect::DeletedBefore { topic, partition, offset, .. } => {
+                    (TopicPartition::new(topic.as_str(), *partition), None, Some(*offset))
+                }
+                _ => continue,
+            };
+            for slot in &self.members {
+                if let Some(member) = lock(slot).as_mut() {
+                    member.cut(&tp, truncated_to, deleted_below);
+                }
+            }
+        }
         self.check_starts(outcomes, &effects)?;
         self.apply_admin(&effects);
         self.apply_groups(outcomes, &effects);

@@ -231,6 +231,12 @@ impl<'t> World<'t> {
             return Ok(());
         }
         self.members_before = self.members.iter().map(|slot| lock(slot).as_ref().map(MemberInfo::of)).collect();
+        // Worker 0 is also the thread the world checks from: a fault that
+        // fired there between steps hit a check, not an operation.
+        let checking = Some(worker_name(0));
+        if let Some(fault) = self.disk.injected()[self.faults_seen..].iter().find(|f| f.thread == checking) {
+            return Err(format!("a fault fired in the world's own calls between steps: {fault:?}"));
+        }
         let outcomes = self.execute(&ops);
         self.deleted_in_step = ops
             .iter()
@@ -285,12 +291,15 @@ impl<'t> World<'t> {
     }
 
     /// Runs `ops` at once, one worker thread each (one after another when
-    /// serial, for an exact replay).
+    /// serial, for an exact replay). The first runs on this thread, which
+    /// is worker 0 (see `run::run_seeds`): a thread started per operation
+    /// costs more than most operations, on a busy machine.
     fn execute(&self, ops: &[Op]) -> Vec<Outcome> {
         let log = self.log.as_ref().expect("the log is open");
         let shared =
             Shared { log, producers: &self.producers, members: &self.members, max_record_bytes: MAX_RECORD_BYTES };
         let shared = &shared;
+        debug_assert_eq!(std::thread::current().name(), Some(worker_name(0).as_str()));
         std::thread::scope(|scope| {
             let spawn = |n: usize| {
                 let op = &ops[n];
@@ -299,11 +308,16 @@ impl<'t> World<'t> {
                     .spawn_scoped(scope, move || ops::execute(op, shared))
                     .expect("spawn a worker")
             };
+            let Some((first, _)) = ops.split_first() else { return Vec::new() };
             if self.serial {
-                (0..ops.len()).map(|n| spawn(n).join().expect("panics are caught")).collect()
+                let rest = (1..ops.len()).map(|n| spawn(n).join().expect("panics are caught"));
+                std::iter::once(ops::execute(first, shared)).chain(rest).collect()
             } else {
-                let workers: Vec<_> = (0..ops.len()).map(spawn).collect();
-                workers.into_iter().map(|w| w.join().expect("panics are caught")).collect()
+                let workers: Vec<_> = (1..ops.len()).map(spawn).collect();
+                let first = ops::execute(first, shared);
+                std::iter::once(first)
+                    .chain(workers.into_iter().map(|w| w.join().expect("panics are caught")))
+                    .collect()
             }
         })
     }
