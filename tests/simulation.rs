@@ -90,7 +90,6 @@ fn serial() -> bool {
 }
 
 #[test]
-#[ignore = "being adapted to the delivery rules and typed errors that landed with it"]
 fn two_thousand_seeds_of_every_operation_with_faults() {
     sim::run::run_seeds(seeds(0..2_000), serial());
 }

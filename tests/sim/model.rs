@@ -138,13 +138,17 @@ pub struct TopicModel {
     /// back either (it then keeps the new partitions on disk, so that
     /// either file opens). The running log keeps its count.
     pub partitions_max: u32,
+    /// A cleanup setting was given to it (`alter_topic`, maybe by a call
+    /// that failed): the cleaner may remove records from its partitions'
+    /// starts at any time, so a start that moved is no loss.
+    pub retains: bool,
 }
 
 impl TopicModel {
     pub fn new(durability: Durability, partitions: u32) -> TopicModel {
         let partitions_max = partitions;
         let partitions = (0..partitions).map(|_| PartitionModel::default()).collect();
-        TopicModel { durability, partitions, limbo: false, partitions_max }
+        TopicModel { durability, partitions, limbo: false, partitions_max, retains: false }
     }
 
     /// Whether operations may target it: it surely exists.

@@ -28,6 +28,9 @@ pub struct Totals {
     pub records_acknowledged: u64,
     pub records_verified: u64,
     pub records_read: u64,
+    /// Acknowledged records a cleanup setting (retention) took from a
+    /// partition's start: no loss.
+    pub records_cleaned: u64,
     pub commits_checked: u64,
     /// Queued sends that returned a handle: each outcome reached it.
     pub queued_sends: u64,
@@ -142,6 +145,7 @@ fn print_totals(totals: &Totals, elapsed: Duration, violations: usize) {
         totals.queued_sends, totals.early_outcomes, totals.callbacks, totals.flushes_in_callbacks_refused
     );
     println!("  {} consumer positions checked against what was delivered", totals.positions_checked);
+    println!("  {} acknowledged records removed by a retention setting (no loss)", totals.records_cleaned);
     let errors: Vec<String> = totals.errors.iter().map(|(name, n)| format!("{name}: {n}")).collect();
     println!("  errors by variant: {}", errors.join(", "));
     println!("  violations: {violations}");

@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 
 use larder::record::NewRecord;
-use larder::{Assignor, Durability, Error, Log, Producer, TopicConfig, TopicPartition};
+use larder::{Assignor, CleanupPolicy, Durability, Error, Log, Producer, TopicConfig, TopicPartition};
 
 use super::content;
 use super::model::CommitEnd;
@@ -69,6 +69,18 @@ impl Refusal {
     }
 }
 
+/// A cleanup setting `alter_topic` gives a topic: from then on the
+/// cleaner may remove whole segments from its partitions' starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// `retention_bytes`: the oldest segments while a partition holds more.
+    Bytes(u64),
+    /// `retention_ms`: segments whose newest record is older.
+    Ms(u64),
+    /// `UntilConsumed`: segments every reading group committed past.
+    UntilConsumed,
+}
+
 /// One operation, all its choices made from the seed beforehand.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -122,6 +134,18 @@ pub enum Op {
         topic: String,
         partition: u32,
         pick: u64,
+    },
+    /// `Log::delete_records` below an offset up to two past the end (past
+    /// it must be refused).
+    DeleteRecords {
+        topic: String,
+        partition: u32,
+        pick: u64,
+    },
+    /// `alter_topic` with the topic's configuration and a cleanup setting.
+    AlterRetention {
+        topic: String,
+        retention: Retention,
     },
     Roll {
         topic: String,
@@ -208,6 +232,8 @@ impl Op {
             | Op::Sync { topic, .. }
             | Op::Truncate { topic, .. }
             | Op::DeleteBefore { topic, .. }
+            | Op::DeleteRecords { topic, .. }
+            | Op::AlterRetention { topic, .. }
             | Op::Roll { topic, .. }
             | Op::Read { topic, .. }
             | Op::Iterate { topic, .. }
@@ -241,13 +267,14 @@ impl Op {
                 | Op::AppendBatch { .. }
                 | Op::Truncate { .. }
                 | Op::DeleteBefore { .. }
+                | Op::DeleteRecords { .. }
                 | Op::Roll { .. }
         )
     }
 
     /// Whether it truncates or deletes records from a partition.
     pub fn cuts(&self) -> bool {
-        matches!(self, Op::Truncate { .. } | Op::DeleteBefore { .. })
+        matches!(self, Op::Truncate { .. } | Op::DeleteBefore { .. } | Op::DeleteRecords { .. })
     }
 
     /// Whether it is a consumer operation whose topics come from its
@@ -328,6 +355,11 @@ pub enum Effect {
         name: String,
         to: u32,
         ok: bool,
+    },
+    /// `alter_topic` gave the topic a cleanup setting (or failed on I/O,
+    /// maybe after): from now on records may leave its partitions' starts.
+    RetentionSet {
+        topic: String,
     },
     Committed {
         group: String,
@@ -448,6 +480,8 @@ fn run(op: &Op, s: &Shared<'_>, out: &mut Outcome) -> larder::Result<()> {
         }
         Op::Truncate { topic, partition, pick } => truncate(s, topic, *partition, *pick, out),
         Op::DeleteBefore { topic, partition, pick } => delete_before(s, topic, *partition, *pick, out),
+        Op::DeleteRecords { topic, partition, pick } => delete_records(s, topic, *partition, *pick, out),
+        Op::AlterRetention { topic, retention } => alter_retention(s, topic, *retention, out),
         Op::Roll { topic, partition } => {
             s.log.partition(topic, *partition)?.roll()?;
             out.effects.push(Effect::Wrote { topic: topic.clone(), partition: *partition });
@@ -556,6 +590,61 @@ fn delete_before(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &m
             Err(error)
         }
     }
+}
+
+/// `Log::delete_records` below an offset up to two past the end as it was
+/// just before: past it, refused (unless appends raced it); within it, the
+/// new start is the one asked for, unless another cut raced it.
+fn delete_records(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &mut Outcome) -> larder::Result<()> {
+    let stored = s.log.partition(topic, partition)?;
+    let (start, end) = (stored.log_start_offset(), stored.end_offset());
+    let before = start + pick % (end - start + 3);
+    match s.log.delete_records(topic, partition, before) {
+        Ok(new_start) => {
+            if new_start < start || new_start > before.max(start) {
+                let why = format!("delete_records({before}) on [{start}, {end}) returned start {new_start}");
+                out.raced_violations.push(why);
+            }
+            out.effects.push(Effect::DeletedBefore { topic: topic.into(), partition, offset: new_start, ok: true });
+            out.effects.push(Effect::Wrote { topic: topic.into(), partition });
+            Ok(())
+        }
+        Err(error) => {
+            match &error {
+                Error::InvalidArgument { name: "before", .. } if before <= end => {
+                    let why = format!("delete_records({before}) on [{start}, {end}) refused: {error}");
+                    out.raced_violations.push(why);
+                }
+                Error::Io { .. } | Error::DiskFull { .. } => {
+                    out.effects.push(Effect::DeletedBefore {
+                        topic: topic.into(),
+                        partition,
+                        offset: before,
+                        ok: false,
+                    });
+                }
+                _ => {}
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `alter_topic` with the configuration `describe_topic` reports and a
+/// cleanup setting: the partition count, durability and segments as they
+/// are (a growth racing it makes it refuse the count).
+fn alter_retention(s: &Shared<'_>, topic: &str, retention: Retention, out: &mut Outcome) -> larder::Result<()> {
+    let config = s.log.describe_topic(topic)?.config;
+    let config = match retention {
+        Retention::Bytes(bytes) => config.cleanup_policy(CleanupPolicy::Delete).retention_bytes(bytes),
+        Retention::Ms(ms) => config.cleanup_policy(CleanupPolicy::Delete).retention_ms(ms),
+        Retention::UntilConsumed => config.cleanup_policy(CleanupPolicy::UntilConsumed { groups: Vec::new() }),
+    };
+    let altered = s.log.alter_topic(topic, config);
+    if altered.is_ok() || matches!(altered, Err(Error::Io { .. } | Error::DiskFull { .. })) {
+        out.effects.push(Effect::RetentionSet { topic: topic.into() });
+    }
+    altered
 }
 
 fn read_one(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &mut Outcome) -> larder::Result<()> {

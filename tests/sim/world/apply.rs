@@ -121,6 +121,11 @@ impl World<'_> {
                         topic.limbo = true;
                     }
                 }
+                Effect::RetentionSet { topic } => {
+                    if let Some(topic) = self.model.topics.get_mut(topic) {
+                        topic.retains = true;
+                    }
+                }
                 Effect::PartitionsAdded { name, to, ok } => {
                     let Some(topic) = self.model.topics.get_mut(name) else { continue };
                     if *ok && *to as usize > topic.partitions.len() {

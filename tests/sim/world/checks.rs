@@ -51,7 +51,17 @@ impl World<'_> {
             }
             for (n, model) in topic.partitions.iter_mut().enumerate() {
                 let stored = log.partition(name, n as u32).map_err(|e| format!("partition({name}, {n}): {e}"))?;
-                check_partition(name, n as u32, &stored, model, &self.model.forbidden, &mut seen, self.totals)?;
+                let retains = topic.retains;
+                check_partition(
+                    name,
+                    n as u32,
+                    &stored,
+                    model,
+                    retains,
+                    &self.model.forbidden,
+                    &mut seen,
+                    self.totals,
+                )?;
                 if stored.is_poisoned() {
                     self.poisoned.insert((name.clone(), n as u32));
                 }
@@ -158,42 +168,67 @@ impl World<'_> {
 /// start to the end, every record intact and one the simulation sent, none
 /// refused or duplicated, every acknowledged record at its offset (weak
 /// ones settled first), and `synced <= end`, `start <= end`. Then marks
-/// what larder reports synced.
+/// what larder reports synced. On a topic with a cleanup setting
+/// (`retains`) the cleaner may move the start meanwhile: the scan starts
+/// again from the new start, and records below it are no loss.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn check_partition(
     topic: &str,
     partition: u32,
     stored: &Partition,
     model: &mut PartitionModel,
+    retains: bool,
     forbidden: &HashSet<u64>,
     seen: &mut HashSet<u64>,
     totals: &mut Totals,
 ) -> Result<(), String> {
     let at = format!("{topic}/{partition}");
     let synced = stored.synced_offset();
-    let start = stored.log_start_offset();
+    let mut start = stored.log_start_offset();
     let end = stored.end_offset();
     if synced > end || start > end {
         return Err(format!("{at}: synced_offset {synced}, log_start_offset {start}, end_offset {end}"));
     }
     let mut ids = Vec::new();
-    for record in stored.iter_from(start) {
-        let expected = start + ids.len() as u64;
-        let record = record.map_err(|e| format!("{at}: reading offset {expected} failed: {e}"))?;
-        if record.offset() != expected {
-            return Err(format!("{at}: offsets are not dense: {} where {expected} was due", record.offset()));
+    let mut rescans = 0;
+    'scan: loop {
+        ids.clear();
+        for record in stored.iter_from(start) {
+            let expected = start + ids.len() as u64;
+            let record = match record {
+                Err(Error::OffsetOutOfRange { .. })
+                    if retains && rescans < 100 && stored.log_start_offset() > expected =>
+                {
+                    start = stored.log_start_offset();
+                    rescans += 1;
+                    continue 'scan;
+                }
+                other => other.map_err(|e| format!("{at}: reading offset {expected} failed: {e}"))?,
+            };
+            if record.offset() != expected {
+                return Err(format!("{at}: offsets are not dense: {} where {expected} was due", record.offset()));
+            }
+            let id = content::verify(expected, record.key(), record.value(), record.headers())
+                .map_err(|e| format!("{at}: {e}"))?;
+            ids.push(id);
         }
-        let id = content::verify(expected, record.key(), record.value(), record.headers())
-            .map_err(|e| format!("{at}: {e}"))?;
+        break;
+    }
+    for (n, &id) in ids.iter().enumerate() {
+        let offset = start + n as u64;
         if forbidden.contains(&id) {
-            return Err(format!("{at}@{expected} holds record {id}, whose call failed without storing it"));
+            return Err(format!("{at}@{offset} holds record {id}, whose call failed without storing it"));
         }
         if !seen.insert(id) {
-            return Err(format!("{at}@{expected} holds record {id}, which is stored twice"));
+            return Err(format!("{at}@{offset} holds record {id}, which is stored twice"));
         }
-        ids.push(id);
     }
     if start + ids.len() as u64 != end {
         return Err(format!("{at}: iteration ended at {}, the end offset is {end}", start + ids.len() as u64));
+    }
+    if retains {
+        totals.records_cleaned += model.acked.range(..start).count() as u64;
+        model.delete_before(start);
     }
     let id_at = |offset: u64| offset.checked_sub(start).and_then(|n| ids.get(n as usize).copied());
     model.settle_weak(id_at);

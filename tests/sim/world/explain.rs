@@ -22,7 +22,10 @@ impl World<'_> {
             if let Some(violation) = outcome.violations.first() {
                 return Err(format!("{op:?}: {violation}"));
             }
-            let raced = outcomes.iter().filter(|o| o.op.cuts() && o.op.topic() == op.topic()).count() > 1;
+            // Another cut of the topic, or its cleaner, may have moved
+            // the range the operation looked at.
+            let raced = outcomes.iter().filter(|o| o.op.cuts() && o.op.topic() == op.topic()).count() > 1
+                || op.topic().is_some_and(|t| self.retains(t));
             if let Some(violation) = outcome.raced_violations.first().filter(|_| !raced) {
                 return Err(format!("{op:?}: {violation}"));
             }
@@ -35,14 +38,8 @@ impl World<'_> {
                 (None, false) => {
                     return Err(format!("{op:?} returned Ok although an injected fault failed its call: {mine:?}"));
                 }
-                // A call that failed for another reason (a concurrent
-                // deletion took its directory) and then met the fault
-                // removing what it left: the first error is the one
-                // reported, the cleanup's is secondary.
                 (Some(error), false)
-                    if !is_fault_error(error, &mine)
-                        && !(mine.iter().all(|f| f.call == FileCall::Remove)
-                            && self.explained(op, error, outcomes).is_ok()) =>
+                    if !is_fault_error(error, &mine) && !self.cleanup_met(op, error, &mine, outcomes) =>
                 {
                     return Err(format!(
                         "{op:?} failed with {error} after the injected fault {mine:?}: wrong error kind"
@@ -56,7 +53,7 @@ impl World<'_> {
         for fault in injected {
             match fault.thread.as_deref() {
                 Some(SYNCER) => self.check_syncer_fault(fault, &self.deleted_in_step)?,
-                Some(APPENDER) => {}
+                Some(APPENDER | CLEANER) => {}
                 Some(name) if name.starts_with("sim-worker-") => {}
                 other => return Err(format!("a fault fired in unexpected thread {other:?}: {fault:?}")),
             }
@@ -119,7 +116,12 @@ impl World<'_> {
             // meet ENOENT, which poisons it.
             Error::Poisoned { .. } => self.faulted_since_open || topic_gone,
             Error::OffsetOutOfRange { .. } => {
-                topic_gone || self.raced_cut(op, outcomes) || matches!(op, Op::CommitOffsets { past_end: true, .. })
+                topic_gone
+                    || self.raced_cut(op, outcomes)
+                    || matches!(op, Op::CommitOffsets { past_end: true, .. })
+                    || op
+                        .topic()
+                        .map_or(op.is_consumer() && self.model.topics.values().any(|t| t.retains), |t| self.retains(t))
             }
             Error::UnknownTopic { .. } | Error::UnknownPartition { .. } | Error::Io { .. } | Error::DiskFull { .. } => {
                 topic_gone
@@ -134,6 +136,10 @@ impl World<'_> {
             Error::InvalidArgument { name, .. } => {
                 topic_gone
                     || matches!(op, Op::AddPartitions { name, .. } if raced_growth(name, outcomes))
+                    // Past the end, checked by the operation itself.
+                    || matches!(op, Op::DeleteRecords { .. } if *name == "before")
+                    // A growth of the topic changed its count meanwhile.
+                    || matches!(op, Op::AlterRetention { topic, .. } if *name == "partitions" && raced_growth(topic, outcomes))
                     || (commits && *name == "group_id" && self.member_before(op).is_some_and(|m| m.group.is_none()))
             }
             Error::TopicDeleted { topic } => {
@@ -153,6 +159,18 @@ impl World<'_> {
             },
             _ => false,
         }
+    }
+
+    /// Whether `op` failed for another reason (a concurrent deletion took
+    /// its directory) and then met the faults only removing what it left:
+    /// the first error is the one reported, the cleanup's is secondary.
+    fn cleanup_met(&self, op: &Op, error: &Error, faults: &[&InjectedFault], outcomes: &[Outcome]) -> bool {
+        faults.iter().all(|f| f.call == FileCall::Remove) && self.explained(op, error, outcomes).is_ok()
+    }
+
+    /// Whether `topic` has had a cleanup setting: its cleaner may cut it.
+    fn retains(&self, topic: &str) -> bool {
+        self.model.topics.get(topic).is_some_and(|t| t.retains)
     }
 
     /// Whether producer `slot` was closed in this step, `error` saying so.
@@ -213,9 +231,13 @@ impl World<'_> {
 }
 
 /// Whether more than one `add_partitions` of `name` ran in the step (the
-/// slower one finds the count grown: the count only grows).
+/// slower one finds the count grown: the count only grows), or one raced
+/// an `alter_topic` (which names the count it saw).
 fn raced_growth(name: &str, outcomes: &[Outcome]) -> bool {
-    outcomes.iter().filter(|o| matches!(&o.op, Op::AddPartitions { name: n, .. } if n == name)).count() > 1
+    let growths = outcomes.iter().filter(|o| matches!(&o.op, Op::AddPartitions { name: n, .. } if n == name)).count();
+    let alterations =
+        outcomes.iter().filter(|o| matches!(&o.op, Op::AlterRetention { topic, .. } if topic == name)).count();
+    growths > 1 || (growths == 1 && alterations > 0)
 }
 
 /// Whether `error` is what one of the injected `faults` returns.

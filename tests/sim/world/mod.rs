@@ -24,7 +24,7 @@ use larder::{
 
 use super::content::{self, Rng};
 use super::model::{CommitEnd, Model, PartitionModel, Stored, TopicModel, Usable};
-use super::ops::{self, lock, Effect, Member, Op, Outcome, Refusal, Route, SendHow, Shared, PANIC_GROUP};
+use super::ops::{self, lock, Effect, Member, Op, Outcome, Refusal, Retention, Route, SendHow, Shared, PANIC_GROUP};
 use super::run::{variant, Totals};
 
 mod apply;
@@ -49,6 +49,9 @@ const SETTLE: Duration = Duration::from_secs(20);
 /// Threads whose injected faults are explained by how they report them.
 const APPENDER: &str = "larder-appender";
 const SYNCER: &str = "larder-interval-sync";
+/// The cleaner's thread: its faults reach no caller (a failed pass is
+/// retried at the next); those that poison show in later calls.
+const CLEANER: &str = "larder-cleaner";
 
 /// How a reopen step ends the log it reopens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

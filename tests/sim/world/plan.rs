@@ -35,7 +35,7 @@ impl World<'_> {
             (0..MEMBERS).filter(|n| !busy.contains(n)).partition(|&n| lock(&self.members[n]).is_some());
         let deleting: BTreeSet<&str> =
             planned.iter().filter(|op| matches!(op, Op::DeleteTopic { .. })).filter_map(Op::topic).collect();
-        let r = self.rng.below(106);
+        let r = self.rng.below(110);
         if topics.is_empty() {
             return (self.model.topics.len() < MAX_TOPICS).then(|| self.plan_create_topic());
         }
@@ -103,6 +103,15 @@ impl World<'_> {
             71..=74 => self.plan_join(&free, &topics)?,
             104 => Op::DeleteGroup { group: self.rng.pick(&GROUPS).to_string() },
             105 => Op::PanicInPoll { topic, partition },
+            106..=107 => Op::DeleteRecords { topic, partition, pick: self.rng.next() },
+            108..=109 => {
+                let retention = match self.rng.below(3) {
+                    0 => Retention::Bytes(self.rng.between(300, 3000)),
+                    1 => Retention::Ms(self.rng.between(1, 200)),
+                    _ => Retention::UntilConsumed,
+                };
+                Op::AlterRetention { topic, retention }
+            }
             _ => {
                 if occupied.is_empty() {
                     return None;

@@ -260,13 +260,15 @@ impl World<'_> {
     }
 
     /// Faults that fired outside any call of the simulation: the interval
-    /// syncer's, each of which must have poisoned its partition.
+    /// syncer's, each of which must have poisoned its partition, and the
+    /// cleaner's.
     pub(super) fn check_background_faults(&mut self) -> Result<(), String> {
         for fault in self.new_faults() {
-            if fault.thread.as_deref() != Some(SYNCER) {
-                return Err(format!("a fault fired outside any call: {fault:?}"));
+            match fault.thread.as_deref() {
+                Some(SYNCER) => self.check_syncer_fault(&fault, &BTreeSet::new())?,
+                Some(CLEANER) => {}
+                _ => return Err(format!("a fault fired outside any call: {fault:?}")),
             }
-            self.check_syncer_fault(&fault, &BTreeSet::new())?;
         }
         Ok(())
     }
