@@ -65,12 +65,6 @@ pub const BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL: bool = true;
 /// the model adopts it, empty); the running log must still not show it.
 pub const BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE: bool = true;
 
-/// Seed 4 (and 5, 14, ...): after `Log::close`, `Partition::sync` on a
-/// handle of a partition that was poisoned returns `Poisoned`, where every
-/// call through a handle of a closed log must return `Closed`. While set,
-/// that `sync` may return either.
-pub const BUG_SYNC_AFTER_CLOSE_REPORTS_POISONED: bool = true;
-
 /// Seeds from `LARDER_SEED` (one seed, replayed) or `LARDER_SEEDS`
 /// (`first..end`), else `default`.
 fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {

@@ -536,3 +536,23 @@ fn a_growth_racing_a_deletion_leaves_a_log_that_opens() {
     let topics = reopened.unwrap_or_else(|e| panic!("add_partitions {grown:?}, delete_topic {deleted:?}: {e}"));
     assert!(deleted.is_ok() && topics.is_empty(), "add_partitions {grown:?}, delete_topic {deleted:?}: {topics:?}");
 }
+
+/// Seed 4 (and 5, 14, ...): after `Log::close`, `Partition::sync` on a
+/// handle of a partition that a failed sync poisoned returns `Poisoned`,
+/// where every call through a handle of a closed log returns `Closed`.
+#[test]
+fn a_sync_after_close_of_a_poisoned_partition_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(SimStorage::new());
+    let log = Log::open(dir.path(), LogOptions::default().storage(disk.clone())).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let partition = log.partition("t", 0).unwrap();
+    partition.append(&NewRecord::new(b"a")).unwrap();
+    disk.schedule(Fault { call: FileCall::Sync, nth: 1, error: FaultError::Eio, sticky: false });
+    assert!(partition.sync().is_err());
+    assert!(partition.is_poisoned());
+    let _ = log.close();
+    let synced = partition.sync();
+    // Before the fix: Poisoned.
+    assert!(matches!(synced, Err(Error::Closed { .. })), "{synced:?}");
+}

@@ -514,10 +514,12 @@ impl Partition {
         let target = self.end_offset();
         let mut syncing = self.sync_state.lock();
         loop {
+            // Closed first: a handle of a closed partition (or log) reports
+            // that, poisoned or not.
+            self.check_open()?;
             let synced = self.synced_offset();
             // A truncation meanwhile may have removed part of the target.
             if synced >= target.min(self.end_offset()) {
-                self.check_open()?;
                 return Ok(synced);
             }
             if self.is_poisoned() {
