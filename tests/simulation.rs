@@ -49,14 +49,6 @@ mod sim;
 // fix lands); set it to false once it does. Every bug an earlier gate here
 // described is fixed, and its reproduction runs as a regression test.
 
-/// Seed 18: `delete_before` persists and publishes the new log start, then
-/// removes the segments below it; when a removal fails with ENOSPC (which
-/// poisons nothing) it reports `DiskFull`, whose documentation promises
-/// that nothing stored changed, though the start has moved. While set, the
-/// check that a `delete_before` reporting `DiskFull` left the start where
-/// it was is skipped (the model lets the start move, as for any failure).
-pub const BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL: bool = true;
-
 /// Seed 17: `create_topic` renames the staged topic into place, then its
 /// partitions fail to open (here every rename fails: EMFILE, sticky), and
 /// the cleanup, itself a rename, fails too: the call returns the error but

@@ -556,3 +556,24 @@ fn a_sync_after_close_of_a_poisoned_partition_is_closed() {
     // Before the fix: Poisoned.
     assert!(matches!(synced, Err(Error::Closed { .. })), "{synced:?}");
 }
+
+/// Seed 18: `delete_before` persists and publishes the new log start, then
+/// removes the segments below it; when a removal fails with ENOSPC (which
+/// poisons nothing) it reports `DiskFull`, whose documentation promises
+/// that nothing stored changed, though the start has moved.
+#[test]
+fn delete_before_reports_disk_full_only_when_the_start_stayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(SimStorage::new());
+    let options = PartitionOptions::default().segment_bytes(256).storage(storage.clone());
+    let partition = Partition::open(dir.path(), options).unwrap();
+    for _ in 0..6 {
+        partition.append(&NewRecord::new(&[7; 100])).unwrap();
+    }
+    let end = partition.end_offset();
+    storage.schedule(Fault { call: FileCall::Remove, nth: 1, error: FaultError::NoSpace, sticky: false });
+    let deleted = partition.delete_before(end);
+    let start = partition.log_start_offset();
+    // Before the fix: Err(DiskFull), with the start moved to `end`.
+    assert!(!(matches!(deleted, Err(Error::DiskFull { .. })) && start != 0), "{deleted:?}; the start is now {start}");
+}

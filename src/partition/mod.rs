@@ -44,6 +44,11 @@ enum Damage {
     /// truncation, the sync of appended data): after any I/O failure they
     /// may no longer match what the partition holds in memory.
     Files,
+    /// The call's change is already published (and durable); this step
+    /// only cleans up after it (removing what it left out of the log).
+    /// Poisons as `Operation` does, but is never reported as `DiskFull`,
+    /// which promises that nothing stored changed.
+    Published,
 }
 
 /// A sealed segment as the cleaner sees it.
@@ -323,13 +328,16 @@ impl Partition {
     fn check<T>(&self, result: Result<T>, damage: Damage) -> Result<T> {
         result.map_err(|error| {
             let poisons = match damage {
-                Damage::Operation => error.poisons(),
+                Damage::Operation | Damage::Published => error.poisons(),
                 Damage::Files => matches!(error, Error::Io { .. }),
             };
             if poisons {
                 self.poisoned.store(true, Ordering::Release);
                 // Not `DiskFull`: that promises appends resume once there
                 // is room, and a poisoned partition refuses them.
+                return error;
+            }
+            if damage == Damage::Published {
                 return error;
             }
             self.disk_full_or(error)
@@ -705,7 +713,9 @@ impl Partition {
     /// Advances the log start offset to `offset` (at most the end offset):
     /// records below it are no longer readable, and segments wholly below
     /// it are deleted. The new start is persisted before any file goes, and
-    /// offsets never change.
+    /// offsets never change. A failure removing those files comes after
+    /// the start moved: it is reported as [`Error::Io`], never
+    /// [`Error::DiskFull`] (which promises nothing changed).
     pub fn delete_before(&self, offset: u64) -> Result<u64> {
         let mut guard = self.writer.lock();
         let active_base = self.writable(&mut guard)?.segment().base_offset();
@@ -732,12 +742,13 @@ impl Partition {
         // Out of the list, nothing reaches their files: they go without
         // holding up appends.
         drop(guard);
+        // The new start is published: a failure from here on left it moved.
         for segment in &doomed {
-            self.check(files::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Operation)?;
+            self.check(files::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Published)?;
         }
         if !doomed.is_empty() {
             let synced = storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e));
-            self.check(synced, Damage::Operation)?;
+            self.check(synced, Damage::Published)?;
         }
         Ok(start)
     }

@@ -576,10 +576,7 @@ fn delete_before(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &m
         }
         Err(error) => {
             let moved = stored.log_start_offset();
-            if matches!(error, Error::DiskFull { .. })
-                && moved != start
-                && !crate::BUG_DELETE_BEFORE_MOVES_THE_START_AND_REPORTS_DISK_FULL
-            {
+            if matches!(error, Error::DiskFull { .. }) && moved != start {
                 let why =
                     format!("delete_before({offset}) failed with DiskFull, yet moved the start {start} to {moved}");
                 out.raced_violations.push(why);
@@ -616,6 +613,13 @@ fn delete_records(s: &Shared<'_>, topic: &str, partition: u32, pick: u64, out: &
                     out.raced_violations.push(why);
                 }
                 Error::Io { .. } | Error::DiskFull { .. } => {
+                    let moved = stored.log_start_offset();
+                    if matches!(error, Error::DiskFull { .. }) && moved != start {
+                        let why = format!(
+                            "delete_records({before}) failed with DiskFull, yet moved the start {start} to {moved}"
+                        );
+                        out.raced_violations.push(why);
+                    }
                     out.effects.push(Effect::DeletedBefore {
                         topic: topic.into(),
                         partition,
