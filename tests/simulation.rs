@@ -55,6 +55,7 @@ mod sim;
 /// the topic stays on disk, complete, and the next open shows it. While
 /// set, a topic whose creation failed may exist after the next open (then
 /// the model adopts it, empty); the running log must still not show it.
+/// Reproduction: `a_failed_create_topic_leaves_nothing_for_the_next_open`.
 pub const BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE: bool = true;
 
 /// Seeds from `LARDER_SEED` (one seed, replayed) or `LARDER_SEEDS`
