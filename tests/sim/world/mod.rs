@@ -256,12 +256,19 @@ impl<'t> World<'t> {
         self.check_outcomes(&outcomes, &settled, &injected)?;
         self.apply(&outcomes, &settled)?;
         self.check_log()?;
-        self.check_failed_writes(&outcomes, &settled)
+        self.check_failed_writes(&outcomes, &settled, &injected)
     }
 
     /// After a write failed on I/O: a partition reported `DiskFull` must not
-    /// be poisoned (appends succeed again once there is room).
-    fn check_failed_writes(&mut self, outcomes: &[Outcome], settled: &[Settled]) -> Result<(), String> {
+    /// be poisoned (appends succeed again once there is room), unless
+    /// another fault of the step hit its files (another call, or a
+    /// background thread, may have poisoned it).
+    fn check_failed_writes(
+        &mut self,
+        outcomes: &[Outcome],
+        settled: &[Settled],
+        injected: &[InjectedFault],
+    ) -> Result<(), String> {
         let mut failed: Vec<(String, &Error)> = Vec::new();
         for outcome in outcomes {
             if let (Some(error), Some(topic), true) = (&outcome.error, outcome.op.topic(), outcome.op.writes()) {
@@ -275,7 +282,12 @@ impl<'t> World<'t> {
         }
         for (topic, error) in failed {
             let Error::DiskFull { partition: Some(partition), .. } = error else { continue };
-            if self.poisoned.contains(&(topic.clone(), *partition)) {
+            let here = (topic.clone(), *partition);
+            let faults_here = injected.iter().filter(|f| explain::topic_partition_of(&f.path).as_ref() == Some(&here));
+            if faults_here.count() > 1 {
+                continue;
+            }
+            if self.poisoned.contains(&here) {
                 return Err(format!("{topic}/{partition} reported DiskFull but is poisoned: appends will not resume"));
             }
         }
