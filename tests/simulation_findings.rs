@@ -603,3 +603,36 @@ fn a_failed_create_topic_leaves_nothing_for_the_next_open() {
     // Today: ["t"].
     assert!(reopened.list_topics().is_empty(), "{:?}", reopened.list_topics());
 }
+
+/// Seed 4762: the cleaner's `delete_before` moved the log start durably,
+/// then failed to remove one of the segments below it (ENOSPC, which
+/// poisons nothing); a later deletion removed the segments after it. The
+/// leftover then sits before a gap, and the next open, even after a clean
+/// close, refuses the log ("segment starts at offset n but the previous
+/// one ends at m"), though nothing below the log start is ever read.
+#[test]
+fn segments_left_below_the_log_start_do_not_break_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(SimStorage::new());
+    let options = PartitionOptions::default().segment_bytes(256).storage(storage.clone());
+    let partition = Partition::open(dir.path(), options.clone()).unwrap();
+    for _ in 0..12 {
+        partition.append(&NewRecord::new(&[7; 100])).unwrap();
+    }
+    let mut bases: Vec<u64> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    bases.sort();
+    assert!(bases.len() >= 4, "{bases:?}");
+    // The second segment's `.log` is the fourth file removed.
+    storage.schedule(Fault { call: FileCall::Remove, nth: 4, error: FaultError::NoSpace, sticky: false });
+    assert!(partition.delete_before(bases[2]).is_err());
+    partition.delete_before(bases[3]).unwrap();
+    partition.close().unwrap();
+    // Before the fix: Corrupt { "<bases[3]>.log", "segment starts at offset
+    // <bases[3]> but the previous one ends at <bases[2]>" }.
+    let reopened = Partition::open(dir.path(), options).unwrap();
+    assert_eq!(reopened.log_start_offset(), bases[3]);
+    assert_eq!(reopened.end_offset(), 12);
+}

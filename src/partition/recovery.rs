@@ -69,7 +69,16 @@ pub(crate) fn recover(dir: &Path, options: &PartitionOptions) -> Result<Recovere
     let mut report = RecoveryReport::default();
     let state = state::read(dir)?;
     report.state_rebuilt = state.is_none();
-    let bases = files::list_bases(dir)?;
+    let mut bases = files::list_bases(dir)?;
+    // Segments wholly below the durable log start (the next one starts at
+    // or below it) are what a deletion left: it made the new start durable
+    // before their files went, and removing them failed (a full disk poisons
+    // nothing) or was cut short. Nothing in them is ever read; later
+    // deletions may have removed the segments after them, so in the walk
+    // they would look like a gap. They stay out of it, and go once the
+    // state file is found to agree with the segments that are walked.
+    let log_start = state.map_or(0, |s| s.log_start_offset);
+    let leftovers: Vec<u64> = bases.drain(..bases.windows(2).take_while(|pair| pair[1] <= log_start).count()).collect();
     report.segments = bases.len();
     report.clean_shutdown = state.is_some_and(|s| s.clean);
     let recovery_point = state.map_or(0, |s| s.recovery_point);
@@ -83,6 +92,11 @@ pub(crate) fn recover(dir: &Path, options: &PartitionOptions) -> Result<Recovere
     };
     if let Some(state) = state.filter(|_| !options.repair) {
         refuse_missing_segments(dir, &state, &recovered)?;
+    }
+    let mut recovered = recovered;
+    for base in leftovers {
+        files::delete_segment_files(storage, dir, base)?;
+        recovered.report.segments_deleted += 1;
     }
     let recovered = settle_log_start(dir, options, recovered)?;
     storage.sync_dir(dir).map_err(|e| Error::io(IoOp::SyncDirectory, dir, e))?;
