@@ -25,7 +25,7 @@ impl World<'_> {
             // Another cut of the topic, or its cleaner, may have moved
             // the range the operation looked at.
             let raced = outcomes.iter().filter(|o| o.op.cuts() && o.op.topic() == op.topic()).count() > 1
-                || op.topic().is_some_and(|t| self.retains(t));
+                || op.topic().is_some_and(|t| self.retains(t, outcomes));
             if let Some(violation) = outcome.raced_violations.first().filter(|_| !raced) {
                 return Err(format!("{op:?}: {violation}"));
             }
@@ -119,9 +119,10 @@ impl World<'_> {
                 topic_gone
                     || self.raced_cut(op, outcomes)
                     || matches!(op, Op::CommitOffsets { past_end: true, .. })
-                    || op
-                        .topic()
-                        .map_or(op.is_consumer() && self.model.topics.values().any(|t| t.retains), |t| self.retains(t))
+                    || match op.topic() {
+                        Some(topic) => self.retains(topic, outcomes),
+                        None => op.is_consumer() && self.model.topics.keys().any(|t| self.retains(t, outcomes)),
+                    }
             }
             Error::UnknownTopic { .. } | Error::UnknownPartition { .. } | Error::Io { .. } | Error::DiskFull { .. } => {
                 topic_gone
@@ -168,9 +169,11 @@ impl World<'_> {
         faults.iter().all(|f| f.call == FileCall::Remove) && self.explained(op, error, outcomes).is_ok()
     }
 
-    /// Whether `topic` has had a cleanup setting: its cleaner may cut it.
-    fn retains(&self, topic: &str) -> bool {
-        self.model.topics.get(topic).is_some_and(|t| t.retains)
+    /// Whether `topic` has had a cleanup setting, before or in this step:
+    /// its cleaner may cut it at any time.
+    fn retains(&self, topic: &str, outcomes: &[Outcome]) -> bool {
+        let altered = outcomes.iter().any(|o| matches!(&o.op, Op::AlterRetention { topic: t, .. } if t == topic));
+        altered || self.model.topics.get(topic).is_some_and(|t| t.retains)
     }
 
     /// Whether producer `slot` was closed in this step, `error` saying so.
