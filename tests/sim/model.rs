@@ -142,13 +142,18 @@ pub struct TopicModel {
     /// that failed): the cleaner may remove records from its partitions'
     /// starts at any time, so a start that moved is no loss.
     pub retains: bool,
+    /// Only `UntilConsumed` was ever given (no `retention_bytes` or
+    /// `retention_ms`, which stay in the configuration as a safety
+    /// valve): the cleaner may remove only records some group committed
+    /// past.
+    pub until_consumed_only: bool,
 }
 
 impl TopicModel {
     pub fn new(durability: Durability, partitions: u32) -> TopicModel {
         let partitions_max = partitions;
         let partitions = (0..partitions).map(|_| PartitionModel::default()).collect();
-        TopicModel { durability, partitions, limbo: false, partitions_max, retains: false }
+        TopicModel { durability, partitions, limbo: false, partitions_max, retains: false, until_consumed_only: true }
     }
 
     /// Whether operations may target it: it surely exists.
@@ -226,6 +231,10 @@ pub struct Model {
     /// Topics deleted by a call that returned Ok: they never come back.
     pub deleted: BTreeSet<String>,
     pub commits: BTreeMap<(String, TopicPartition), CommitModel>,
+    /// The highest offset any group's commit of each partition may have
+    /// stored (acknowledged or not), ever: what retention until consumed
+    /// may have removed below.
+    pub commit_high: BTreeMap<TopicPartition, u64>,
     /// Ids of records whose call failed in a way that promises they were
     /// not stored: they must never be read.
     pub forbidden: HashSet<u64>,
@@ -290,6 +299,11 @@ impl Model {
             model.maybe_removed = false;
         }
         model.uncertain.extend(ends.iter().filter(|(_, e)| *e == CommitEnd::Uncertain).map(|(v, _)| *v));
+        let stored = ends.iter().filter(|(_, e)| *e != CommitEnd::Refused).map(|(v, _)| *v);
+        if let Some(high) = stored.max() {
+            let entry = self.commit_high.entry(tp.clone()).or_default();
+            *entry = (*entry).max(high);
+        }
     }
 
     /// How the commits of one step changed whether `group` stores a file.

@@ -360,6 +360,7 @@ pub enum Effect {
     /// maybe after): from now on records may leave its partitions' starts.
     RetentionSet {
         topic: String,
+        retention: Retention,
     },
     Committed {
         group: String,
@@ -646,7 +647,7 @@ fn alter_retention(s: &Shared<'_>, topic: &str, retention: Retention, out: &mut 
     };
     let altered = s.log.alter_topic(topic, config);
     if altered.is_ok() || matches!(altered, Err(Error::Io { .. } | Error::DiskFull { .. })) {
-        out.effects.push(Effect::RetentionSet { topic: topic.into() });
+        out.effects.push(Effect::RetentionSet { topic: topic.into(), retention });
     }
     altered
 }

@@ -121,9 +121,10 @@ impl World<'_> {
                         topic.limbo = true;
                     }
                 }
-                Effect::RetentionSet { topic } => {
+                Effect::RetentionSet { topic, retention } => {
                     if let Some(topic) = self.model.topics.get_mut(topic) {
                         topic.retains = true;
+                        topic.until_consumed_only &= *retention == Retention::UntilConsumed;
                     }
                 }
                 Effect::PartitionsAdded { name, to, ok } => {

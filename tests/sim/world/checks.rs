@@ -51,7 +51,11 @@ impl World<'_> {
             }
             for (n, model) in topic.partitions.iter_mut().enumerate() {
                 let stored = log.partition(name, n as u32).map_err(|e| format!("partition({name}, {n}): {e}"))?;
-                let retains = topic.retains;
+                // Retention until consumed alone removes only what some
+                // group committed past.
+                let tp = TopicPartition::new(name.as_str(), n as u32);
+                let consumed = self.model.commit_high.get(&tp).copied().unwrap_or(0);
+                let retains = topic.retains.then_some(if topic.until_consumed_only { consumed } else { u64::MAX });
                 check_partition(
                     name,
                     n as u32,
@@ -170,14 +174,16 @@ impl World<'_> {
 /// ones settled first), and `synced <= end`, `start <= end`. Then marks
 /// what larder reports synced. On a topic with a cleanup setting
 /// (`retains`) the cleaner may move the start meanwhile: the scan starts
-/// again from the new start, and records below it are no loss.
+/// again from the new start, and records below it are no loss, if they
+/// are below `retains` (with retention until consumed alone, the highest
+/// offset a group committed; else any).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn check_partition(
     topic: &str,
     partition: u32,
     stored: &Partition,
     model: &mut PartitionModel,
-    retains: bool,
+    retains: Option<u64>,
     forbidden: &HashSet<u64>,
     seen: &mut HashSet<u64>,
     totals: &mut Totals,
@@ -197,7 +203,7 @@ pub(super) fn check_partition(
             let expected = start + ids.len() as u64;
             let record = match record {
                 Err(Error::OffsetOutOfRange { .. })
-                    if retains && rescans < 100 && stored.log_start_offset() > expected =>
+                    if retains.is_some() && rescans < 100 && stored.log_start_offset() > expected =>
                 {
                     start = stored.log_start_offset();
                     rescans += 1;
@@ -226,12 +232,19 @@ pub(super) fn check_partition(
     if start + ids.len() as u64 != end {
         return Err(format!("{at}: iteration ended at {}, the end offset is {end}", start + ids.len() as u64));
     }
-    if retains {
+    let id_at = |offset: u64| offset.checked_sub(start).and_then(|n| ids.get(n as usize).copied());
+    // Weak acknowledgements (a cut raced them) below the start are gone.
+    model.settle_weak(id_at);
+    if let Some(below) = retains {
+        if let Some((offset, acked)) = model.acked.range(below.min(start)..start).next() {
+            return Err(format!(
+                "{at}: acknowledged record {acked:?} at {offset} was removed by retention until consumed, \
+                 though no group committed past {below}"
+            ));
+        }
         totals.records_cleaned += model.acked.range(..start).count() as u64;
         model.delete_before(start);
     }
-    let id_at = |offset: u64| offset.checked_sub(start).and_then(|n| ids.get(n as usize).copied());
-    model.settle_weak(id_at);
     for (offset, acked) in &model.acked {
         if let Some(id) = id_at(*offset).filter(|&id| id != acked.id) {
             return Err(format!("{at}@{offset} holds record {id}; record {} was acknowledged there", acked.id));
