@@ -283,7 +283,12 @@ impl<'t> World<'t> {
         for (topic, error) in failed {
             let Error::DiskFull { partition: Some(partition), .. } = error else { continue };
             let here = (topic.clone(), *partition);
-            let faults_here = injected.iter().filter(|f| explain::topic_partition_of(&f.path).as_ref() == Some(&here));
+            // A fault on one of its files, or on its directory (a sync).
+            let on = |path: &Path| {
+                explain::topic_partition_of(path).as_ref() == Some(&here)
+                    || explain::topic_partition_of(&path.join("file")).as_ref() == Some(&here)
+            };
+            let faults_here = injected.iter().filter(|f| on(&f.path));
             if faults_here.count() > 1 {
                 continue;
             }
