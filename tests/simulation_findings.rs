@@ -636,3 +636,110 @@ fn segments_left_below_the_log_start_do_not_break_the_next_open() {
     assert_eq!(reopened.log_start_offset(), bases[3]);
     assert_eq!(reopened.end_offset(), 12);
 }
+
+/// A file layer that, once armed, fails the syncs of directory `dir` from
+/// the `dir_from`-th on, and the file syncs of `topic.meta.tmp` from the
+/// `meta_from`-th on (EIO), counting from when it was armed.
+#[derive(Debug)]
+struct FailSyncsFrom {
+    disk: SimStorage,
+    dir: std::path::PathBuf,
+    armed: std::sync::atomic::AtomicBool,
+    dir_syncs: std::sync::atomic::AtomicU32,
+    meta_syncs: std::sync::atomic::AtomicU32,
+    dir_from: u32,
+    meta_from: u32,
+}
+
+impl FailSyncsFrom {
+    fn count(&self, counter: &std::sync::atomic::AtomicU32, from: u32) -> std::io::Result<()> {
+        if !self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= from {
+            return Err(std::io::Error::from_raw_os_error(5));
+        }
+        Ok(())
+    }
+}
+
+impl larder::storage::Storage for FailSyncsFrom {
+    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        self.disk.create_file(path)
+    }
+    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
+        self.disk.open_file(path, writable)
+    }
+    fn write_at(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        position: u64,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.disk.write_at(file, path, position, bytes)
+    }
+    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.allocate(file, path, len_bytes)
+    }
+    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.set_len(file, path, len_bytes)
+    }
+    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        if path.file_name().is_some_and(|n| n == "topic.meta.tmp") {
+            self.count(&self.meta_syncs, self.meta_from)?;
+        }
+        self.disk.sync_file(file, path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        if dir == self.dir {
+            self.count(&self.dir_syncs, self.dir_from)?;
+        }
+        self.disk.sync_dir(dir)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        self.disk.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.disk.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.disk.create_dir_all(dir)
+    }
+}
+
+/// Seed 14384: `add_partitions` fails at the directory sync after renaming
+/// the new `topic.meta` into place, and putting the old one back fails too,
+/// so the new partition's directory is kept on disk (either file must
+/// open). A second `add_partitions` to the same count then wipes that
+/// directory as a leftover no metadata names, and fails before making it
+/// again: the `topic.meta` in place names a partition that is gone, and the
+/// next open refuses the log. Here the topic directory's syncs fail from
+/// the second on (the first is the new partition's creation), and
+/// `topic.meta.tmp`'s file syncs from the second on (the put-back's).
+#[test]
+fn a_growth_retried_after_a_failed_put_back_keeps_what_topic_meta_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(FailSyncsFrom {
+        disk: SimStorage::new(),
+        dir: dir.path().join("topics").join("t"),
+        armed: std::sync::atomic::AtomicBool::new(false),
+        dir_syncs: std::sync::atomic::AtomicU32::new(0),
+        meta_syncs: std::sync::atomic::AtomicU32::new(0),
+        dir_from: 2,
+        meta_from: 2,
+    });
+    let options = LogOptions::default().storage(storage.clone());
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    storage.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = log.add_partitions("t", 2);
+    let second = log.add_partitions("t", 2);
+    storage.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    log.simulate_crash();
+    // Before the fix: Corrupt { "topics/t/1", "topic.meta names 2
+    // partitions, but partition 1 is missing" }.
+    let reopened = Log::open(dir.path(), options).map(|log| log.describe_topic("t").map(|d| d.partitions.len()));
+    let count = reopened.unwrap_or_else(|e| panic!("add_partitions {first:?}, then {second:?}: {e}"));
+    assert!(matches!(count, Ok(1 | 2)), "{count:?}");
+}

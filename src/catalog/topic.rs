@@ -36,8 +36,11 @@ pub(crate) struct Topic {
     partitions: RwLock<Vec<Arc<Partition>>>,
     /// Serializes the topic's own admin calls (adding partitions,
     /// altering, and taking the directory away for a deletion), which do
-    /// file work without holding `partitions`.
-    admin: Mutex<()>,
+    /// file work without holding `partitions`. Holds the most partitions
+    /// the `topic.meta` on disk may name: more than the topic has when an
+    /// `add_partitions` failed and could not put the old file back (the
+    /// new partitions' directories then stay, so that either file opens).
+    admin: Mutex<u32>,
     env: TopicEnv,
     /// Bytes sent to the topic and not yet appended, counted against its
     /// buffer.
@@ -130,13 +133,14 @@ impl Topic {
             let options = PartitionOptions { label: Some((Arc::from(name), n)), ..options.clone() };
             partitions.push(Arc::new(Partition::open(partition_dir, options)?));
         }
+        let named = config.partitions;
         Ok(Topic {
             name: name.into(),
             deleted: AtomicBool::new(false),
             dir,
             config: RwLock::new(config),
             partitions: RwLock::new(partitions),
-            admin: Mutex::new(()),
+            admin: Mutex::new(named),
             env: env.clone(),
             pending_bytes: AtomicU64::new(0),
             space: Mutex::new(()),
@@ -236,7 +240,7 @@ impl Topic {
     /// `topic.meta` names them, and only then are they used: if any step
     /// fails, they are removed again and the topic keeps its old count.
     pub(crate) fn add_partitions(&self, count: u32) -> Result<()> {
-        let _admin = self.admin.lock();
+        let mut named = self.admin.lock();
         self.check_not_deleted()?;
         let current = self.partition_count();
         if count <= current {
@@ -247,27 +251,34 @@ impl Topic {
         config.partitions = count;
         config.validate()?;
         let mut added = Vec::new();
-        let opened = self.open_new_partitions(&config, current, &mut added);
+        let opened = self.open_new_partitions(&config, current, *named, &mut added);
         // A failed metadata write may have renamed the new file in place
         // before failing: the old one is put back, or, if that fails too,
         // the new partitions stay on disk so that either file opens.
         let grown = opened.and_then(|()| {
             self.write_meta(&config).inspect_err(|_| {
-                if self.write_meta(&self.config()).is_err() {
+                if self.write_meta(&self.config()).is_ok() {
+                    *named = current;
+                } else {
                     added.iter().for_each(|p| p.abandon());
                     added.clear();
+                    *named = (*named).max(count);
                 }
             })
         });
         if let Err(error) = grown {
-            for partition in &added {
+            // Those the file on disk may name stay.
+            for (n, partition) in (current..).zip(&added) {
                 partition.abandon();
-                let _ = remove_if_exists(&*self.env.storage, partition.dir());
+                if n >= *named {
+                    let _ = remove_if_exists(&*self.env.storage, partition.dir());
+                }
             }
             return Err(error);
         }
         self.partitions.write().extend(added);
         *self.config.write() = config;
+        *named = (*named).max(count);
         Ok(())
     }
 
@@ -307,11 +318,24 @@ impl Topic {
         meta::write_atomic(&*self.env.storage, &self.dir, META_FILE, &config.encode())
     }
 
-    fn open_new_partitions(&self, config: &TopicConfig, from: u32, added: &mut Vec<Arc<Partition>>) -> Result<()> {
+    /// Opens partitions `from..config.partitions`. A directory left by an
+    /// earlier failed attempt is wiped first, unless the `topic.meta` on
+    /// disk may name it (`named`): then it is opened as it is, since a
+    /// failure before it is made again would leave that file naming a
+    /// partition that is gone.
+    fn open_new_partitions(
+        &self,
+        config: &TopicConfig,
+        from: u32,
+        named: u32,
+        added: &mut Vec<Arc<Partition>>,
+    ) -> Result<()> {
         let options = config.partition_options(&self.env);
         for n in from..config.partitions {
             let dir = self.dir.join(n.to_string());
-            remove_if_exists(&*self.env.storage, &dir)?;
+            if n >= named {
+                remove_if_exists(&*self.env.storage, &dir)?;
+            }
             let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
             added.push(Arc::new(Partition::open(dir, options)?));
         }
