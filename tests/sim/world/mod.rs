@@ -97,6 +97,8 @@ pub struct World<'t> {
     serial: bool,
     /// A fault fired since the log was opened (so `Poisoned` is explained).
     faulted_since_open: bool,
+    /// A fault fired in a thread of the new log while it opened.
+    faulted_during_open: bool,
     /// A topic deletion ran since the log was opened (so consumers may
     /// hold partitions of a deleted topic).
     deleted_since_open: bool,
@@ -163,6 +165,7 @@ impl<'t> World<'t> {
             step: 0,
             serial,
             faulted_since_open: false,
+            faulted_during_open: false,
             deleted_since_open: false,
             deleted_in_step: BTreeSet::new(),
             faults_seen: 0,

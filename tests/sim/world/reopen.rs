@@ -101,12 +101,16 @@ impl World<'_> {
         for attempt in 0..2 {
             self.new_faults();
             let opened = Log::open(self.dir.path(), options.clone());
-            let mine: Vec<InjectedFault> = self.new_faults().into_iter().filter(|f| f.thread == me).collect();
+            let (mine, theirs): (Vec<InjectedFault>, Vec<InjectedFault>) =
+                self.new_faults().into_iter().partition(|f| f.thread == me);
             self.record(format!(
-                "step {}: Log::open -> {:?}; injected {mine:?}",
+                "step {}: Log::open -> {:?}; injected {mine:?}; in the new log's threads {theirs:?}",
                 self.step,
                 opened.as_ref().map(drop).map_err(variant)
             ));
+            // The new log's cleaner (or syncer) may already have met a
+            // fault, which may have poisoned a partition.
+            self.faulted_during_open = !theirs.is_empty();
             match opened {
                 Ok(log) if mine.is_empty() => return Ok(log),
                 Ok(_) => {
@@ -138,7 +142,7 @@ impl World<'_> {
 
     /// Settles the model against a freshly opened log and checks it.
     pub(super) fn after_open(&mut self, log: Log, power_cut: bool) -> Result<(), String> {
-        self.faulted_since_open = false;
+        self.faulted_since_open = std::mem::take(&mut self.faulted_during_open);
         self.deleted_since_open = false;
         self.poisoned.clear();
         self.check_restarts(&log)?;
