@@ -202,7 +202,10 @@ impl Log {
 
     /// Deletes topic `name` and all its records. Producers' later sends to
     /// it fail with [`Error::UnknownTopic`]; its groups' committed offsets
-    /// go with it.
+    /// go with it. If this fails once the topic is out of the log, whether
+    /// it is gone shows on the next open (a power cut may bring it back,
+    /// with its committed offsets); a topic created again under the name
+    /// starts without offsets either way.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.inner.catalog.delete_topic(name)
     }

@@ -743,3 +743,46 @@ fn a_growth_retried_after_a_failed_put_back_keeps_what_topic_meta_names() {
     let count = reopened.unwrap_or_else(|e| panic!("add_partitions {first:?}, then {second:?}: {e}"));
     assert!(matches!(count, Ok(1 | 2)), "{count:?}");
 }
+
+/// Seed 21486: `delete_topic` renames the topic's directory away and then
+/// fails at the directory sync, so the rename may not be durable; it goes
+/// on to remove the topic's committed offsets from every group, durably. A
+/// power cut then brings the topic back, without the acknowledged commits
+/// of its partitions: a consumer of the group starts over by
+/// `auto_offset_reset` (with `latest`, skipping records).
+#[test]
+fn a_failed_delete_topic_keeps_the_offsets_of_a_topic_a_power_cut_brings_back() {
+    use larder::{ConsumerConfig, TopicPartition};
+    use std::collections::HashMap;
+    let mut came_back = 0;
+    for seed in 0..32 {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Arc::new(SimStorage::new());
+        let options = LogOptions::default().storage(disk.clone());
+        let log = Log::open(dir.path(), options.clone()).unwrap();
+        log.create_topic("t", TopicConfig::new(1)).unwrap();
+        log.partition("t", 0).unwrap().append(&NewRecord::new(b"r")).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let mut consumer = log.consumer(ConsumerConfig::default().group_id("g").enable_auto_commit(false)).unwrap();
+        consumer.assign(std::slice::from_ref(&tp)).unwrap();
+        consumer.commit_offsets(&HashMap::from([(tp.clone(), 1)])).unwrap();
+        drop(consumer);
+        disk.schedule(Fault { call: FileCall::SyncDir, nth: 1, error: FaultError::Eio, sticky: false });
+        assert!(log.delete_topic("t").is_err(), "the rename is done, its directory sync fails");
+        log.simulate_crash();
+        disk.power_cut(seed).unwrap();
+        let log = Log::open(dir.path(), options).unwrap();
+        if log.list_topics().is_empty() {
+            continue;
+        }
+        came_back += 1;
+        let consumer = log.consumer(ConsumerConfig::default().group_id("g")).unwrap();
+        // Before the fix: None.
+        assert_eq!(
+            consumer.committed(&tp).unwrap(),
+            Some(1),
+            "power cut {seed} brought the topic back, not its offsets"
+        );
+    }
+    assert!(came_back > 0, "no power cut brought the topic back");
+}

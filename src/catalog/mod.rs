@@ -222,6 +222,12 @@ impl Catalog {
         if self.topics.read().contains_key(name) {
             return Err(Error::TopicExists { topic: name.into() });
         }
+        // A topic created under a name starts afresh: offsets a deletion of
+        // an earlier topic of that name left (it failed before it could
+        // know the deletion durable) go first.
+        for group in self.all_groups()? {
+            group.forget_topic(name)?;
+        }
         let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
         drop(reservation);
@@ -280,12 +286,16 @@ impl Catalog {
         let finished = topic.finish_delete(&doomed);
         drop(reservation);
         self.topic_changed(name);
-        // A topic created again under this name starts afresh; a crash
-        // before this is caught up with on the next open.
+        // The committed offsets go once the deletion is known durable: a
+        // failed one may be undone by a power cut, and the topic must then
+        // come back with its offsets. What is not forgotten here is, on the
+        // next open if the topic is gone, or by a creation of a topic of
+        // that name.
+        finished?;
         for group in self.all_groups()? {
             group.forget_topic(name)?;
         }
-        finished
+        Ok(())
     }
 
     /// Reserves `name` for an admin call, or fails with
