@@ -189,6 +189,10 @@ pub struct CommitModel {
     /// A `delete_group` that failed (or raced a commit) may have removed
     /// it: none is allowed too.
     pub maybe_removed: bool,
+    /// Every value a commit may ever have stored: a consumer that took its
+    /// position from the committed offset may have done so at any poll
+    /// since it was assigned the partition, delivering from it later.
+    pub history: BTreeSet<u64>,
 }
 
 impl CommitModel {
@@ -197,6 +201,12 @@ impl CommitModel {
             None => self.acked.is_empty() || self.maybe_removed,
             Some(value) => self.acked.contains(&value) || self.uncertain.contains(&value),
         }
+    }
+
+    /// Whether a consumer may have started from `offset` as a committed
+    /// offset, now or earlier.
+    pub fn allows_start(&self, offset: u64) -> bool {
+        self.allows(Some(offset)) || self.history.contains(&offset)
     }
 }
 
@@ -300,6 +310,7 @@ impl Model {
         }
         model.uncertain.extend(ends.iter().filter(|(_, e)| *e == CommitEnd::Uncertain).map(|(v, _)| *v));
         let stored = ends.iter().filter(|(_, e)| *e != CommitEnd::Refused).map(|(v, _)| *v);
+        model.history.extend(stored.clone());
         if let Some(high) = stored.max() {
             let entry = self.commit_high.entry(tp.clone()).or_default();
             *entry = (*entry).max(high);
@@ -323,7 +334,8 @@ impl Model {
         let Some(ok) = deleted else { return };
         for (_, model) in self.commits.iter_mut().filter(|((g, _), _)| g == group) {
             if ok && !raced {
-                *model = CommitModel::default();
+                let history = std::mem::take(&mut model.history);
+                *model = CommitModel { history, ..CommitModel::default() };
             } else {
                 model.maybe_removed = true;
             }

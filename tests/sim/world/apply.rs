@@ -203,7 +203,7 @@ impl World<'_> {
             }
             let reset = (starts.0..=starts.1).contains(offset);
             let model = group.as_ref().and_then(|g| self.model.commits.get(&(g.clone(), tp.clone())));
-            if !reset && !model.is_some_and(|m| m.allows(Some(*offset))) {
+            if !reset && !model.is_some_and(|m| m.allows_start(*offset)) {
                 return Err(format!(
                     "a consumer of group {group:?} started {tp} at {offset}: neither the log start \
                      ({}..={}) nor a committed offset ({model:?})",

@@ -155,7 +155,13 @@ impl World<'_> {
             Error::InconsistentGroupProtocol { .. } => self.other_assignor(op, outcomes),
             Error::GroupNotEmpty { .. } => matches!(op, Op::DeleteGroup { group } if self.has_members(group, outcomes)),
             Error::UnknownGroup { .. } => match op {
-                Op::DeleteGroup { group } => self.model.groups.get(group).copied().unwrap_or_default() != Stored::Yes,
+                Op::DeleteGroup { group } => {
+                    // Never stored, or another deletion of it in the step
+                    // went first.
+                    let others =
+                        outcomes.iter().filter(|o| matches!(&o.op, Op::DeleteGroup { group: g } if g == group));
+                    self.model.groups.get(group).copied().unwrap_or_default() != Stored::Yes || others.count() > 1
+                }
                 _ => false,
             },
             _ => false,
