@@ -786,3 +786,99 @@ fn a_failed_delete_topic_keeps_the_offsets_of_a_topic_a_power_cut_brings_back() 
     }
     assert!(came_back > 0, "no power cut brought the topic back");
 }
+
+/// A file layer for a `create_topic` that fails opening its partitions
+/// and then fails to clean up durably: the first removal of a `.tix` file
+/// fails (ENOSPC, as a new segment clears a stale time index), and so does
+/// every sync of the topics directory after it.
+#[derive(Debug)]
+struct FailCreateCleanup {
+    disk: Arc<SimStorage>,
+    topics: std::path::PathBuf,
+    failed_removal: std::sync::atomic::AtomicBool,
+}
+
+impl larder::storage::Storage for FailCreateCleanup {
+    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        self.disk.create_file(path)
+    }
+    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
+        self.disk.open_file(path, writable)
+    }
+    fn write_at(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        position: u64,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.disk.write_at(file, path, position, bytes)
+    }
+    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.allocate(file, path, len_bytes)
+    }
+    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
+        self.disk.set_len(file, path, len_bytes)
+    }
+    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        self.disk.sync_file(file, path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        if dir == self.topics && self.failed_removal.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.disk.sync_dir(dir)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        self.disk.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let tix = path.extension().is_some_and(|e| e == "tix");
+        if tix && !self.failed_removal.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.disk.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.disk.create_dir_all(dir)
+    }
+}
+
+/// Seed 40880: `create_topic` renamed its staged directory into place, its
+/// first partition failed to open, and the cleanup renamed the directory to
+/// `<name>~d` but could not sync that rename. The next open removes the
+/// `~d` directory at once, without first making the rename durable; when
+/// that removal fails part way (after the second partition's directory,
+/// empty, is gone) and a power cut follows, the rename is undone but not
+/// the removal: the topic is back under its name with a partition missing,
+/// and every later open refuses the log.
+#[test]
+fn an_interrupted_removal_of_a_renamed_topic_leaves_a_log_that_opens() {
+    for (seed, nth) in (0..96).map(|n| (n, 1 + n % 12)) {
+        // On a tmpfs (as the simulation's disks are) a directory lists its
+        // newest entries first: the empty partition 1 goes before 0's files.
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let disk = Arc::new(SimStorage::new());
+        let storage = Arc::new(FailCreateCleanup {
+            disk: disk.clone(),
+            topics: dir.path().join("topics"),
+            failed_removal: std::sync::atomic::AtomicBool::new(false),
+        });
+        let log = Log::open(dir.path(), LogOptions::default().storage(storage)).unwrap();
+        assert!(log.create_topic("t", TopicConfig::new(2)).is_err(), "partition 0 fails to open");
+        log.simulate_crash();
+        let options = LogOptions::default().storage(disk.clone());
+        // The open removing `t~d` fails part way (or not, when it has
+        // fewer files than that).
+        disk.schedule(Fault { call: FileCall::Remove, nth, error: FaultError::Eio, sticky: false });
+        let _ = Log::open(dir.path(), options.clone());
+        disk.clear_faults();
+        disk.power_cut(seed).unwrap();
+        // Before the fix: for some cuts, Corrupt { "topics/t/1", "topic.meta
+        // names 2 partitions, but partition 1 is missing" }.
+        let topics = Log::open(dir.path(), options).map(|log| log.list_topics());
+        let topics = topics.unwrap_or_else(|e| panic!("removal {nth} failed, power cut {seed}: {e}"));
+        assert!(topics.is_empty() || topics == ["t"], "{topics:?}");
+    }
+}

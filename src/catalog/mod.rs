@@ -408,6 +408,11 @@ impl Drop for Reservation<'_> {
 fn open_all(topics_dir: &Path, env: &TopicEnv, repair: bool) -> Result<BTreeMap<String, Arc<Topic>>> {
     let storage = &env.storage;
     let mut topics = BTreeMap::new();
+    // The names are made durable before any is acted on: a `~d` directory
+    // may be a rename whose sync failed, and removing its files while the
+    // rename is not durable lets a power cut bring the topic back under
+    // its name with part of it gone.
+    storage::sync_dir(&**storage, topics_dir)?;
     let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
