@@ -9,14 +9,21 @@
 //! and every durability, `add_partitions`, producer `send`,
 //! `send_with_callback`, `send_direct`, `flush` and `close`, partition
 //! `append`, `append_batch`, `sync`, `truncate_to`, `delete_before`, `roll`,
-//! `read` and `iter_from`, consumers joining and leaving groups with
-//! `subscribe` or `assign`, `poll`, `commit`, `commit_offsets`, `seek`;
-//! and, now and then, `Log::close`, a simulated crash, or a crash and a
-//! power cut, each followed by a reopen. A model records what larder
-//! acknowledged and, after every step, checks what holds for any
+//! `read` and `iter_from`, `delete_records`, `alter_topic` giving a topic
+//! retention (`retention_bytes`, `retention_ms` or until consumed, which
+//! the cleaner thread then applies at any time), consumers joining and
+//! leaving groups with `subscribe` or `assign`, `poll`, `iter`, `commit`,
+//! `commit_offsets`, `seek`, `delete_group`, a consumer panicking while it
+//! processes a poll; and, now and then, `Log::close`, a simulated crash, or
+//! a crash and a power cut, each followed by a reopen. A model records what
+//! larder acknowledged and, after every step, checks what holds for any
 //! interleaving: every acknowledged record (synced ones across power cuts)
-//! is at its offset with its bytes unless explicitly truncated or deleted;
-//! offsets are dense; `synced_offset <= end_offset` and `log_start_offset
+//! is at its offset with its bytes unless explicitly truncated or deleted,
+//! or removed from a partition's start by a retention setting (retention
+//! until consumed alone: only below an offset a group committed); offsets
+//! are dense; consumers deliver from where they left off (at-least-once:
+//! a commit stores only what was delivered, a panicking consumer commits
+//! nothing); `synced_offset <= end_offset` and `log_start_offset
 //! <= end_offset`; committed offsets are the last acknowledged commit (or a
 //! failed one that may have reached the disk) and never past the end; a
 //! record whose call failed before storing it never appears; every failed

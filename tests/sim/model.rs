@@ -22,8 +22,8 @@ pub struct Acked {
     pub weak: bool,
     /// Other records acknowledged at this offset in that same step (an
     /// append, a truncation, then an append again): one of them may be
-    /// the one stored.
-    pub alternatives: Vec<u64>,
+    /// the one stored; each with whether it was acknowledged synced.
+    pub alternatives: Vec<(u64, bool)>,
 }
 
 /// The acknowledged records of one partition, by offset. Unsynced ones
@@ -47,7 +47,7 @@ impl PartitionModel {
     pub fn ack(&mut self, offset: u64, id: u64, synced: bool, weak: bool) -> Result<(), String> {
         let entry = self.acked.entry(offset).or_insert(Acked { id, synced, weak, alternatives: Vec::new() });
         if entry.id != id && weak && entry.weak {
-            entry.alternatives.push(id);
+            entry.alternatives.push((id, synced));
             return Ok(());
         }
         if entry.id != id {
@@ -63,11 +63,16 @@ impl PartitionModel {
     pub fn settle_weak(&mut self, id_at: impl Fn(u64) -> Option<u64>) {
         self.acked.retain(|&offset, acked| {
             let stored = id_at(offset);
-            let candidate = stored.filter(|id| *id == acked.id || acked.alternatives.contains(id));
+            let alternative = |id: u64| acked.alternatives.iter().find(|(a, _)| *a == id).map(|&(_, synced)| synced);
+            // The one stored keeps its own durability, not the first one's.
+            let candidate =
+                stored.and_then(
+                    |id| if id == acked.id { Some((id, acked.synced)) } else { Some((id, alternative(id)?)) },
+                );
             match (acked.weak, candidate) {
                 (false, _) => true,
-                (true, Some(id)) => {
-                    (acked.id, acked.weak) = (id, false);
+                (true, Some((id, synced))) => {
+                    (acked.id, acked.synced, acked.weak) = (id, synced, false);
                     acked.alternatives.clear();
                     true
                 }
