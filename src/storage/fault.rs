@@ -424,11 +424,15 @@ impl Rng {
     }
 }
 
+// Each directory operation runs under the disk's lock, with its record: a
+// rename of a directory on another thread between the two would leave the
+// record naming the old path, and a power cut undoing it would recreate
+// that path (a deleted topic's directory, say, holding one file).
 impl Storage for PowerLossStorage {
     fn create_file(&self, path: &Path) -> io::Result<File> {
+        let mut disk = self.disk.lock();
         let existed = path.exists();
         let file = OsStorage.create_file(path)?;
-        let mut disk = self.disk.lock();
         if !existed {
             disk.durable.insert(path.to_path_buf(), Vec::new());
             disk.pending.push(DirOp::Create { path: path.to_path_buf() });
@@ -475,9 +479,9 @@ impl Storage for PowerLossStorage {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
         let directory = from.is_dir();
         OsStorage.rename(from, to)?;
-        let mut disk = self.disk.lock();
         if directory {
             disk.move_tree(from, to);
             disk.pending.push(DirOp::RenameDir { from: from.to_path_buf(), to: to.to_path_buf() });
@@ -490,8 +494,8 @@ impl Storage for PowerLossStorage {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        OsStorage.remove_file(path)?;
         let mut disk = self.disk.lock();
+        OsStorage.remove_file(path)?;
         let content = disk.durable.remove(path);
         disk.pending.push(DirOp::Remove { path: path.to_path_buf(), content });
         Ok(())
