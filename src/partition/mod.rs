@@ -15,6 +15,7 @@ use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
 use crate::record::codec;
 use crate::record::{now_ms, NewRecord, Record};
+mod follower;
 mod options;
 mod recovery;
 mod state;
@@ -87,6 +88,9 @@ pub struct Partition {
     watchers: Watchers,
     /// Held while open; released by a clean close, or when dropped.
     lock: Mutex<Option<DirLock>>,
+    /// Set when opened read-only: the files another process writes,
+    /// followed (see `follower`); there is no writer then.
+    follower: Option<follower::Follower>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -134,6 +138,7 @@ impl Partition {
             report: recovered.report,
             watchers: Watchers::default(),
             lock: Mutex::new(Some(lock)),
+            follower: None,
         })
     }
 
@@ -180,16 +185,25 @@ impl Partition {
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
+        if let Some(follower) = &self.follower {
+            return self.follower_bases(follower).len();
+        }
         self.segments.read().len()
     }
 
     /// Base offsets of the segments, ascending.
     pub fn segment_base_offsets(&self) -> Vec<u64> {
+        if let Some(follower) = &self.follower {
+            return self.follower_bases(follower);
+        }
         self.segments.read().iter().map(|s| s.base_offset()).collect()
     }
 
     /// Bytes the segments take on disk (logs and dense indexes, valid part).
     pub fn size_bytes(&self) -> u64 {
+        if let Some(follower) = &self.follower {
+            return self.follower_size_bytes(follower);
+        }
         self.segments.read().iter().map(|s| s.log_bytes() + s.index_bytes()).sum()
     }
 
@@ -280,11 +294,27 @@ impl Partition {
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
-        let writer = guard.as_mut().ok_or(Error::Closed { what: "partition" })?;
+        let writer = guard.as_mut().ok_or_else(|| self.not_writable("append"))?;
         if self.is_poisoned() {
             return Err(Error::Poisoned { path: self.dir.clone() });
         }
         Ok(writer)
+    }
+
+    /// Why there is no writer: the partition is read-only, or closed.
+    fn not_writable(&self, operation: &'static str) -> Error {
+        match self.follower {
+            Some(_) => Error::ReadOnly { operation, path: self.dir.clone() },
+            None => Error::Closed { what: "partition" },
+        }
+    }
+
+    /// Fails with [`Error::ReadOnly`] on a read-only partition.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        match self.follower {
+            Some(_) => Err(self.not_writable(operation)),
+            None => Ok(()),
+        }
     }
 
     /// Fails with [`Error::Closed`] once the partition is closed: reads
@@ -356,6 +386,7 @@ impl Partition {
     /// Seals the active segment and starts a new one at the end offset, if
     /// the active segment holds any record (otherwise does nothing).
     pub fn roll(&self) -> Result<()> {
+        self.check_writable("roll")?;
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         if writer.record_count() == 0 {
@@ -415,6 +446,7 @@ impl Partition {
     /// (segments are shared memory maps), so a process crash never loses
     /// them; only [`Partition::sync`] makes them survive power loss.
     pub fn flush(&self) -> Result<()> {
+        self.check_writable("flush")?;
         self.active_segment()?.log().start_writeback()
     }
 
@@ -428,6 +460,7 @@ impl Partition {
         // The target is what was appended before this call: a caller that
         // waited for the lock while another sync covered its records
         // returns without an fdatasync of its own (group commit).
+        self.check_writable("sync")?;
         let target = self.end_offset();
         let mut syncing = self.sync_state.lock();
         loop {
@@ -502,6 +535,9 @@ impl Partition {
 
     /// Reads the record at `offset`.
     pub fn read(&self, offset: u64) -> Result<Record> {
+        if let Some(follower) = &self.follower {
+            return self.follower_read(follower, offset);
+        }
         let segment = self.segment_for(offset)?;
         segment.record(offset)
     }
@@ -526,6 +562,9 @@ impl Partition {
     /// batch (never more than the rest of `offset`'s segment; call again
     /// from [`RecordBatch::next_offset`]). An empty batch at the end offset.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
+        if let Some(follower) = &self.follower {
+            return self.follower_read_batch(follower, offset, max_records);
+        }
         if offset == self.end_offset() && offset >= self.log_start_offset() {
             return Ok(RecordBatch::empty(offset));
         }
@@ -542,6 +581,9 @@ impl Partition {
     /// The first offset whose record has a timestamp >= `timestamp_ms`
     /// (Kafka's `offsets_for_times`), or `None` if no record is that recent.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        if let Some(follower) = &self.follower {
+            return self.follower_offset_for_timestamp(follower, timestamp_ms);
+        }
         self.check_open()?;
         let segments = self.segments.read().clone();
         let start = self.log_start_offset();
@@ -569,6 +611,7 @@ impl Partition {
     /// Records already read stay valid: the cut segment is rewritten into a
     /// new file, never changed in place.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        self.check_writable("truncate")?;
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         let (start, end) = (self.log_start_offset(), self.end_offset());
@@ -621,6 +664,7 @@ impl Partition {
     /// it are deleted. The new start is persisted before any file goes, and
     /// offsets never change.
     pub fn delete_before(&self, offset: u64) -> Result<u64> {
+        self.check_writable("delete records")?;
         let mut guard = self.writer.lock();
         let active_base = self.writable(&mut guard)?.segment().base_offset();
         let start = offset.min(self.end_offset()).max(self.log_start_offset());
@@ -659,6 +703,11 @@ impl Partition {
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
         let mut guard = self.writer.lock();
+        if self.follower.is_some() {
+            // Nothing to seal or mark: let go of the followed files.
+            self.release_files();
+            return Ok(());
+        }
         let Some(writer) = guard.take() else { return Ok(()) };
         self.closed.store(true, Ordering::Release);
         let closed = self.seal_and_mark_clean(writer);
@@ -674,6 +723,9 @@ impl Partition {
     fn release_files(&self) {
         self.closed.store(true, Ordering::Release);
         self.segments.write().clear();
+        if let Some(follower) = &self.follower {
+            follower.clear();
+        }
         self.lock.lock().take();
     }
 
@@ -727,6 +779,10 @@ impl Iterator for PartitionIter<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
+        if self.partition.follower.is_some() && self.next >= self.partition.end_offset() && !self.failed {
+            // A read-only partition learns of new records when refreshed.
+            let _ = self.partition.refresh();
+        }
         // The end first: a truncation retires segments before it lowers the
         // end, so an end that includes later appends comes with the retired
         // flags of what they replaced.
@@ -734,6 +790,14 @@ impl Iterator for PartitionIter<'_> {
             return None;
         }
         let offset = self.next;
+        if self.partition.follower.is_some() {
+            let record = self.partition.read(offset);
+            match &record {
+                Ok(_) => self.next += 1,
+                Err(_) => self.failed = true,
+            }
+            return Some(record);
+        }
         let cached =
             self.segment.as_ref().filter(|s| s.base_offset() <= offset && offset < s.end_offset() && !s.is_retired());
         let cached = cached.filter(|_| offset >= self.partition.log_start_offset() && !self.partition.is_closed());

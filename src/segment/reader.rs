@@ -37,6 +37,12 @@ impl RecordBatch {
         RecordBatch { frames: None, first_offset: offset, count: 0 }
     }
 
+    /// A batch of `count` validated frames pinned in `frames`, the first
+    /// holding `first_offset`.
+    pub(crate) fn from_frames(frames: Pinned, first_offset: u64, count: u64) -> RecordBatch {
+        RecordBatch { frames: Some(frames), first_offset, count }
+    }
+
     /// Offset of the first record.
     pub fn first_offset(&self) -> u64 {
         self.first_offset
