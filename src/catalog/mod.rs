@@ -8,6 +8,7 @@
 
 pub(crate) mod config;
 mod description;
+mod follow;
 mod topic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,8 @@ pub(crate) struct Catalog {
     /// commit cut), so one group's load holds up no other.
     groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
+    /// Opened read-only (`follow`): admin calls and commits are refused.
+    read_only: bool,
 }
 
 /// A group, once loaded.
@@ -86,6 +89,7 @@ impl Catalog {
             busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
+            read_only: false,
         };
         catalog.forget_missing_topics()?;
         Ok(catalog)
@@ -157,6 +161,7 @@ impl Catalog {
 
     pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
+        self.check_writable("create a topic")?;
         validate_name(name)?;
         config.validate()?;
         let reservation = self.reserve(name)?;
@@ -207,6 +212,7 @@ impl Catalog {
 
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_open()?;
+        self.check_writable("delete a topic")?;
         validate_name(name)?;
         let reservation = self.reserve(name)?;
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
@@ -247,7 +253,12 @@ impl Catalog {
         if let Some(group) = &*loaded {
             return Ok(Arc::clone(group));
         }
-        let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.storage))?);
+        let dir = self.dir.join(GROUPS_DIR);
+        let group = match self.read_only {
+            true => Group::load_read_only(&dir, id, Arc::clone(&self.storage))?,
+            false => Group::load(&dir, id, Arc::clone(&self.storage))?,
+        };
+        let group = Arc::new(group);
         *loaded = Some(Arc::clone(&group));
         drop(loaded);
         if self.check_open().is_err() {
@@ -301,7 +312,12 @@ impl Catalog {
 fn stored_group_ids(dir: &Path) -> Result<Vec<String>> {
     let dir = dir.join(GROUPS_DIR);
     let mut ids = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+    let entries = match std::fs::read_dir(&dir) {
+        // A log read-only before its owner ever made it: no groups.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        entries => entries.map_err(|e| Error::io(IoOp::List, &dir, e))?,
+    };
+    for entry in entries {
         let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
         let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
         if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {

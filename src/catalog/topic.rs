@@ -99,6 +99,48 @@ impl Topic {
         })
     }
 
+    /// Opens topic `name` in `dir` read-only: its configuration and its
+    /// partitions as another process stores them, followed, never written.
+    pub(crate) fn open_read_only(dir: PathBuf, name: &str, storage: Arc<dyn Storage>) -> Result<Topic> {
+        let config = read_config(&dir)?;
+        let topic = Topic {
+            name: name.into(),
+            deleted: AtomicBool::new(false),
+            dir,
+            config: RwLock::new(config.clone()),
+            partitions: RwLock::new(Vec::new()),
+            admin: Mutex::new(()),
+            storage,
+        };
+        topic.open_partitions_read_only(&config)?;
+        Ok(topic)
+    }
+
+    /// Opens read-only the partitions `config` names that are not open
+    /// yet; returns whether there were any.
+    fn open_partitions_read_only(&self, config: &TopicConfig) -> Result<bool> {
+        let from = self.partition_count();
+        let options = config.partition_options(Arc::clone(&self.storage));
+        let mut added = Vec::new();
+        for n in from..config.partitions {
+            let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
+            added.push(Arc::new(Partition::open_read_only(self.dir.join(n.to_string()), options)?));
+        }
+        let grew = !added.is_empty();
+        self.partitions.write().extend(added);
+        Ok(grew)
+    }
+
+    /// A read-only topic catches up with its `topic.meta`: a configuration
+    /// changed by its owner, partitions added. Returns whether partitions
+    /// were added.
+    pub(crate) fn follow_read_only(&self) -> Result<bool> {
+        let config = read_config(&self.dir)?;
+        let grew = self.open_partitions_read_only(&config)?;
+        *self.config.write() = config;
+        Ok(grew)
+    }
+
     /// Takes the topic's directory out of place, renaming it to
     /// `<name>~d`: one atomic step, after which the topic is gone (on disk
     /// too, once [`Topic::finish_delete`] synced it). Fails without
@@ -231,6 +273,13 @@ impl Topic {
         let partitions = self.partitions().iter().enumerate().map(|(n, p)| describe_partition(n as u32, p)).collect();
         TopicDescription { name: self.name.to_string(), config: self.config(), partitions }
     }
+}
+
+/// The configuration `dir/topic.meta` holds.
+fn read_config(dir: &Path) -> Result<TopicConfig> {
+    let path = dir.join(META_FILE);
+    let bytes = meta::read_if_exists(&path)?.ok_or_else(|| Error::corrupt(&path, 0, "topic metadata is missing"))?;
+    TopicConfig::decode(&bytes).map_err(|reason| Error::corrupt(&path, 0, reason))
 }
 
 /// Writes a new topic's metadata and empty partition directories into
