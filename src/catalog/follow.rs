@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::catalog::config::META_FILE;
-use crate::catalog::topic::Topic;
-use crate::catalog::{Catalog, TOPICS_DIR};
+use crate::catalog::topic::{Topic, TopicEnv};
+use crate::catalog::{Catalog, Cleaner, TOPICS_DIR};
+use crate::clock::Clock;
 use crate::error::{Error, IoOp, Result};
 use crate::name::validate_name;
 use crate::storage::Storage;
@@ -20,21 +22,27 @@ impl Catalog {
     /// Opens the catalog of the log in `dir` read-only: every topic's
     /// partitions followed (`Partition::open_read_only`), groups read
     /// without ever being written. Nothing is created, cut or removed.
-    pub(crate) fn open_read_only(dir: &Path, storage: Arc<dyn Storage>) -> Result<Catalog> {
+    /// No cleaner thread is started for it, and a pass is refused.
+    pub(crate) fn open_read_only(dir: &Path, storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Result<Catalog> {
         let topics_dir = dir.join(TOPICS_DIR);
         if !topics_dir.is_dir() {
             let reason = format!("{} is not a larder log (it has no {TOPICS_DIR} directory)", dir.display());
             return Err(Error::invalid("dir", reason));
         }
+        // The cleaner is never run: its waker wakes nobody.
+        let cleaner = Cleaner::new(clock, Duration::MAX);
+        let env = TopicEnv { storage: Arc::clone(&storage), cleaner: Arc::clone(cleaner.waker()) };
         let mut topics = BTreeMap::new();
         for name in topic_names(&topics_dir)? {
-            if let Some(topic) = open_topic(&topics_dir, &name, &storage)? {
+            if let Some(topic) = open_topic(&topics_dir, &name, &env)? {
                 topics.insert(name, Arc::new(topic));
             }
         }
         Ok(Catalog {
             dir: dir.to_path_buf(),
             storage,
+            env,
+            cleaner,
             auto_create: None,
             topics: Arc::new(RwLock::new(topics)),
             busy: Mutex::new(Default::default()),
@@ -84,7 +92,7 @@ impl Catalog {
             }
         }
         for name in names.iter().filter(|n| !known.iter().any(|(k, _)| k == *n)) {
-            if let Some(topic) = open_topic(&topics_dir, name, &self.storage)? {
+            if let Some(topic) = open_topic(&topics_dir, name, &self.env)? {
                 self.topics.write().insert(name.clone(), Arc::new(topic));
                 self.topic_changed(name);
             }
@@ -111,9 +119,9 @@ fn topic_names(topics_dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Topic `name` opened read-only; `None` if it went away meanwhile.
-fn open_topic(topics_dir: &Path, name: &str, storage: &Arc<dyn Storage>) -> Result<Option<Topic>> {
+fn open_topic(topics_dir: &Path, name: &str, env: &TopicEnv) -> Result<Option<Topic>> {
     let dir = topics_dir.join(name);
-    match Topic::open_read_only(dir.clone(), name, Arc::clone(storage)) {
+    match Topic::open_read_only(dir.clone(), name, env) {
         Ok(topic) => Ok(Some(topic)),
         Err(_) if !dir.join(META_FILE).exists() => Ok(None),
         Err(error) => Err(error),

@@ -28,7 +28,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
 use crate::partition::state::{PartitionState, STATE_FILE};
-use crate::partition::{Partition, PartitionOptions, RecoveryReport};
+use crate::partition::{LiveSegmentConfig, Partition, PartitionOptions, RecoveryReport};
 use crate::record::Record;
 use crate::segment::files;
 use crate::segment::follower::FollowedSegment;
@@ -70,7 +70,9 @@ impl Partition {
         let follower = Follower { segments: RwLock::new(Vec::new()), refresh: Mutex::new(Seen::default()) };
         let partition = Partition {
             dir,
+            config: LiveSegmentConfig::new(options.segments),
             options,
+            sealed_bytes: Default::default(),
             segments: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
             sync_state: Mutex::new(false),
@@ -235,6 +237,11 @@ impl Partition {
     /// Bytes of the followed segments.
     pub(crate) fn follower_size_bytes(&self, follower: &Follower) -> u64 {
         follower.segments.read().iter().map(|s| s.size_bytes()).sum()
+    }
+
+    /// Bytes the followed segments' files take on the file system.
+    pub(crate) fn follower_disk_bytes(&self, follower: &Follower) -> u64 {
+        follower.segments.read().iter().map(|s| s.disk_bytes()).sum()
     }
 }
 

@@ -173,6 +173,14 @@ impl FollowedSegment {
         (walk.end_position + INDEX_HEADER_BYTES) as u64 + records * INDEX_ENTRY_BYTES as u64
     }
 
+    /// Bytes the segment's log and index take on the file system (blocks
+    /// allocated); an index the owner removed or has not made counts 0.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        let log = self.file.metadata().map_or(0, |m| m.blocks() * 512);
+        let index = std::fs::metadata(self.path.with_extension("idx")).map_or(0, |m| m.blocks() * 512);
+        log + index
+    }
+
     /// Verifies the frames appended since the last probe; returns whether
     /// there were any. Stops at the first frame that does not verify yet.
     pub(crate) fn probe(&self) -> Result<bool> {
