@@ -20,7 +20,8 @@ pub mod serializer;
 pub mod storage;
 
 pub use catalog::{
-    CleanerReport, CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull,
+    CleanerReport, CleanupPolicy, Durability, PartitionDescription, SegmentLimits, TopicConfig, TopicDescription,
+    WhenFull,
 };
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,

@@ -25,7 +25,7 @@ use crate::name::validate_name;
 pub(crate) use cleaner::Cleaner;
 pub use cleaner::CleanerReport;
 pub use cleanup::{CleanupPolicy, WhenFull};
-pub use config::{Durability, TopicConfig};
+pub use config::{Durability, SegmentLimits, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
 pub(crate) use topic::{BufferReservation, Topic};
 
@@ -346,6 +346,13 @@ impl Catalog {
             return Ok(Arc::clone(topic));
         }
         validate_name(name)?;
+        if self.read_only {
+            // The owner may have created it since the last look.
+            self.follow()?;
+            if let Some(topic) = self.topics.read().get(name) {
+                return Ok(Arc::clone(topic));
+            }
+        }
         Err(Error::UnknownTopic { topic: name.into() })
     }
 

@@ -112,7 +112,9 @@ impl Offsets {
         let stamp = stamp_of(&self.path)?;
         let bytes = meta::read_if_exists(&self.path)?;
         let replayed = match &bytes {
-            Some(bytes) => Some(replay(bytes).map_err(|(position, reason)| Error::corrupt(&self.path, position, reason))?),
+            Some(bytes) => {
+                Some(replay(bytes).map_err(|(position, reason)| Error::corrupt(&self.path, position, reason))?)
+            }
             None => None,
         };
         self.torn_commit_bytes = match (&bytes, &replayed) {
