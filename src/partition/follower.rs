@@ -173,6 +173,10 @@ impl Partition {
             }
             match FollowedSegment::open(&self.dir, base, Some(base) == last_listed)? {
                 Some(segment) => kept.push(Arc::new(segment)),
+                // Gone since the listing, before anything is followed:
+                // retention took it (oldest first); the next may be there.
+                None if kept.is_empty() => continue,
+                // Gone after a followed one: a truncation (newest first).
                 None => break,
             }
         }
@@ -252,9 +256,10 @@ impl Follower {
     }
 }
 
-/// The followed segments still there: those retention deleted (below the
-/// first listed segment) go; from the first one missing or (when the state
-/// changed) replaced by another file, the rest go too.
+/// The followed segments still there: those retention deleted (oldest
+/// first: below the first listed segment, or gone since the listing) go;
+/// from the first one missing after a kept one, or (when the state changed)
+/// replaced by another file, the rest go too.
 fn kept_segments(
     ours: &[Arc<FollowedSegment>],
     listed: &[u64],
@@ -265,9 +270,17 @@ fn kept_segments(
     for segment in ours {
         let base = segment.base_offset();
         let present = listed.binary_search(&base).is_ok();
-        if present && (!check_files || segment.is_current()?) {
+        let identity = match present && check_files {
+            true => segment.identity_now()?,
+            false => None,
+        };
+        if present && (!check_files || identity == Some(segment.identity())) {
             kept.push(Arc::clone(segment));
-        } else if !(kept.is_empty() && base < first_listed) {
+        } else if kept.is_empty() && (base < first_listed || present && identity.is_none()) {
+            // Deleted by retention (oldest first), before or after the
+            // listing: the next one may still be followed.
+            continue;
+        } else {
             break;
         }
     }

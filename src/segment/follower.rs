@@ -163,7 +163,17 @@ impl FollowedSegment {
 
     /// Whether the file at the segment's path is still the one followed.
     pub(crate) fn is_current(&self) -> Result<bool> {
-        Ok(identity_of(&self.path)? == Some(self.identity))
+        Ok(self.identity_now()? == Some(self.identity))
+    }
+
+    /// The identity of the file at the segment's path now (`None`: gone).
+    pub(crate) fn identity_now(&self) -> Result<Option<FileId>> {
+        identity_of(&self.path)
+    }
+
+    /// The identity of the file followed.
+    pub(crate) fn identity(&self) -> FileId {
+        self.identity
     }
 
     /// Bytes of verified log, header included, plus the index they need.
