@@ -9,6 +9,7 @@ pub mod clock;
 mod consumer;
 mod error;
 mod group;
+pub mod inspect;
 mod log;
 mod name;
 mod notify;

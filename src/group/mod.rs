@@ -8,6 +8,7 @@ mod assignor;
 mod description;
 mod membership;
 mod offsets;
+pub(crate) use offsets::inspect as inspect_offsets;
 mod topic_partition;
 
 use std::path::Path;

@@ -325,6 +325,13 @@ struct Replayed {
     frames: usize,
 }
 
+/// What an offsets file holds, for inspection: the offsets its valid
+/// commits leave, how many commits there are and where they end — or the
+/// byte position and reason of the corruption that stops a replay.
+pub(crate) fn inspect(bytes: &[u8]) -> Result<(BTreeMap<TopicPartition, u64>, usize, u64), (u64, String)> {
+    replay(bytes).map(|r| (r.offsets, r.frames, r.valid_len))
+}
+
 /// Replays an offsets log. A bad frame that is the last thing in the file
 /// is a torn commit (cut); one followed by a good frame is corruption.
 fn replay(bytes: &[u8]) -> Result<Replayed, (u64, String)> {

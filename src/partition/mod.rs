@@ -18,7 +18,7 @@ use crate::record::{now_ms, NewRecord, Record};
 mod follower;
 mod options;
 mod recovery;
-mod state;
+pub(crate) mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
 pub use options::PartitionOptions;

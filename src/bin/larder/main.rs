@@ -49,7 +49,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Consume(args) => consume::run(&dir, args),
         Command::Groups { command } => groups::run(&dir, command),
         Command::Dump(args) => dump::run(args),
-        Command::Verify(args) => verify::run(args),
+        Command::Verify(args) => verify::run(&dir, args),
         Command::Perf { command } => perf::run(&dir, command),
     }
 }
