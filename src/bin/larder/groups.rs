@@ -28,7 +28,7 @@ pub(crate) fn run(dir: &Path, command: GroupsCommand) -> Result<(), Failure> {
                 if n > 0 {
                     writeln!(out)?;
                 }
-                describe(&mut out, &log.describe_group(group)?)?;
+                describe(&mut out, &log, &log.describe_group(group)?)?;
             }
         }
         GroupsCommand::ResetOffsets(args) => reset(&mut out, &log, &args)?,
@@ -40,21 +40,29 @@ pub(crate) fn run(dir: &Path, command: GroupsCommand) -> Result<(), Failure> {
     close(log)
 }
 
-/// `kafka-consumer-groups --describe`'s table.
-fn describe(out: &mut impl std::io::Write, group: &GroupDescription) -> Result<(), Failure> {
+/// `kafka-consumer-groups --describe`'s table: every partition of each
+/// topic the group has offsets for; `-` where it committed none.
+fn describe(out: &mut impl std::io::Write, log: &Log, group: &GroupDescription) -> Result<(), Failure> {
     let header = ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID"];
     let mut rows = vec![header.map(String::from).to_vec()];
-    for offset in &group.offsets {
-        let member = group.members.iter().find(|m| m.assignment.contains(&offset.partition));
-        rows.push(vec![
-            group.group_id.clone(),
-            offset.partition.topic.clone(),
-            offset.partition.partition.to_string(),
-            offset.committed.to_string(),
-            offset.end_offset.to_string(),
-            offset.lag.to_string(),
-            member.map_or("-".into(), |m| m.member_id.clone()),
-        ]);
+    let mut topics: Vec<&str> = group.offsets.iter().map(|o| o.partition.topic.as_str()).collect();
+    topics.dedup();
+    for topic in topics {
+        let Ok(description) = log.describe_topic(topic) else { continue };
+        for partition in &description.partitions {
+            let tp = TopicPartition::new(topic, partition.partition);
+            let committed = group.offsets.iter().find(|o| o.partition == tp);
+            let member = group.members.iter().find(|m| m.assignment.contains(&tp));
+            rows.push(vec![
+                group.group_id.clone(),
+                topic.to_string(),
+                partition.partition.to_string(),
+                committed.map_or("-".into(), |o| o.committed.to_string()),
+                partition.end_offset.to_string(),
+                committed.map_or("-".into(), |o| o.lag.to_string()),
+                member.map_or("-".into(), |m| m.member_id.clone()),
+            ]);
+        }
     }
     table(out, &rows)?;
     if group.offsets.is_empty() {

@@ -33,12 +33,12 @@ pub(crate) fn run(dir: &Path, args: ProduceArgs) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let mut touched = BTreeSet::new();
     let mut sent = 0u64;
-    for (n, line) in input.lines().enumerate() {
+    for (n, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(|e| Failure::Other(format!("reading line {}: {e}", n + 1)))?;
-        let (key, value) = split(&line, args.key_separator.as_deref(), n + 1)?;
-        let mut record = ProducerRecord::new(&args.topic, value.as_bytes()).headers(&header_refs);
+        let (key, value) = split(&line, args.key_separator.as_deref().map(str::as_bytes), n + 1)?;
+        let mut record = ProducerRecord::new(&args.topic, value).headers(&header_refs);
         if let Some(key) = key {
-            record = record.key(key.as_bytes());
+            record = record.key(key);
         }
         if let Some(partition) = args.partition {
             record = record.partition(partition);
@@ -60,14 +60,17 @@ pub(crate) fn run(dir: &Path, args: ProduceArgs) -> Result<(), Failure> {
     close(log)
 }
 
-/// Key and value of line `number`: split at the first separator if one is
-/// given (a line without it is an error naming the line, as
-/// kafka-console-producer's `parse.key` makes it).
-fn split<'l>(line: &'l str, separator: Option<&str>, number: usize) -> Result<(Option<&'l str>, &'l str), Failure> {
-    let Some(separator) = separator else { return Ok((None, line)) };
-    match line.split_once(separator) {
-        Some((key, value)) => Ok((Some(key), value)),
-        None => Err(Failure::Other(format!("line {number} has no key separator {separator:?}: {line:?}"))),
+/// Key and value of line `number` (any bytes, not only UTF-8): split at
+/// the first separator if one is given (a line without it is an error
+/// naming the line, as kafka-console-producer's `parse.key` makes it).
+fn split<'l>(line: &'l [u8], separator: Option<&[u8]>, number: usize) -> Result<(Option<&'l [u8]>, &'l [u8]), Failure> {
+    let Some(separator) = separator.filter(|s| !s.is_empty()) else { return Ok((None, line)) };
+    match line.windows(separator.len()).position(|w| w == separator) {
+        Some(at) => Ok((Some(&line[..at]), &line[at + separator.len()..])),
+        None => {
+            let (separator, line) = (String::from_utf8_lossy(separator), String::from_utf8_lossy(line));
+            Err(Failure::Other(format!("line {number} has no key separator {separator:?}: {line:?}")))
+        }
     }
 }
 
