@@ -134,3 +134,31 @@ fn a_missing_directory_is_a_typed_error() {
     assert!(matches!(Partition::open_read_only(&missing, options()), Err(Error::InvalidArgument { .. })));
     assert!(!missing.exists(), "a read-only open creates nothing");
 }
+
+#[test]
+fn a_crc_valid_frame_copied_to_the_tail_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Partition::open(dir.path(), PartitionOptions::default()).unwrap();
+    append_values(&owner, 0, 10);
+    let reader = Partition::open_read_only(dir.path(), PartitionOptions::default()).unwrap();
+    // Record 3's frame, genuine and CRC-valid, written where offset 10's
+    // frame would go: its CRC covers offset 3, so it is not record 10.
+    let log = segment_file(dir.path(), 0, "log");
+    let bytes = std::fs::read(&log).unwrap();
+    let mut position = 64;
+    let mut frames = Vec::new();
+    for _ in 0..10 {
+        let len = u32::from_le_bytes(bytes[position..position + 4].try_into().unwrap()) as usize;
+        frames.push(bytes[position..position + len].to_vec());
+        position += len;
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    use std::os::unix::fs::FileExt as _;
+    file.write_all_at(&frames[3], position as u64).unwrap();
+    assert_eq!(reader.refresh().unwrap(), 10, "the copied frame does not extend the log");
+    assert!(matches!(reader.read(10), Err(Error::OffsetOutOfRange { .. })));
+    // The owner's next append takes the place; the reader sees the real one.
+    append_values(&owner, 10, 11);
+    assert_eq!(reader.refresh().unwrap(), 11);
+    assert_eq!(offsets(&reader, 0), (0..11).collect::<Vec<_>>());
+}
