@@ -226,7 +226,7 @@ impl Log {
     }
 
     /// How often a read-only log looks for new records in the partitions
-    /// consumers wait on (a stat-free `pread` of each active segment's tail).
+    /// consumers wait on (see docs/FORMAT.md, "Reading a live log").
     pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
 
     /// How often a read-only log looks for topics created, deleted or grown.
