@@ -318,7 +318,8 @@ impl Dumper<'_> {
 
     fn offsets(&mut self, bytes: &[u8]) {
         match inspect_offsets(bytes) {
-            Ok((offsets, commits, valid_len)) => {
+            Ok(inspected) => {
+                let (offsets, commits, valid_len) = (inspected.offsets, inspected.commits, inspected.valid_len);
                 self.lines.push(format!("Group offsets: {commits} commits, {valid_len} valid bytes"));
                 for (tp, offset) in &offsets {
                     self.lines.push(format!("topic: {} partition: {} committed: {offset}", tp.topic, tp.partition));

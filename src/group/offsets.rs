@@ -325,11 +325,20 @@ struct Replayed {
     frames: usize,
 }
 
-/// What an offsets file holds, for inspection: the offsets its valid
-/// commits leave, how many commits there are and where they end — or the
-/// byte position and reason of the corruption that stops a replay.
-pub(crate) fn inspect(bytes: &[u8]) -> Result<(BTreeMap<TopicPartition, u64>, usize, u64), (u64, String)> {
-    replay(bytes).map(|r| (r.offsets, r.frames, r.valid_len))
+/// What an offsets file holds, for inspection.
+pub(crate) struct Inspected {
+    /// The offsets its valid commits leave.
+    pub(crate) offsets: BTreeMap<TopicPartition, u64>,
+    /// How many valid commits there are.
+    pub(crate) commits: usize,
+    /// Where the valid commits end.
+    pub(crate) valid_len: u64,
+}
+
+/// An offsets file's contents — or the byte position and reason of the
+/// corruption that stops a replay.
+pub(crate) fn inspect(bytes: &[u8]) -> Result<Inspected, (u64, String)> {
+    replay(bytes).map(|r| Inspected { offsets: r.offsets, commits: r.frames, valid_len: r.valid_len })
 }
 
 /// Replays an offsets log. A bad frame that is the last thing in the file
