@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::catalog::cleaner::CleanerSettings;
 use crate::catalog::config::META_FILE;
 use crate::catalog::topic::{Topic, TopicEnv};
 use crate::catalog::{Catalog, Cleaner, TOPICS_DIR};
@@ -30,7 +31,7 @@ impl Catalog {
             return Err(Error::invalid("dir", reason));
         }
         // The cleaner is never run: its waker wakes nobody.
-        let cleaner = Cleaner::new(clock, Duration::MAX);
+        let cleaner = Cleaner::new(CleanerSettings { clock, interval: Duration::MAX, map_bytes: 0 });
         let env = TopicEnv { storage: Arc::clone(&storage), cleaner: Arc::clone(cleaner.waker()) };
         let mut topics = BTreeMap::new();
         for name in topic_names(&topics_dir)? {
