@@ -205,8 +205,17 @@ impl Partition {
     }
 
     /// [`Partition::read`] of a read-only partition.
+    /// On a compacted topic, an offset compacted away reads as the next
+    /// surviving record.
     pub(crate) fn follower_read(&self, follower: &Follower, offset: u64) -> Result<Record> {
-        self.followed_segment(follower, offset)?.record(offset)
+        let mut at = offset;
+        loop {
+            let segment = self.followed_segment(follower, at)?;
+            match segment.record_from(at)? {
+                Some(record) => return Ok(record),
+                None => at = segment.end_offset(),
+            }
+        }
     }
 
     /// [`Partition::read_batch`] of a read-only partition.
@@ -217,7 +226,18 @@ impl Partition {
                 return Ok(RecordBatch::empty(offset));
             }
         }
-        self.followed_segment(follower, offset)?.read_batch(offset, max as u64)
+        let mut at = offset;
+        loop {
+            let batch = self.followed_segment(follower, at)?.read_batch(at, max as u64)?;
+            // Holes a compacted segment ends with: the next segment on.
+            if !batch.is_empty() || batch.next_offset() == at || max == 0 {
+                return Ok(batch);
+            }
+            at = batch.next_offset();
+            if at == self.end_offset() {
+                return Ok(RecordBatch::empty(at));
+            }
+        }
     }
 
     /// [`Partition::offset_for_timestamp`] of a read-only partition.

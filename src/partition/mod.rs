@@ -922,7 +922,8 @@ impl Iterator for PartitionIter<'_> {
         if self.partition.follower.is_some() {
             let record = self.partition.read(offset);
             match &record {
-                Ok(_) => self.next += 1,
+                // Past the holes compaction left, if any.
+                Ok(record) => self.next = record.offset() + 1,
                 Err(_) => self.failed = true,
             }
             return Some(record);

@@ -32,11 +32,11 @@ use parking_lot::Mutex;
 use crate::error::{Error, IoOp, Result};
 use crate::record::codec::FRAME_HEADER_BYTES;
 use crate::record::Record;
-use crate::segment::check::check_frame;
+use crate::segment::check::{self, check_frame};
 use crate::segment::files;
 use crate::segment::header::{self, LOG_HEADER_BYTES};
 use crate::segment::index::{self, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
-use crate::segment::reader::RecordBatch;
+use crate::segment::reader::{RecordBatch, Segment};
 use crate::segment::time_index::TimeIndex;
 use crate::storage::le;
 use crate::storage::mapping::MappedFile;
@@ -91,6 +91,10 @@ pub(crate) struct FollowedSegment {
     identity: FileId,
     file: File,
     sealed: Option<SealedIndex>,
+    /// A compacted segment (with holes), read through the owner's own
+    /// reader: compacted files are complete and synced before they are
+    /// renamed into place and never change after, so mapping them is safe.
+    compacted: Option<Arc<Segment>>,
     walk: Mutex<Walk>,
     /// The offset after the last verified record.
     end_offset: AtomicU64,
@@ -114,10 +118,13 @@ impl FollowedSegment {
         if read_full_at(&file, &path, &mut head, 0)? < LOG_HEADER_BYTES {
             return Ok(None);
         }
-        match header::decode_log_header(&head) {
-            Ok(decoded) if decoded.base_offset == base => {}
+        let compacted = match header::decode_log_header(&head) {
+            Ok(decoded) if decoded.base_offset == base => decoded.compacted_end.is_some(),
             Ok(_) => return Err(Error::corrupt(&path, 0, "log header: it names another base offset")),
             Err(reason) => return Err(Error::corrupt(&path, 0, format!("log header: {reason}"))),
+        };
+        if compacted {
+            return FollowedSegment::open_compacted(dir, base, path, identity, file);
         }
         let sealed = if may_grow { None } else { verify_seal(&file, &path, &index_path, base)? };
         // Mapping past the end of the file is allowed; reading there is not,
@@ -143,12 +150,61 @@ impl FollowedSegment {
             walk.end_position = sealed.log_len;
         }
         let end_offset = AtomicU64::new(walk.end_offset);
-        let segment =
-            FollowedSegment { base_offset: base, path, identity, file, sealed, walk: Mutex::new(walk), end_offset };
+        let segment = FollowedSegment {
+            base_offset: base,
+            path,
+            identity,
+            file,
+            sealed,
+            compacted: None,
+            walk: Mutex::new(walk),
+            end_offset,
+        };
         if segment.sealed.is_none() {
             segment.probe()?;
         }
         Ok(Some(segment))
+    }
+
+    /// Opens compacted segment `base`, once its seal verifies (`None`
+    /// before: a swap half done, looked at again later).
+    fn open_compacted(dir: &Path, base: u64, path: PathBuf, identity: FileId, file: File) -> Result<Option<Self>> {
+        let Some(sealed) = check::verify_seal(dir, base)? else { return Ok(None) };
+        let end = base + sealed.entry_count;
+        let segment = Segment::open_compacted(dir, base, end)?;
+        let map = MappedFile::followed(
+            path.clone(),
+            file.try_clone().map_err(|e| Error::io(IoOp::Open, &path, e))?,
+            LOG_HEADER_BYTES,
+            LOG_HEADER_BYTES,
+        )?;
+        let walk = Walk {
+            map,
+            end_offset: end,
+            end_position: sealed.log_len as usize,
+            checkpoints: Vec::new(),
+            cursor: (end, sealed.log_len as usize),
+            buffer: Vec::new(),
+        };
+        Ok(Some(FollowedSegment {
+            base_offset: base,
+            path,
+            identity,
+            file,
+            sealed: None,
+            compacted: Some(segment),
+            walk: Mutex::new(walk),
+            end_offset: AtomicU64::new(end),
+        }))
+    }
+
+    /// The first surviving record at or after `offset` in this segment;
+    /// `None` if compaction left none after it here.
+    pub(crate) fn record_from(&self, offset: u64) -> Result<Option<Record>> {
+        match &self.compacted {
+            Some(segment) => segment.record_from(offset),
+            None => self.record(offset).map(Some),
+        }
     }
 
     /// The first offset of this segment.
@@ -194,7 +250,7 @@ impl FollowedSegment {
     /// Verifies the frames appended since the last probe; returns whether
     /// there were any. Stops at the first frame that does not verify yet.
     pub(crate) fn probe(&self) -> Result<bool> {
-        if self.sealed.is_some() {
+        if self.sealed.is_some() || self.compacted.is_some() {
             return Ok(false);
         }
         let mut walk = self.walk.lock();
@@ -273,6 +329,9 @@ impl FollowedSegment {
     /// Up to `max_records` verified records from `offset`, one batch,
     /// every frame checked again as it is read.
     pub(crate) fn read_batch(&self, offset: u64, max_records: u64) -> Result<RecordBatch> {
+        if let Some(segment) = &self.compacted {
+            return segment.read_batch(offset, max_records);
+        }
         let end = self.end_offset();
         if offset < self.base_offset || offset >= end {
             return Err(self.out_of_range(offset));
@@ -342,6 +401,16 @@ impl FollowedSegment {
     pub(crate) fn offset_for_timestamp(&self, from: u64, timestamp_ms: i64) -> Result<Option<u64>> {
         let end = self.end_offset();
         let mut offset = from.max(self.base_offset);
+        if self.compacted.is_some() {
+            while offset < end {
+                let batch = self.read_batch(offset, 1024)?;
+                if let Some(found) = batch.iter().find(|r| r.timestamp_ms() >= timestamp_ms) {
+                    return Ok(Some(found.offset()));
+                }
+                offset = batch.next_offset().max(offset + 1);
+            }
+            return Ok(None);
+        }
         if self.sealed.is_some() {
             let time_path = self.path.with_extension("tix");
             let times = meta::read_if_exists(&time_path)?.and_then(|b| TimeIndex::decode(&b, self.base_offset, end));
