@@ -26,7 +26,7 @@ use crate::error::{Error, IoOp, Result};
 use crate::group::inspect_offsets;
 use crate::partition::state::{PartitionState, STATE_FILE};
 use crate::record::codec::{self, FrameError};
-use crate::segment::check::scan;
+use crate::segment::check::{self, scan};
 use crate::segment::files;
 use crate::segment::header::{decode_log_header, LOG_HEADER_BYTES};
 use crate::segment::index::{decode_index_header, IndexHeader, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
@@ -175,12 +175,18 @@ impl Dumper<'_> {
         };
         let synced = header.synced_position.map_or("unknown".into(), |p| p.to_string());
         self.lines.push(format!("Log base offset: {} synced position: {synced}", header.base_offset));
+        if let Some(end) = header.compacted_end {
+            self.lines.push(format!("compacted: offsets {}..{end}, with holes", header.base_offset));
+        }
+        // A compacted log's frames hold increasing offsets with holes.
+        let holes = header.compacted_end.is_some();
         let mut position = LOG_HEADER_BYTES;
         let mut expected = header.base_offset;
         while position < bytes.len() {
             match codec::decode(&bytes[position..]) {
                 Ok(view) => {
-                    let verdict = if view.offset() == expected { "valid" } else { "WRONG OFFSET" };
+                    let in_place = view.offset() == expected || holes && view.offset() > expected;
+                    let verdict = if in_place { "valid" } else { "WRONG OFFSET" };
                     let key = view.key().map_or(-1, |k| k.len() as i64);
                     let value = view.value().map_or(-1, |v| v.len() as i64);
                     let headers = view.headers().count();
@@ -196,14 +202,14 @@ impl Dumper<'_> {
                             self.lines.push(format!("  header: {name}={}", text(Some(value))));
                         }
                     }
-                    if view.offset() != expected {
+                    if !in_place {
                         self.problem(
                             position as u64,
                             format!("frame holds offset {}, expected {expected}", view.offset()),
                         );
                     }
                     position += view.frame_len();
-                    expected += 1;
+                    expected = view.offset().max(expected) + 1;
                 }
                 Err(FrameError::End) => break,
                 Err(error) => {
@@ -254,18 +260,23 @@ impl Dumper<'_> {
         if sanity_check {
             let log_path = self.path.with_extension("log");
             let log = std::fs::read(&log_path).map_err(|e| Error::io(IoOp::Read, &log_path, e))?;
-            self.check_entries(&log, base_offset, &entries);
+            let holes = decode_log_header(&log).is_ok_and(|h| h.compacted_end.is_some());
+            self.check_entries(&log, base_offset, &entries, holes);
         }
         Ok(())
     }
 
     /// Each entry must point at the frame of its offset in `log`.
-    fn check_entries(&mut self, log: &[u8], base_offset: u64, entries: &[u32]) {
+    /// On a compacted log (`holes`), a removed offset's entry points at the
+    /// next surviving frame, or at the end of the log.
+    fn check_entries(&mut self, log: &[u8], base_offset: u64, entries: &[u32], holes: bool) {
         let mut bad = 0;
         for (n, &position) in entries.iter().enumerate() {
             let offset = base_offset + n as u64;
             let frame = log.get(position as usize..).map(codec::decode);
-            let ok = matches!(frame, Some(Ok(ref view)) if view.offset() == offset);
+            let found =
+                matches!(frame, Some(Ok(ref view)) if view.offset() == offset || holes && view.offset() > offset);
+            let ok = found || holes && position as usize == log.len();
             if !ok && position as usize >= LOG_HEADER_BYTES {
                 bad += 1;
                 let at = (INDEX_HEADER_BYTES + n * INDEX_ENTRY_BYTES) as u64;
@@ -486,6 +497,9 @@ fn verify_segment(dir: &Path, base: u64, last: bool, findings: &mut Vec<Finding>
             return Ok(None);
         }
     };
+    if header.compacted_end.is_some() {
+        return verify_compacted(dir, base, &log_path, findings);
+    }
     let scanned = scan(&log, base, 4096);
     let end = base + scanned.positions.len() as u64;
     if let Some(error) = &scanned.stop {
@@ -502,6 +516,18 @@ fn verify_segment(dir: &Path, base: u64, last: bool, findings: &mut Vec<Finding>
         verify_time_index(dir, base, end, findings);
     }
     Ok(Some(end))
+}
+
+/// A compacted segment is final: its seal vouches for its log and index
+/// (`check::verify_seal` checks them, holes included).
+fn verify_compacted(dir: &Path, base: u64, log_path: &Path, findings: &mut Vec<Finding>) -> Result<Option<u64>> {
+    match check::verify_seal(dir, base)? {
+        Some(sealed) => Ok(Some(base + sealed.entry_count)),
+        None => {
+            findings.push(problem(log_path, 0, "a compacted segment whose seal does not verify against its log"));
+            Ok(None)
+        }
+    }
 }
 
 fn verify_index(dir: &Path, base: u64, log: &[u8], positions: &[u32], last: bool, findings: &mut Vec<Finding>) {

@@ -77,4 +77,23 @@ fn a_reader_sees_what_the_owner_sees_of_a_compacted_topic() {
     before.close().unwrap();
     after.close().unwrap();
     owner.close().unwrap();
+
+    // `larder verify` and `larder dump` know compacted segments too.
+    use larder::inspect::{dump_file, verify_log, DumpOptions, Severity};
+    let problems: Vec<_> =
+        verify_log(dir.path()).unwrap().into_iter().filter(|f| f.severity == Severity::Problem).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    let options = DumpOptions { print_data: false, index_sanity_check: true };
+    for entry in std::fs::read_dir(dir.path().join("topics/t/0")).unwrap() {
+        let path = entry.unwrap().path();
+        if matches!(path.extension().and_then(|e| e.to_str()), Some("log" | "idx")) {
+            let dump = dump_file(&path, options).unwrap();
+            assert!(
+                dump.findings.iter().all(|f| f.severity != Severity::Problem),
+                "{}: {:?}",
+                path.display(),
+                dump.findings
+            );
+        }
+    }
 }
