@@ -215,7 +215,7 @@ impl Log {
     ///
     /// let owner = Log::open(dir.path(), LogOptions::default())?;
     /// owner.create_topic("events", TopicConfig::new(1))?;
-    /// owner.partition("events", 0)?.append(&larder::NewRecord::new(b"hello"))?;
+    /// owner.partition("events", 0)?.append(&larder::record::NewRecord::new(b"hello"))?;
     ///
     /// // Another process (here: the same one) looks at the live log.
     /// let reader = Log::open_read_only(dir.path())?;
