@@ -67,6 +67,8 @@ impl Partition {
     /// range are rewritten even if nothing goes (they are clean from then
     /// on, so the next pass maps further); clean ones only if something does.
     pub(crate) fn compact(&self, rules: &CompactionRules) -> Result<Compaction> {
+        self.check_writable("compact")?;
+        let _one_at_a_time = self.compaction.lock();
         let cleanable = self.cleanable_segments(rules);
         let total: u64 = cleanable.iter().map(|s| s.log_bytes()).sum();
         let dirty: u64 = cleanable.iter().filter(|s| !s.is_compacted()).map(|s| s.log_bytes()).sum();
@@ -199,6 +201,9 @@ impl Partition {
         if let Some(slot) = segments.iter_mut().find(|s| Arc::ptr_eq(s, old)) {
             *slot = fresh;
         }
+        // Records already read from it stay valid; iterators look the next
+        // offset up again, in the new segment.
+        old.retire();
         self.recount_sealed(&segments);
         drop(segments);
         self.debug_check_invariants(guard.as_ref());

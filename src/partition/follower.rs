@@ -73,6 +73,7 @@ impl Partition {
             config: LiveSegmentConfig::new(options.segments),
             options,
             sealed_bytes: Default::default(),
+            compaction: Mutex::new(()),
             segments: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
             sync_state: Mutex::new(false),

@@ -75,15 +75,18 @@ const LOCK_FILE: &str = "partition.lock";
 
 /// A partition log in one directory. `Send + Sync`: share it in an `Arc`.
 //
-// Locks (docs/DESIGN.md, 8 to 10): `writer` (appends, rolls, cuts, the
-// synced watermark), then `sync_state`, then `segments`; no fdatasync runs
-// under `sync_state`.
+// Locks (docs/DESIGN.md, 8 to 10): `compaction` (a compaction pass, a
+// truncation), then `writer` (appends, rolls, cuts, the synced watermark),
+// then `sync_state`, then `segments`; no fdatasync runs under `sync_state`.
 pub struct Partition {
     dir: PathBuf,
     options: PartitionOptions,
     /// The segment configuration in force (it may change while open).
     config: LiveSegmentConfig,
     segments: RwLock<Vec<Arc<Segment>>>,
+    /// Held by a compaction pass and by a truncation: both write a
+    /// segment's `.cleaned` files, which must not interleave.
+    compaction: Mutex<()>,
     writer: Mutex<Option<SegmentWriter>>,
     /// Whether a sync is running; waiters for it park on `sync_done`.
     sync_state: Mutex<bool>,
@@ -147,6 +150,7 @@ impl Partition {
             config: LiveSegmentConfig::new(options.segments),
             options,
             segments: RwLock::new(segments),
+            compaction: Mutex::new(()),
             writer: Mutex::new(Some(recovered.writer)),
             sync_state: Mutex::new(false),
             sync_done: Condvar::new(),
@@ -719,6 +723,7 @@ impl Partition {
     /// new file, never changed in place.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
         self.check_writable("truncate")?;
+        let _no_compaction = self.compaction.lock();
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         let (start, end) = (self.log_start_offset(), self.end_offset());
