@@ -1,0 +1,64 @@
+//! `delete_topic` releases the topic's name before it removes the topic's
+//! committed offsets from every group. A topic created again under that
+//! name in between, and a commit to it acknowledged as durable, is then
+//! erased by the old deletion: the group loses an acknowledged commit and
+//! falls back to `auto_offset_reset` (by default `Latest`, skipping
+//! records it never delivered).
+
+mod attack_util;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+
+use attack_util::{Call, Hooked};
+use larder::{ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
+
+fn commit(log: &Log, group: &str, tp: &TopicPartition, offset: u64) -> larder::Result<()> {
+    let mut consumer = log.consumer(ConsumerConfig::default().group_id(group).enable_auto_commit(false))?;
+    consumer.assign(std::slice::from_ref(tp))?;
+    consumer.commit_offsets(&[(tp.clone(), offset)].into())
+}
+
+fn committed(log: &Log, group: &str, tp: &TopicPartition) -> Option<u64> {
+    log.consumer(ConsumerConfig::default().group_id(group)).unwrap().committed(tp).unwrap()
+}
+
+#[test]
+fn a_commit_to_a_recreated_topic_survives_the_old_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Hooked::new();
+    let log = Log::open(dir.path(), LogOptions::default().storage(storage.clone())).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    producer.send_direct(&ProducerRecord::new("t", b"old")).unwrap();
+    commit(&log, "g1", &tp, 1).unwrap();
+    commit(&log, "g2", &tp, 1).unwrap();
+
+    // Hold the deletion inside its removal of g1's offsets.
+    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let (e, r) = (entered.clone(), release.clone());
+    let armed = AtomicBool::new(true);
+    storage.set(move |call, path| {
+        if call == Call::Write && path.ends_with("g1.offsets") && armed.swap(false, Ordering::SeqCst) {
+            e.wait();
+            r.wait();
+        }
+        Ok(())
+    });
+    let deleter = {
+        let log = log.clone();
+        std::thread::spawn(move || log.delete_topic("t"))
+    };
+    entered.wait();
+    // The name is free again: the topic is created anew, used, committed.
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    for _ in 0..3 {
+        producer.send_direct(&ProducerRecord::new("t", b"new")).unwrap();
+    }
+    commit(&log, "g2", &tp, 2).unwrap();
+    assert_eq!(committed(&log, "g2", &tp), Some(2));
+    release.wait();
+    deleter.join().unwrap().unwrap();
+    assert_eq!(committed(&log, "g2", &tp), Some(2), "the old deletion erased a commit to the new topic");
+}
