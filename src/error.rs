@@ -121,6 +121,9 @@ pub(crate) mod errno {
     /// `EIO`: an I/O error, what a failed write-back reports.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     pub(crate) const EIO: i32 = 5;
+    /// `EMFILE`: too many open files in the process.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    pub(crate) const EMFILE: i32 = 24;
     /// `ENOSPC`: no space left on the device.
     pub(crate) const ENOSPC: i32 = 28;
 }
@@ -364,6 +367,29 @@ pub enum Error {
         topic: String,
         /// The partition.
         partition: u32,
+    },
+
+    /// A topic's bounded buffer (`TopicConfig::buffer_bytes`) had no room
+    /// for the record: at once (`WhenFull::Reject`, or a record larger than
+    /// the whole buffer), or after waiting `max_block` for consumers to
+    /// commit and the cleaner to free space (`WhenFull::Block`).
+    #[error("topic {topic:?}'s buffer of {buffer_bytes} bytes is full (waited {waited_ms} ms)")]
+    BufferFull {
+        /// The topic.
+        topic: String,
+        /// The buffer's bound.
+        buffer_bytes: u64,
+        /// How long the send waited for room, in milliseconds.
+        waited_ms: u64,
+    },
+
+    /// A record without a key was sent to a compacted topic (Kafka's
+    /// "compacted topic cannot accept message without key"): compaction
+    /// keeps the latest record per key, so every record needs one.
+    #[error("topic {topic:?} is compacted: every record needs a key")]
+    MissingKey {
+        /// The topic.
+        topic: String,
     },
 
     /// The producer's queue stayed full for `max_block`.

@@ -24,12 +24,15 @@ fn a_failed_roll_leaves_no_orphan_segment_that_breaks_the_next_open() {
     storage.fail_writes(true);
     assert!(partition.roll().is_err(), "writing the new segment's header fails");
     storage.fail_writes(false);
-    partition.append(&NewRecord::new(b"b")).unwrap();
-    partition.close().unwrap();
-    // Today: Corrupt { "00000000000000000001.log", "segment starts at offset
+    // A failed write poisons: the partition refuses appends, and its close
+    // reports it; either way, nothing it leaves may break the next open.
+    let appended = partition.append(&NewRecord::new(b"b"));
+    assert!(matches!(appended, Err(Error::Poisoned { .. })), "{appended:?}");
+    let _ = partition.close();
+    // Before the fix: Corrupt { "00000000000000000001.log", "segment starts at offset
     // 1 but the previous one ends at 2" }.
     let reopened = Partition::open(dir.path(), options).map(|p| p.end_offset());
-    assert_eq!(reopened.unwrap(), 2);
+    assert_eq!(reopened.unwrap(), 1);
 }
 
 /// The same orphan through a full disk: an append that needs a roll fails
@@ -67,7 +70,7 @@ fn disk_full_is_only_reported_when_appends_can_resume() {
     let error = partition.append(&NewRecord::new(&[2; 100])).unwrap_err();
     let poisoned = partition.is_poisoned();
     let next = partition.append(&NewRecord::new(&[3; 10]));
-    // Today: DiskFull, then the partition is poisoned and the next append
+    // Before the fix: DiskFull, then the partition is poisoned and the next append
     // fails with Poisoned.
     assert!(!(matches!(error, Error::DiskFull { .. }) && poisoned), "{error}, then {next:?}");
 }
@@ -140,7 +143,7 @@ fn a_topic_shown_deleted_stays_deleted_after_a_power_cut() {
         log.simulate_crash();
         disk.power_cut(seed).unwrap();
         let log = Log::open(dir.path(), options).unwrap();
-        // Today: for some cuts, ["t"].
+        // Before the fix: for some cuts, ["t"].
         assert!(log.list_topics().is_empty(), "power cut {seed} brought back {:?}", log.list_topics());
     }
 }
@@ -178,7 +181,7 @@ fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
 
         let log = Log::open(dir.path(), options).unwrap();
         let consumer = log.consumer(ConsumerConfig::default().group_id("g")).unwrap();
-        // Today: for some cuts the offsets file is gone and this is None.
+        // Before the fix: for some cuts the offsets file is gone and this is None.
         assert_eq!(consumer.committed(&tp).unwrap(), Some(1), "power cut {seed} lost an acknowledged commit");
     }
 }
@@ -209,7 +212,7 @@ fn an_interrupted_roll_after_a_reopen_opens_without_repair() {
         assert!(partition.roll().is_err());
         partition.simulate_crash();
         disk.power_cut(seed).unwrap();
-        // Today: for some cuts, Corrupt { "00000000000000000002.log",
+        // Before the fix: for some cuts, Corrupt { "00000000000000000002.log",
         // "segment starts at offset 2 but the previous one ends at 1" }.
         let reopened = Partition::open(dir.path(), options);
         let partition = reopened.unwrap_or_else(|e| panic!("power cut {seed}: {e}"));
@@ -244,7 +247,7 @@ fn a_commit_after_a_failed_truncation_is_never_past_the_end() {
     let mut consumer = log.consumer(ConsumerConfig::default().group_id("g").enable_auto_commit(false)).unwrap();
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
     let end = partition.end_offset();
-    // Today: Ok; the reported end (4) is gone from disk, and nothing checks.
+    // Before the fix: Ok; the reported end (4) is gone from disk, and nothing checks.
     let committed = consumer.commit_offsets(&HashMap::from([(tp.clone(), end)]));
     drop((consumer, partition));
     log.simulate_crash();
@@ -270,7 +273,7 @@ fn a_failed_delete_topic_leaves_the_topic_in_place() {
     log.create_topic("t", TopicConfig::new(1)).unwrap();
     disk.schedule(Fault { call: FileCall::Rename, nth: 1, error: FaultError::Eio, sticky: false });
     assert!(log.delete_topic("t").is_err());
-    // Today: [] (and after a reopen, ["t"] again).
+    // Before the fix: [] (and after a reopen, ["t"] again).
     assert_eq!(log.list_topics(), ["t"]);
 }
 
@@ -289,7 +292,7 @@ fn a_full_disk_while_replacing_an_empty_segment_does_not_crash_the_process() {
         .env("LARDER_FINDINGS_CHILD", "1")
         .output()
         .unwrap();
-    // Today: killed by SIGBUS (signal 7).
+    // Before the fix: killed by SIGBUS (signal 7).
     assert!(child.status.success(), "the child died: {:?}", child.status);
 }
 

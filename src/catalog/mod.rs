@@ -6,6 +6,8 @@
 //! topic map's lock; a name being created or deleted is reserved meanwhile,
 //! so no second admin call on it starts.
 
+mod cleaner;
+mod cleanup;
 pub(crate) mod config;
 mod description;
 mod topic;
@@ -14,37 +16,54 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::name::validate_name;
+pub(crate) use cleaner::Cleaner;
+pub use cleaner::CleanerReport;
+pub use cleanup::{CleanupPolicy, WhenFull};
 pub use config::{Durability, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
-pub(crate) use topic::Topic;
+pub(crate) use topic::{BufferReservation, Topic};
 
+use crate::clock::Clock;
 use crate::error::{Error, IoOp, Result};
-use crate::group::{validate_group_id, Group, OFFSETS_EXTENSION};
+use crate::group::{validate_group_id, Group, TopicPartition, OFFSETS_EXTENSION};
 use crate::partition::Partition;
 use crate::storage::{self, Storage};
 use config::META_FILE;
-use topic::{remove_if_exists, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
+use topic::{remove_if_exists, TopicEnv, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
 
 /// The topics of a log, by name.
 pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 
 /// The topics and groups of one open log.
+///
+/// Locks (docs/DESIGN.md, 1 to 3): `busy`, `topics`, `groups`, each held for
+/// a lookup or an insertion only, never across file I/O.
 pub(crate) struct Catalog {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
+    /// What every topic shares: the file layer and the cleaner's waker.
+    env: TopicEnv,
+    cleaner: Cleaner,
     /// Configuration of topics created on their first send, if that is on.
     auto_create: Option<TopicConfig>,
     topics: Topics,
     /// Topic names an admin call (create, delete) is working on.
     busy: Mutex<BTreeSet<String>>,
     busy_done: Condvar,
-    groups: Mutex<BTreeMap<String, Arc<Group>>>,
+    /// Each group's slot: the map's lock is held for a lookup only, the
+    /// slot's while the group is loaded (its offsets file read, a torn
+    /// commit cut), so one group's load holds up no other.
+    groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
 }
+
+/// A group, once loaded.
+type GroupSlot = Mutex<Option<Arc<Group>>>;
 
 /// The subdirectory of a log holding its topics.
 pub(crate) const TOPICS_DIR: &str = "topics";
@@ -55,11 +74,15 @@ impl Catalog {
     /// Opens the topics and groups of the log in `dir` (locked by the
     /// caller): every partition is recovered, committed offsets of topics
     /// that no longer exist are removed.
+    /// Retention is judged by `clock`; the cleaner looks at least every
+    /// `cleaner_interval` (its thread is the log's: see [`Catalog::run_cleaner`]).
     pub(crate) fn open(
         dir: &Path,
         storage: Arc<dyn Storage>,
         auto_create: Option<TopicConfig>,
         repair: bool,
+        clock: Arc<dyn Clock>,
+        cleaner_interval: Duration,
     ) -> Result<Catalog> {
         for sub in [TOPICS_DIR, GROUPS_DIR] {
             storage::create_dir_synced(&*storage, &dir.join(sub))?;
@@ -67,10 +90,14 @@ impl Catalog {
         // Offsets files read from now on may be renames a crash left in
         // the page cache only: made durable before they are acted on.
         storage::sync_dir(&*storage, &dir.join(GROUPS_DIR))?;
-        let topics = open_all(&dir.join(TOPICS_DIR), &storage, repair)?;
+        let cleaner = Cleaner::new(clock, cleaner_interval);
+        let env = TopicEnv { storage: Arc::clone(&storage), cleaner: Arc::clone(cleaner.waker()) };
+        let topics = open_all(&dir.join(TOPICS_DIR), &env, repair)?;
         let catalog = Catalog {
             dir: dir.to_path_buf(),
             storage,
+            env,
+            cleaner,
             auto_create,
             topics: Arc::new(RwLock::new(topics)),
             busy: Mutex::new(BTreeSet::new()),
@@ -87,6 +114,50 @@ impl Catalog {
         &self.topics
     }
 
+    /// Every open topic.
+    pub(crate) fn open_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Runs cleaner passes until [`Catalog::stop_cleaner`]: the body of the
+    /// log's cleaner thread.
+    pub(crate) fn run_cleaner(&self) {
+        self.cleaner.run(self);
+    }
+
+    /// Makes [`Catalog::run_cleaner`] return.
+    pub(crate) fn stop_cleaner(&self) {
+        self.cleaner.stop();
+    }
+
+    /// One cleaner pass, now.
+    pub(crate) fn clean(&self) -> Result<CleanerReport> {
+        self.check_open()?;
+        self.cleaner.pass(self)
+    }
+
+    /// The groups whose consumption retention until consumed waits for on
+    /// `topic`: the ones `named`, or, if none is, every group that reads
+    /// it (a member subscribes, or it committed offsets for it).
+    pub(crate) fn readers(&self, topic: &str, named: &[String]) -> Result<Vec<Arc<Group>>> {
+        if named.is_empty() {
+            return Ok(self.all_groups()?.into_iter().filter(|g| g.reads(topic)).collect());
+        }
+        named.iter().map(|id| self.group(id)).collect()
+    }
+
+    /// The offset every group in `readers` has consumed `tp` up to: the
+    /// least committed offset, 0 for a group that committed none. `None`
+    /// with no reader.
+    pub(crate) fn consumed_offset(tp: &TopicPartition, readers: &[Arc<Group>]) -> Result<Option<u64>> {
+        let mut consumed: Option<u64> = None;
+        for group in readers {
+            let committed = group.committed(tp)?.unwrap_or(0);
+            consumed = Some(consumed.map_or(committed, |c| c.min(committed)));
+        }
+        Ok(consumed)
+    }
+
     /// Names of every topic, sorted.
     pub(crate) fn list_topics(&self) -> Vec<String> {
         self.topics.read().keys().cloned().collect()
@@ -95,10 +166,17 @@ impl Catalog {
     /// Ids of the groups with committed offsets or live members, sorted.
     pub(crate) fn list_groups(&self) -> Result<Vec<String>> {
         self.check_open()?;
-        let groups = self.groups.lock();
-        let mut ids: BTreeSet<String> = groups.values().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
-        ids.extend(stored_group_ids(&self.dir)?.into_iter().filter(|id| !groups.contains_key(id)));
+        let loaded = self.loaded_groups();
+        let mut ids: BTreeSet<String> = loaded.iter().filter(|g| g.exists()).map(|g| g.id().to_string()).collect();
+        let known: BTreeSet<&str> = loaded.iter().map(|g| g.id()).collect();
+        ids.extend(stored_group_ids(&self.dir)?.into_iter().filter(|id| !known.contains(id.as_str())));
         Ok(ids.into_iter().collect())
+    }
+
+    /// The groups loaded so far.
+    fn loaded_groups(&self) -> Vec<Arc<Group>> {
+        let slots: Vec<Arc<GroupSlot>> = self.groups.lock().values().cloned().collect();
+        slots.iter().filter_map(|slot| slot.lock().clone()).collect()
     }
 
     /// Closes the catalog once: every later lookup fails with
@@ -108,8 +186,11 @@ impl Catalog {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        for group in std::mem::take(&mut *self.groups.lock()).into_values() {
-            group.close();
+        let slots = std::mem::take(&mut *self.groups.lock());
+        for slot in slots.into_values() {
+            if let Some(group) = slot.lock().take() {
+                group.close();
+            }
         }
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
@@ -144,7 +225,7 @@ impl Catalog {
         if self.topics.read().contains_key(name) {
             return Err(Error::TopicExists { topic: name.into() });
         }
-        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, Arc::clone(&self.storage))?);
+        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
         drop(reservation);
         self.topic_changed(name);
@@ -153,7 +234,7 @@ impl Catalog {
 
     /// Lets every group follow a change of `topic`'s partitions.
     pub(crate) fn topic_changed(&self, topic: &str) {
-        for group in self.groups.lock().values() {
+        for group in self.loaded_groups() {
             group.topic_changed(topic);
         }
     }
@@ -163,7 +244,7 @@ impl Catalog {
         for id in stored_group_ids(&self.dir)? {
             self.group(&id)?;
         }
-        Ok(self.groups.lock().values().cloned().collect())
+        Ok(self.loaded_groups())
     }
 
     /// Removes committed offsets of topics that no longer exist, in every
@@ -176,8 +257,7 @@ impl Catalog {
                 loaded => drop(loaded?),
             }
         }
-        let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
-        for group in groups {
+        for group in self.loaded_groups() {
             for topic in group.committed_topics() {
                 if !self.topics.read().contains_key(&topic) {
                     group.forget_topic(&topic)?;
@@ -224,12 +304,24 @@ impl Catalog {
     pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
         self.check_open()?;
         validate_group_id(id)?;
-        let mut groups = self.groups.lock();
-        if let Some(group) = groups.get(id) {
+        let slot = Arc::clone(self.groups.lock().entry(id.to_string()).or_default());
+        let mut loaded = slot.lock();
+        if let Some(group) = &*loaded {
             return Ok(Arc::clone(group));
         }
-        let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.storage))?);
-        groups.insert(id.to_string(), Arc::clone(&group));
+        let group = Arc::new(Group::load(
+            &self.dir.join(GROUPS_DIR),
+            id,
+            Arc::clone(&self.storage),
+            Arc::clone(&self.env.cleaner),
+        )?);
+        *loaded = Some(Arc::clone(&group));
+        drop(loaded);
+        if self.check_open().is_err() {
+            // Closed while loading: `close` may have missed it.
+            group.close();
+            return Err(Error::Closed { what: "log" });
+        }
         Ok(group)
     }
 
@@ -306,11 +398,8 @@ impl Drop for Reservation<'_> {
 /// refused by name if it holds anything else (a crash cannot make one:
 /// creation renames a complete directory into place), unless `repair`,
 /// which rebuilds the metadata from the partition directories.
-pub(crate) fn open_all(
-    topics_dir: &Path,
-    storage: &Arc<dyn Storage>,
-    repair: bool,
-) -> Result<BTreeMap<String, Arc<Topic>>> {
+fn open_all(topics_dir: &Path, env: &TopicEnv, repair: bool) -> Result<BTreeMap<String, Arc<Topic>>> {
+    let storage = &env.storage;
     let mut topics = BTreeMap::new();
     let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
     for entry in entries {
@@ -331,7 +420,7 @@ pub(crate) fn open_all(
         // What is read is made durable before it is acted on: the current
         // `topic.meta` may be a rename a crash left in the page cache only.
         storage::sync_dir(&**storage, &path)?;
-        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, Arc::clone(storage), repair)?));
+        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, env, repair)?));
     }
     storage::sync_dir(&**storage, topics_dir)?;
     Ok(topics)

@@ -32,7 +32,8 @@ enum DeliveryState {
     Done(Result<RecordMetadata>),
 }
 
-/// The shared state of one queued send.
+/// The shared state of one queued send. Its lock is a leaf
+/// (docs/DESIGN.md, 12); callbacks run after it is released.
 pub(crate) struct Delivery {
     state: Mutex<DeliveryState>,
     done: Condvar,

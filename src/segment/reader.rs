@@ -117,7 +117,8 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
-/// A segment as readers see it.
+/// A segment as readers see it. `times` is taken after a partition's
+/// locks (docs/DESIGN.md, 11).
 pub(crate) struct Segment {
     pub(super) base_offset: u64,
     pub(super) log: Arc<MappedFile>,
@@ -163,6 +164,13 @@ impl Segment {
     pub(crate) fn capacity_records(&self) -> u64 {
         let file_bytes = self.log.file().metadata().map_or(0, |m| m.len()).max(self.log.capacity() as u64);
         file_bytes.saturating_sub(LOG_HEADER_BYTES as u64) / FRAME_HEADER_BYTES as u64 + 1
+    }
+
+    /// Bytes its files take on the file system (blocks allocated).
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        let blocks = |file: &MappedFile| file.file().metadata().map_or(0, |m| m.blocks() * 512);
+        blocks(&self.log) + blocks(&self.index)
     }
 
     /// Bytes of valid log, header included.

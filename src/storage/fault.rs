@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::error::errno::{EIO, ENOSPC};
+use crate::error::errno::{EIO, EMFILE, ENOSPC};
 use crate::storage::{OsStorage, Storage};
 
 /// Passes every call to the operating system, counts syncs, and fails the
@@ -551,9 +551,6 @@ pub enum FaultError {
     TooManyFiles,
 }
 
-/// `EMFILE`: too many open files in the process.
-const EMFILE: i32 = 24;
-
 impl FaultError {
     /// Every error, in declaration order.
     pub const ALL: [FaultError; 3] = [FaultError::Eio, FaultError::NoSpace, FaultError::TooManyFiles];
@@ -626,7 +623,7 @@ pub struct InjectedFault {
 /// a failed rename or removal leaves the names as they were.
 ///
 /// ```
-/// use larder::fault::{Fault, FaultError, FileCall, SimStorage};
+/// use larder::storage::fault::{Fault, FaultError, FileCall, SimStorage};
 /// use larder::storage::Storage;
 ///
 /// let dir = tempfile::tempdir().unwrap();
