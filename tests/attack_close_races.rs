@@ -4,12 +4,12 @@
 //! must not open partitions afterwards (they are closed by no one, keep
 //! their locks, and block a reopen of the directory).
 
-mod attack_util;
+mod hooked;
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
-use attack_util::{Call, Hooked};
+use hooked::{Call, Hooked};
 use larder::{ConsumerConfig, Error, Log, LogOptions, TopicConfig, TopicPartition};
 
 fn open_files_under(dir: &Path) -> Vec<String> {

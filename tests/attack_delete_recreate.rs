@@ -5,12 +5,12 @@
 //! falls back to `auto_offset_reset` (by default `Latest`, skipping
 //! records it never delivered).
 
-mod attack_util;
+mod hooked;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
-use attack_util::{Call, Hooked};
+use hooked::{Call, Hooked};
 use larder::{ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
 
 fn commit(log: &Log, group: &str, tp: &TopicPartition, offset: u64) -> larder::Result<()> {

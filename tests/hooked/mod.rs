@@ -1,4 +1,4 @@
-//! Shared by the `attack_*` tests: a file layer that runs a hook before
+//! Shared by the tests of races and failures: a file layer that runs a hook before
 //! every call, so a test can fail, count or park any call it picks.
 #![allow(dead_code)]
 
