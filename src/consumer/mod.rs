@@ -399,6 +399,10 @@ impl Consumer {
                     assigned.position = Position::OutOfRange;
                     continue;
                 }
+                // Deleted since `follow` looked (its partitions are closed
+                // now): nothing more of it is read, and the next `follow`
+                // reports it as `TopicDeleted`, never as a closed log.
+                Err(Error::Closed { .. }) if assigned.topic.is_deleted() => continue,
                 Err(error) => return Err(error),
             };
             if deliver {
