@@ -203,9 +203,7 @@ impl Log {
     /// the topic keeps its old count. Groups subscribed to the topic
     /// rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
-        self.inner.catalog.topic(name)?.add_partitions(partitions)?;
-        self.inner.catalog.topic_changed(name);
-        Ok(())
+        self.inner.catalog.add_partitions(name, partitions)
     }
 
     /// Replaces topic `name`'s configuration (Kafka's `alter_configs`):
@@ -215,7 +213,7 @@ impl Log {
     /// atomically first; new segment limits apply from the next append,
     /// new cleanup settings from the cleaner's next pass (woken at once).
     pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
-        self.inner.catalog.topic(name)?.alter(config)
+        self.inner.catalog.alter_topic(name, config)
     }
 
     /// Removes the records of `name`'s `partition` below `before` (Kafka's

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::name::validate_name;
 pub(crate) use cleaner::Cleaner;
@@ -41,8 +41,10 @@ pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 
 /// The topics and groups of one open log.
 ///
-/// Locks (docs/DESIGN.md, 1 to 3): `busy`, `topics`, `groups`, each held for
-/// a lookup or an insertion only, never across file I/O.
+/// Locks (docs/DESIGN.md, 0a to 3): `admitted`, held (shared) across an
+/// admin call's file work so that `close` waits for it; `busy`, `topics`,
+/// `groups`, each held for a lookup or an insertion only, never across
+/// file I/O.
 pub(crate) struct Catalog {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
@@ -60,6 +62,10 @@ pub(crate) struct Catalog {
     /// commit cut), so one group's load holds up no other.
     groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
+    /// Held shared by each admin call admitted before the log closed, for
+    /// all its file work; `close` takes it exclusively, so it returns only
+    /// once they are done, and none writes to the directory after it.
+    admitted: RwLock<()>,
 }
 
 /// A group, once loaded.
@@ -104,6 +110,7 @@ impl Catalog {
             busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
+            admitted: RwLock::new(()),
         };
         catalog.forget_missing_topics()?;
         Ok(catalog)
@@ -179,13 +186,16 @@ impl Catalog {
         slots.iter().filter_map(|slot| slot.lock().clone()).collect()
     }
 
-    /// Closes the catalog once: every later lookup fails with
-    /// [`Error::Closed`], every group's offsets file is closed, and each
-    /// partition is closed with `close_partition`. Returns the first error.
+    /// Closes the catalog once: every later lookup and admin call fails
+    /// with [`Error::Closed`], the admin calls under way are waited for,
+    /// every group's offsets file is closed, and each partition (those the
+    /// admin calls made too) is closed with `close_partition`. Returns the
+    /// first error.
     pub(crate) fn close(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        drop(self.admitted.write());
         let slots = std::mem::take(&mut *self.groups.lock());
         for slot in slots.into_values() {
             if let Some(group) = slot.lock().take() {
@@ -217,8 +227,19 @@ impl Catalog {
         Ok(())
     }
 
-    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+    /// Admits an admin call, which holds the guard across its file work:
+    /// [`Error::Closed`] once `close` began; otherwise `close` waits for
+    /// the call to finish, and then closes what it made.
+    fn admit(&self) -> Result<RwLockReadGuard<'_, ()>> {
+        // Recursive: an admin call may run inside another's (auto-creation
+        // from a send made in a storage callback, say) while `close` waits.
+        let admitted = self.admitted.read_recursive();
         self.check_open()?;
+        Ok(admitted)
+    }
+
+    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        let _admitted = self.admit()?;
         validate_name(name)?;
         config.validate()?;
         let reservation = self.reserve(name)?;
@@ -247,6 +268,30 @@ impl Catalog {
         Ok(self.loaded_groups())
     }
 
+    /// As [`Catalog::all_groups`], for an admitted admin call: `close`,
+    /// which may have begun, waits for it before it closes the groups.
+    fn all_groups_admitted(&self) -> Result<Vec<Arc<Group>>> {
+        for id in stored_group_ids(&self.dir)? {
+            self.load_group(&id)?;
+        }
+        Ok(self.loaded_groups())
+    }
+
+    /// Grows topic `name` to `partitions` partitions, then lets the groups
+    /// follow.
+    pub(crate) fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
+        let _admitted = self.admit()?;
+        self.topic(name)?.add_partitions(partitions)?;
+        self.topic_changed(name);
+        Ok(())
+    }
+
+    /// Replaces topic `name`'s configuration.
+    pub(crate) fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        let _admitted = self.admit()?;
+        self.topic(name)?.alter(config)
+    }
+
     /// Removes committed offsets of topics that no longer exist, in every
     /// group: a delete interrupted before it got to them. A group whose
     /// offsets file is damaged is left alone here; using it fails by name.
@@ -268,7 +313,7 @@ impl Catalog {
     }
 
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
-        self.check_open()?;
+        let _admitted = self.admit()?;
         validate_name(name)?;
         let reservation = self.reserve(name)?;
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
@@ -285,7 +330,7 @@ impl Catalog {
         self.topic_changed(name);
         // A topic created again under this name starts afresh; a crash
         // before this is caught up with on the next open.
-        for group in self.all_groups()? {
+        for group in self.all_groups_admitted()? {
             group.forget_topic(name)?;
         }
         finished
@@ -303,11 +348,23 @@ impl Catalog {
     /// Group `id`, loaded on first use.
     pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
         self.check_open()?;
+        let (group, fresh) = self.load_group(id)?;
+        if fresh && self.check_open().is_err() {
+            // Closed while loading: `close` may have missed it.
+            group.close();
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(group)
+    }
+
+    /// Group `id`, loaded on first use (then `true`), whether or not
+    /// `close` began.
+    fn load_group(&self, id: &str) -> Result<(Arc<Group>, bool)> {
         validate_group_id(id)?;
         let slot = Arc::clone(self.groups.lock().entry(id.to_string()).or_default());
         let mut loaded = slot.lock();
         if let Some(group) = &*loaded {
-            return Ok(Arc::clone(group));
+            return Ok((Arc::clone(group), false));
         }
         let group = Arc::new(Group::load(
             &self.dir.join(GROUPS_DIR),
@@ -316,13 +373,7 @@ impl Catalog {
             Arc::clone(&self.env.cleaner),
         )?);
         *loaded = Some(Arc::clone(&group));
-        drop(loaded);
-        if self.check_open().is_err() {
-            // Closed while loading: `close` may have missed it.
-            group.close();
-            return Err(Error::Closed { what: "log" });
-        }
-        Ok(group)
+        Ok((group, true))
     }
 
     /// The partition count of `topic`, 0 if it does not exist.
