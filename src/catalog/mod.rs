@@ -2,9 +2,11 @@
 //! what the producer and consumer look things up in (they never see the
 //! `Log` itself, so the client layer has no import loop with it).
 //!
-//! Creating, deleting and growing a topic do their file work outside the
-//! topic map's lock; a name being created or deleted is reserved meanwhile,
-//! so no second admin call on it starts.
+//! Creating, deleting, growing and altering a topic do their file work
+//! outside the topic map's lock; the name is reserved meanwhile. A create
+//! of a reserved name fails with `TopicExists` (as Kafka refuses to create
+//! a topic being deleted); the other calls wait for the name, then look
+//! the topic up again.
 
 mod cleaner;
 mod cleanup;
@@ -54,7 +56,7 @@ pub(crate) struct Catalog {
     /// Configuration of topics created on their first send, if that is on.
     auto_create: Option<TopicConfig>,
     topics: Topics,
-    /// Topic names an admin call (create, delete) is working on.
+    /// Topic names an admin call (create, delete, grow, alter) is working on.
     busy: Mutex<BTreeSet<String>>,
     busy_done: Condvar,
     /// Each group's slot: the map's lock is held for a lookup only, the
@@ -281,7 +283,10 @@ impl Catalog {
     /// follow.
     pub(crate) fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
         let _admitted = self.admit()?;
+        validate_name(name)?;
+        let reservation = self.reserve_when_free(name);
         self.topic(name)?.add_partitions(partitions)?;
+        drop(reservation);
         self.topic_changed(name);
         Ok(())
     }
@@ -289,6 +294,8 @@ impl Catalog {
     /// Replaces topic `name`'s configuration.
     pub(crate) fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         let _admitted = self.admit()?;
+        validate_name(name)?;
+        let _reservation = self.reserve_when_free(name);
         self.topic(name)?.alter(config)
     }
 
@@ -315,7 +322,7 @@ impl Catalog {
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
         let _admitted = self.admit()?;
         validate_name(name)?;
-        let reservation = self.reserve(name)?;
+        let reservation = self.reserve_when_free(name);
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
         let doomed = match topic.retire_dir(&self.topics_dir()) {
             Ok(doomed) => doomed,
@@ -343,6 +350,19 @@ impl Catalog {
             return Err(Error::TopicExists { topic: name.into() });
         }
         Ok(Reservation { catalog: self, name: name.to_string() })
+    }
+
+    /// Reserves `name` for an admin call on an existing topic (delete,
+    /// grow, alter), once no other admin call works on it: the caller looks
+    /// the topic up after this, so it never works on a topic another call
+    /// deleted or is deleting (its directory would be made again).
+    fn reserve_when_free(&self, name: &str) -> Reservation<'_> {
+        let mut busy = self.busy.lock();
+        while busy.contains(name) {
+            self.busy_done.wait(&mut busy);
+        }
+        busy.insert(name.to_string());
+        Reservation { catalog: self, name: name.to_string() }
     }
 
     /// Group `id`, loaded on first use.
