@@ -176,14 +176,17 @@ impl Log {
 
     /// Creates topic `name` with `config`. Atomic: the topic is built in a
     /// directory of its own and renamed into place, so a failure (or a
-    /// crash) part way leaves nothing behind.
+    /// crash) part way leaves nothing behind. [`Error::TopicExists`] if the
+    /// topic exists, or is being created or deleted by another call (as
+    /// Kafka refuses to create a topic marked for deletion).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.catalog.create_topic(name, config).map(drop)
     }
 
     /// Deletes topic `name` and all its records. Producers' later sends to
     /// it fail with [`Error::UnknownTopic`]; its groups' committed offsets
-    /// go with it.
+    /// go with it, before the name is free for a new topic. Waits for
+    /// another admin call working on the topic.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.inner.catalog.delete_topic(name)
     }

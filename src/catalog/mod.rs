@@ -333,13 +333,15 @@ impl Catalog {
             }
         };
         let finished = topic.finish_delete(&doomed);
-        drop(reservation);
-        self.topic_changed(name);
-        // A topic created again under this name starts afresh; a crash
-        // before this is caught up with on the next open.
+        // A topic created again under this name starts afresh: its old
+        // offsets go while the name is still reserved, so none committed
+        // to the new topic is taken with them. A crash before this is
+        // caught up with on the next open.
         for group in self.all_groups_admitted()? {
             group.forget_topic(name)?;
         }
+        drop(reservation);
+        self.topic_changed(name);
         finished
     }
 
