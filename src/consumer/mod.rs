@@ -619,11 +619,14 @@ impl Consumer {
     }
 
     /// Commits the position of every assigned partition — what was
-    /// delivered; returns once the offsets are durable.
+    /// delivered; returns once the offsets are durable. Partitions of a
+    /// topic deleted meanwhile are left out (the next `poll` reports the
+    /// deletion): their offsets went with the topic.
     pub fn commit(&mut self) -> Result<()> {
         let offsets: Vec<(TopicPartition, u64)> = self
             .assigned
             .iter()
+            .filter(|a| !a.topic.is_deleted())
             .filter_map(|a| match a.position {
                 Position::At(offset) => Some((a.tp.clone(), offset)),
                 _ => None,
@@ -639,7 +642,11 @@ impl Consumer {
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
         for (tp, offset) in &list {
-            let partition = &self.assigned[self.find(tp)?].partition;
+            let assigned = &self.assigned[self.find(tp)?];
+            if assigned.topic.is_deleted() {
+                return Err(Error::TopicDeleted { topic: tp.topic.clone() });
+            }
+            let partition = &assigned.partition;
             let (start, end) = (partition.log_start_offset(), partition.end_offset());
             if *offset > end {
                 return Err(Error::OffsetOutOfRange { offset: *offset, log_start_offset: start, end_offset: end });
@@ -659,20 +666,29 @@ impl Consumer {
         // partition whose durable end is below its committed offset, so
         // that after a power loss no committed offset points past the end.
         for (tp, offset) in offsets {
-            let partition = &self.assigned[self.find(tp)?].partition;
+            let assigned = &self.assigned[self.find(tp)?];
+            let partition = &assigned.partition;
             if partition.is_poisoned() {
                 // What a poisoned partition holds durably is unknown.
                 return Err(Error::Poisoned { path: partition.dir().to_path_buf() });
             }
             if partition.synced_offset() < *offset {
-                partition.sync()?;
+                partition.sync().map_err(|error| match error {
+                    // Deleted meanwhile: its partitions are closed.
+                    Error::Closed { .. } if assigned.topic.is_deleted() => {
+                        Error::TopicDeleted { topic: tp.topic.clone() }
+                    }
+                    error => error,
+                })?;
             }
         }
         let member = match &self.mode {
             Mode::Member { member, generation, .. } => Some((member.as_str(), *generation)),
             _ => None,
         };
-        group.commit(member, offsets)
+        let topics: HashMap<&str, &Arc<Topic>> =
+            self.assigned.iter().map(|a| (a.tp.topic.as_str(), &a.topic)).collect();
+        group.commit(member, offsets, |tp| topics.get(tp.topic.as_str()).is_some_and(|t| t.is_deleted()))
     }
 
     fn auto_commit_if_due(&mut self) -> Result<()> {
@@ -694,7 +710,13 @@ impl Consumer {
             return Ok(());
         }
         match self.commit() {
-            Err(Error::StaleGeneration { .. } | Error::UnknownMember { .. } | Error::Closed { .. }) => Ok(()),
+            Err(
+                Error::StaleGeneration { .. }
+                | Error::UnknownMember { .. }
+                | Error::Closed { .. }
+                // Deleted meanwhile: the next poll reports it.
+                | Error::TopicDeleted { .. },
+            ) => Ok(()),
             other => other,
         }
     }

@@ -114,12 +114,27 @@ impl Group {
     }
 
     /// Commits `offsets` durably. A group member must be of the current
-    /// generation and hold every partition it commits.
-    pub(crate) fn commit(&self, member: Option<(&str, u64)>, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+    /// generation and hold every partition it commits. `deleted` says
+    /// whether a partition's topic was deleted: asked under the offsets
+    /// lock, which a deletion takes (to forget the topic's offsets) only
+    /// after marking it deleted, so a commit either lands before the
+    /// deletion forgets it, or is refused with [`Error::TopicDeleted`] —
+    /// never left behind for a topic created again under the name.
+    pub(crate) fn commit(
+        &self,
+        member: Option<(&str, u64)>,
+        offsets: &[(TopicPartition, u64)],
+        deleted: impl Fn(&TopicPartition) -> bool,
+    ) -> Result<()> {
         if let Some((member, generation)) = member {
             self.membership.lock().check_commit(member, generation, offsets)?;
         }
-        self.offsets.lock().store(offsets)?;
+        let mut stored = self.offsets.lock();
+        if let Some((tp, _)) = offsets.iter().find(|(tp, _)| deleted(tp)) {
+            return Err(Error::TopicDeleted { topic: tp.topic.clone() });
+        }
+        stored.store(offsets)?;
+        drop(stored);
         self.on_commit.wake();
         Ok(())
     }
