@@ -631,8 +631,17 @@ impl Partition {
             if !active && times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                 continue;
             }
-            let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start).max(segment.base_offset());
+            // The entry the scan starts after says every record up to it is
+            // older: trusted only if its record has the entry's timestamp
+            // (one frame read); a false one (a crafted `.tix` whose CRC
+            // matches) scans the whole segment rather than skip records.
+            let entry = times.last_older_than(timestamp_ms);
             drop(times);
+            let scan_start = match entry {
+                Some((ts, offset)) if segment.record(offset).is_ok_and(|r| r.timestamp_ms() == ts) => offset + 1,
+                _ => segment.base_offset(),
+            };
+            let from = scan_start.max(start).max(segment.base_offset());
             for offset in from..segment.end_offset() {
                 if segment.record(offset)?.timestamp_ms() >= timestamp_ms {
                     return Ok(Some(offset));

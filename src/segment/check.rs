@@ -178,23 +178,32 @@ pub(crate) fn load_time_index(
     let end = base.saturating_add(verified.entry_count);
     let log = FileBytes::map(&log_path)?;
     let decoded = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base, end));
-    if let Some(times) = decoded.filter(|times| last_time_entry_holds(times, &log, &FileBytes::map(&index_path), base))
-    {
+    let index = FileBytes::map(&index_path);
+    if let Some(times) = decoded.filter(|times| time_entries_hold(times, &log, &index, base, verified.entry_count)) {
         return Ok(times);
     }
     let scan = scan(&log[..verified.log_len as usize], base, interval_bytes);
     Ok(scan.times)
 }
 
-/// Whether the last entry of a decoded time index names the timestamp its
-/// record really has (one frame read): a plausible but false index is
-/// rebuilt rather than trusted.
-fn last_time_entry_holds(times: &TimeIndex, log: &[u8], index: &Result<FileBytes>, base: u64) -> bool {
-    let Some((timestamp, offset)) = times.max_timestamp() else { return true };
+/// Whether a decoded time index agrees with what its segment's writer made
+/// (three frames read): the first entry is the first record's timestamp at
+/// the base offset, the last entry names the timestamp its record really
+/// has, and no later than the last record's. An index with no entry is
+/// only right for a segment with no record. A plausible but false index is
+/// rebuilt rather than trusted; an entry in the middle is checked when a
+/// lookup relies on it (`Partition::offset_for_timestamp`).
+fn time_entries_hold(times: &TimeIndex, log: &[u8], index: &Result<FileBytes>, base: u64, records: u64) -> bool {
+    let (Some(first), Some(max)) = (times.first_entry(), times.max_timestamp()) else { return records == 0 };
     let Ok(index) = index else { return false };
-    let at = index::entry_position(offset - base);
-    let Some(entry) = index.get(at..at + INDEX_ENTRY_BYTES) else { return false };
-    let position = le::u32_at(entry, 0) as usize;
-    let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES);
-    frame.is_some_and(|f| valid_frame_len(f, offset).is_some() && frame_timestamp(log, position) == timestamp)
+    let timestamp_of = |offset: u64| -> Option<i64> {
+        let at = index::entry_position(offset.checked_sub(base)?);
+        let position = le::u32_at(index.get(at..at + INDEX_ENTRY_BYTES)?, 0) as usize;
+        let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES)?;
+        valid_frame_len(frame, offset).map(|_| frame_timestamp(log, position))
+    };
+    let last = base + records - 1;
+    timestamp_of(base).is_some_and(|ts| first == (ts, base))
+        && timestamp_of(max.1) == Some(max.0)
+        && timestamp_of(last).is_some_and(|ts| ts <= max.0)
 }
