@@ -198,6 +198,22 @@ pub enum Error {
         end_offset: u64,
     },
 
+    /// A commit named an offset past its partition's end offset — from
+    /// `commit_offsets`, or from `commit` after a `seek` past the end. It
+    /// would make the group skip every record later appended below it
+    /// (and `u64::MAX` would erase the commit), so nothing was committed.
+    #[error("commit of offset {offset} for {topic}/{partition} refused: past the end offset {end_offset}")]
+    CommitPastEnd {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset the commit named.
+        offset: u64,
+        /// The partition's end offset when the commit was made.
+        end_offset: u64,
+    },
+
     /// An option or argument is out of its allowed range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {

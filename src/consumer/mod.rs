@@ -621,23 +621,40 @@ impl Consumer {
     /// Commits the position of every assigned partition — what was
     /// delivered; returns once the offsets are durable. Partitions of a
     /// topic deleted meanwhile are left out (the next `poll` reports the
-    /// deletion): their offsets went with the topic.
+    /// deletion): their offsets went with the topic. A position past its
+    /// partition's end (a `seek` there, not yet reset by a `poll`) is
+    /// refused with [`Error::CommitPastEnd`], and nothing is committed:
+    /// the group would skip the records later appended below it. (The
+    /// automatic commits — in `poll`, on close, on drop — leave such a
+    /// partition's last commit as it is.)
     pub fn commit(&mut self) -> Result<()> {
-        let offsets: Vec<(TopicPartition, u64)> = self
-            .assigned
-            .iter()
-            .filter(|a| !a.topic.is_deleted())
-            .filter_map(|a| match a.position {
-                Position::At(offset) => Some((a.tp.clone(), offset)),
-                _ => None,
-            })
-            .collect();
+        let offsets = self.committable(false)?;
         self.commit_list(&offsets)
+    }
+
+    /// The positions a commit stores: those of the assigned partitions,
+    /// but for deleted topics, and positions past the end refused — or,
+    /// with `skip_past_end`, left out.
+    fn committable(&self, skip_past_end: bool) -> Result<Vec<(TopicPartition, u64)>> {
+        let mut offsets = Vec::new();
+        for a in self.assigned.iter().filter(|a| !a.topic.is_deleted()) {
+            let Position::At(offset) = a.position else { continue };
+            let end_offset = a.partition.end_offset();
+            if offset <= end_offset {
+                offsets.push((a.tp.clone(), offset));
+            } else if !skip_past_end {
+                let (topic, partition) = (a.tp.topic.clone(), a.tp.partition);
+                return Err(Error::CommitPastEnd { topic, partition, offset, end_offset });
+            }
+        }
+        Ok(offsets)
     }
 
     /// Commits the given offsets (each the next offset to read, at most the
     /// partition's end) of assigned partitions; returns once they are
-    /// durable.
+    /// durable. An offset past the end is refused with
+    /// [`Error::CommitPastEnd`], a deleted topic's partition with
+    /// [`Error::TopicDeleted`]; then nothing is committed.
     pub fn commit_offsets(&mut self, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
@@ -646,10 +663,10 @@ impl Consumer {
             if assigned.topic.is_deleted() {
                 return Err(Error::TopicDeleted { topic: tp.topic.clone() });
             }
-            let partition = &assigned.partition;
-            let (start, end) = (partition.log_start_offset(), partition.end_offset());
-            if *offset > end {
-                return Err(Error::OffsetOutOfRange { offset: *offset, log_start_offset: start, end_offset: end });
+            let end_offset = assigned.partition.end_offset();
+            if *offset > end_offset {
+                let (topic, partition) = (tp.topic.clone(), tp.partition);
+                return Err(Error::CommitPastEnd { topic, partition, offset: *offset, end_offset });
             }
         }
         self.commit_list(&list)
@@ -709,7 +726,7 @@ impl Consumer {
         if self.group.is_none() || std::thread::panicking() {
             return Ok(());
         }
-        match self.commit() {
+        match self.committable(true).and_then(|offsets| self.commit_list(&offsets)) {
             Err(
                 Error::StaleGeneration { .. }
                 | Error::UnknownMember { .. }

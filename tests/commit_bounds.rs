@@ -1,8 +1,12 @@
-//! `commit()` stores each position as it is, even one `seek` put outside
-//! the log: `commit_offsets` refuses an offset past the end, but
-//! `seek(past the end)` then `commit()` stores it, and the group later
-//! skips every record appended below it. `u64::MAX` is the offsets file's
-//! "removed" marker, so committing it silently erases the commit instead.
+//! What a commit may store. `commit()` stored each position as it was,
+//! even one `seek` put outside the log: `commit_offsets` refused an offset
+//! past the end, but `seek(past the end)` then `commit()` stored it, and
+//! the group later skipped every record appended below it. `u64::MAX` is
+//! the offsets file's "removed" marker, so committing it silently erased
+//! the commit instead.
+//!
+//! Both are refused by name (`CommitPastEnd`); the automatic commits
+//! leave such a partition's last commit as it was.
 
 use std::time::Duration;
 
@@ -30,9 +34,14 @@ fn commit_after_a_seek_past_the_end_never_stores_an_offset_past_the_end() {
     let (_dir, log, tp) = setup();
     let mut c = consumer(&log);
     c.assign(std::slice::from_ref(&tp)).unwrap();
-    assert!(matches!(c.commit_offsets(&[(tp.clone(), 100)].into()), Err(Error::OffsetOutOfRange { .. })));
+    let refused = c.commit_offsets(&[(tp.clone(), 100)].into());
+    assert!(matches!(refused, Err(Error::CommitPastEnd { offset: 100, end_offset: 5, .. })), "{refused:?}");
     c.seek(&tp, 100).unwrap();
     let committed = c.commit();
+    assert!(
+        matches!(&committed, Err(Error::CommitPastEnd { topic, partition: 0, offset: 100, end_offset: 5 }) if topic == "t"),
+        "{committed:?}"
+    );
     let stored = c.committed(&tp).unwrap();
     assert!(
         stored.is_none_or(|offset| offset <= 5),
@@ -72,4 +81,17 @@ fn committing_u64_max_is_not_a_silent_erase() {
         committed.is_err() || stored == Some(u64::MAX),
         "commit() of u64::MAX returned Ok but the committed offset is now {stored:?}"
     );
+}
+
+#[test]
+fn an_automatic_commit_leaves_a_position_past_the_end_uncommitted() {
+    let (_dir, log, tp) = setup();
+    let config = ConsumerConfig::default().group_id("g").auto_offset_reset(AutoOffsetReset::Earliest);
+    let mut c = log.consumer(config.clone()).unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.poll(Duration::from_millis(100)).unwrap().len(), 5);
+    c.commit().unwrap();
+    c.seek(&tp, 8).unwrap();
+    c.close().unwrap();
+    assert_eq!(log.consumer(config).unwrap().committed(&tp).unwrap(), Some(5));
 }
