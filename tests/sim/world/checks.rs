@@ -117,6 +117,8 @@ impl World<'_> {
             // meet ENOENT, which poisons it.
             Error::Poisoned { .. } => self.faulted_since_open || topic_gone,
             Error::OffsetOutOfRange { .. } => topic_gone || raced_cut,
+            // A truncation may have moved the end below a position.
+            Error::CommitPastEnd { .. } => raced_cut && matches!(op, Op::Commit { .. } | Op::CommitOffsets { .. }),
             Error::UnknownTopic { .. } | Error::UnknownPartition { .. } | Error::Io { .. } | Error::DiskFull { .. } => {
                 topic_gone
             }
