@@ -104,7 +104,8 @@ impl LogOptions {
 /// An open log directory: topics of partitions, shared by producers and
 /// consumers. Cheap to clone; the directory stays locked until the last
 /// clone, and every producer made from it, is gone (or [`Log::close`] is
-/// called).
+/// called). Consumers do not keep it open: once those are gone, a
+/// consumer's calls fail with [`Error::Closed`].
 #[derive(Clone)]
 pub struct Log {
     inner: Arc<LogInner>,
@@ -264,7 +265,10 @@ impl Log {
     /// A producer sending into this log.
     pub fn producer(&self, config: ProducerConfig) -> Result<Producer> {
         self.inner.catalog.check_open()?;
-        let producer = Producer::start(Arc::clone(&self.inner.catalog), config)?;
+        // The producer holds the log's state: the log stays open (and its
+        // directory locked) while the producer lives, as documented.
+        let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self.inner) as _;
+        let producer = Producer::start(Arc::clone(&self.inner.catalog), config, owner)?;
         self.inner.producers.lock().push(producer.downgrade());
         Ok(producer)
     }
@@ -325,8 +329,9 @@ impl Log {
 }
 
 impl Drop for LogInner {
-    /// The last owner gone: close every partition here and now (sealed,
-    /// marked clean, unlocked), whoever else still holds a topic.
+    /// The last owner gone (every `Log` clone and every producer made from
+    /// it): close every partition here and now (sealed, marked clean,
+    /// unlocked), whoever else — a consumer — still holds a topic.
     fn drop(&mut self) {
         let _ = self.shut(Partition::shutdown);
     }

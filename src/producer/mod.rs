@@ -27,6 +27,7 @@ pub use delivery::DeliveryHandle;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use typed::{TypedProducer, TypedProducerRecord};
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -136,10 +137,19 @@ pub(crate) struct ProducerInner {
     /// of keyless records sent before it.
     drains: Arc<AtomicU64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The log the producer was made from, kept open while the producer
+    /// lives (dropped after the appender is joined).
+    _log: Arc<dyn Any + Send + Sync>,
 }
 
 impl Producer {
-    pub(crate) fn start(log: Arc<Catalog>, config: ProducerConfig) -> Result<Producer> {
+    /// Starts a producer sending into `log`'s topics, holding `owner` (the
+    /// log's own state) so the log stays open while the producer lives.
+    pub(crate) fn start(
+        log: Arc<Catalog>,
+        config: ProducerConfig,
+        owner: Arc<dyn Any + Send + Sync>,
+    ) -> Result<Producer> {
         config.validate()?;
         let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
         let max_drain = config.max_drain_records;
@@ -153,6 +163,7 @@ impl Producer {
             queue: RwLock::new(Some(queue)),
             drains,
             workers: Mutex::new(vec![appender]),
+            _log: owner,
         };
         Ok(Producer { inner: Arc::new(inner) })
     }
