@@ -349,13 +349,21 @@ impl Consumer {
             }
             Directive::Revoke => {
                 let revoked = self.assignment();
-                if self.config.enable_auto_commit && !std::thread::panicking() {
-                    self.commit_or_ignore_stale()?;
-                }
+                // A failed commit does not hold the rebalance up (Kafka logs
+                // it in `onJoinPrepare` and goes on): the partitions go to
+                // their next owner, which starts from the last commit that
+                // succeeded (redelivery, never a skip), and the failure is
+                // this poll's error. Returned before rejoining, it would
+                // come back at every poll and stall the whole group.
+                let committed = match self.config.enable_auto_commit && !std::thread::panicking() {
+                    true => self.commit_or_ignore_stale(),
+                    false => Ok(()),
+                };
                 let called = listener.call(self, Rebalance::Revoked(&revoked));
                 self.release_all();
                 self.pending_assigned = None;
                 group.rejoin(&member, |t| self.log.partition_count(t));
+                committed?;
                 called?;
                 self.follow_group(listener)
             }

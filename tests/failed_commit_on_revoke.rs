@@ -3,7 +3,8 @@
 //! returns the error from `poll` and never rejoins: every later `poll`
 //! fails the same way, and since it keeps polling it is never removed as
 //! overdue, so the rest of the group waits for ever. Kafka logs a failed
-//! commit in `onJoinPrepare` and goes on with the rebalance.
+//! commit in `onJoinPrepare` and goes on with the rebalance; larder goes
+//! on too, and reports the failure as that poll's error.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +40,17 @@ fn a_failed_commit_on_revoke_does_not_stall_the_group() {
 
     let mut b = log.consumer(config).unwrap();
     b.subscribe(&["t", "u"]).unwrap();
+    let mut a_errors = Vec::new();
     for _ in 0..20 {
-        let _ = a.poll(Duration::from_millis(10));
+        if let Err(error) = a.poll(Duration::from_millis(10)) {
+            a_errors.push(error);
+        }
         let _ = b.poll(Duration::from_millis(10));
         if !b.assignment().is_empty() {
+            // The failed commit was reported, once, not swallowed.
+            assert!(matches!(a_errors.as_slice(), [larder::Error::Poisoned { .. }]), "{a_errors:?}");
+            a.poll(Duration::from_millis(10)).unwrap();
+            assert_eq!(a.assignment().len() + b.assignment().len(), 4, "the partitions are shared");
             return;
         }
     }
