@@ -207,6 +207,7 @@ impl Catalog {
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
         for topic in topics.values() {
+            topic.shut();
             for partition in topic.partitions() {
                 let closed = close_partition(&partition);
                 if first_error.is_ok() {

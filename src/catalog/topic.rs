@@ -31,6 +31,8 @@ pub(crate) const LEGACY_DELETING_SUFFIX: &str = "~deleted";
 pub(crate) struct Topic {
     name: Arc<str>,
     deleted: AtomicBool,
+    /// The log closed: senders waiting for buffer room give up.
+    closed: AtomicBool,
     dir: PathBuf,
     config: RwLock<TopicConfig>,
     partitions: RwLock<Vec<Arc<Partition>>>,
@@ -132,6 +134,7 @@ impl Topic {
         Ok(Topic {
             name: name.into(),
             deleted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             dir,
             config: RwLock::new(config),
             partitions: RwLock::new(partitions),
@@ -186,9 +189,30 @@ impl Topic {
         self.config.read().segments.max_record_bytes
     }
 
-    /// Marks the topic deleted: queued sends to it fail.
+    /// Marks the topic deleted: queued sends to it fail, and senders
+    /// waiting for room in its buffer fail at once.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
+        self.space_freed();
+    }
+
+    /// Its log is closing: senders waiting for room in its buffer fail at
+    /// once (the cleaner that would free room is stopped).
+    pub(crate) fn shut(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.space_freed();
+    }
+
+    /// Why a send to the topic can no longer wait for room: it was
+    /// deleted, or its log closed.
+    fn gone(&self) -> Result<()> {
+        if self.is_deleted() {
+            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(())
     }
 
     /// Whether the topic was deleted.
@@ -334,7 +358,9 @@ impl Topic {
     /// one: at once if they fit; otherwise as its `WhenFull` says — wait up
     /// to `max_block` (no wait when `None`) for the cleaner to free space,
     /// refuse, or let the cleaner drop the oldest segments. Fails with
-    /// [`Error::BufferFull`].
+    /// [`Error::BufferFull`]; a wait ends at once with
+    /// [`Error::UnknownTopic`] if the topic is deleted meanwhile, and with
+    /// [`Error::Closed`] if its log closes.
     pub(crate) fn reserve(
         self: &Arc<Self>,
         bytes: u64,
@@ -355,6 +381,9 @@ impl Topic {
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
         loop {
+            // Checked under `space`, which `mark_deleted` and `shut` take
+            // to wake the waiters: no wake-up is missed.
+            self.gone()?;
             let used = self.buffer_used();
             if used + bytes <= limit || when_full == WhenFull::DropOldest {
                 self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -376,7 +405,8 @@ impl Topic {
                 }
             };
             self.senders_waiting.fetch_sub(1, Ordering::AcqRel);
-            if timed_out || self.is_deleted() {
+            self.gone()?;
+            if timed_out {
                 return Err(full(started.elapsed()));
             }
         }
