@@ -226,13 +226,14 @@ impl Log {
     /// whole segments below it leave the disk. Returns the new log start.
     /// `before` past the end offset is refused with [`Error::InvalidArgument`].
     pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
-        let partition = self.partition(name, partition)?;
+        let topic = self.inner.catalog.topic(name)?;
+        let partition = topic.partition(partition)?;
         let end = partition.end_offset();
         if before > end {
             let reason = format!("offset {before} is past the end offset {end} of {}", partition.dir().display());
             return Err(Error::invalid("before", reason));
         }
-        partition.delete_before(before)?;
+        partition.delete_before(before).map_err(|e| topic.partition_error(e))?;
         Ok(partition.log_start_offset())
     }
 

@@ -151,20 +151,29 @@ impl Topic {
     /// `<name>~d`: one atomic step, after which the topic is gone (on disk
     /// too, once [`Topic::finish_delete`] synced it). Fails without
     /// changing anything.
+    ///
+    /// Every partition's writes are held off across the rename (their
+    /// writer locks, taken in partition order; nothing holds two otherwise):
+    /// an append never rolls into the moved directory (an I/O error that
+    /// would read as a failing disk), and once the topic is marked deleted
+    /// and its partitions stopped, the writes that waited fail as on a
+    /// deleted topic.
     pub(crate) fn retire_dir(&self, topics_dir: &Path) -> Result<PathBuf> {
         let doomed = topics_dir.join(format!("{}{DELETING_SUFFIX}", self.name));
         remove_if_exists(&*self.env.storage, &doomed)?;
+        let partitions = self.partitions();
+        let holds: Vec<_> = partitions.iter().map(|p| p.hold_writes()).collect();
         self.env.storage.rename(&self.dir, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
         self.mark_deleted();
+        for (partition, hold) in partitions.iter().zip(holds) {
+            partition.abandon_held(hold);
+        }
         Ok(doomed)
     }
 
-    /// After [`Topic::retire_dir`]: stops the partitions, makes the rename
-    /// durable and removes the files.
+    /// After [`Topic::retire_dir`]: makes the rename durable and removes
+    /// the files.
     pub(crate) fn finish_delete(&self, doomed: &Path) -> Result<()> {
-        for partition in self.partitions() {
-            partition.abandon();
-        }
         storage::sync_dir(&*self.env.storage, doomed.parent().unwrap_or(Path::new(".")))?;
         remove_if_exists(&*self.env.storage, doomed)
     }
@@ -218,6 +227,17 @@ impl Topic {
     /// Whether the topic was deleted.
     pub(crate) fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    /// `error`, from a call on one of the topic's partitions, as a caller
+    /// of the topic should see it: a partition closed because the topic was
+    /// deleted is [`Error::UnknownTopic`] (deletion marks the topic before
+    /// it stops the partitions), not a closed log.
+    pub(crate) fn partition_error(&self, error: Error) -> Error {
+        match error {
+            Error::Closed { .. } if self.is_deleted() => Error::UnknownTopic { topic: self.name.to_string() },
+            error => error,
+        }
     }
 
     /// The number of partitions.

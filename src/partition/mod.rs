@@ -788,7 +788,20 @@ impl Partition {
     /// Stops writing without touching the files: for a partition whose
     /// directory is being deleted. Later writes fail as on a closed one.
     pub(crate) fn abandon(&self) {
-        let mut guard = self.writer.lock();
+        self.abandon_held(self.hold_writes());
+    }
+
+    /// Holds off every write (appends, rolls, truncations, deletions, the
+    /// end of a sync) until the hold is given to [`Partition::abandon_held`]
+    /// or dropped: a topic being deleted holds its partitions across the
+    /// rename of its directory, so none writes into the moved directory.
+    pub(crate) fn hold_writes(&self) -> WriteHold<'_> {
+        WriteHold(self.writer.lock())
+    }
+
+    /// As [`Partition::abandon`], under a hold taken before.
+    pub(crate) fn abandon_held(&self, hold: WriteHold<'_>) {
+        let WriteHold(mut guard) = hold;
         guard.take();
         self.release_files();
     }
@@ -807,6 +820,9 @@ impl Drop for Partition {
         let _ = self.shutdown();
     }
 }
+
+/// A partition's writer lock, held by [`Partition::hold_writes`].
+pub(crate) struct WriteHold<'a>(parking_lot::MutexGuard<'a, Option<SegmentWriter>>);
 
 /// Iterator over a partition's records, from [`Partition::iter_from`].
 pub struct PartitionIter<'a> {

@@ -93,6 +93,7 @@ pub(crate) enum Envelope {
 
 /// Appended records of a `Sync` partition, acknowledged after its sync.
 struct PendingAcks {
+    topic: Arc<Topic>,
     partition: Arc<Partition>,
     acks: Vec<(Arc<Delivery>, RecordMetadata)>,
 }
@@ -199,13 +200,13 @@ fn append_together(batch: &[Message], pending: &mut Vec<PendingAcks>) -> Result<
     let first = match partition.append_batch(&records) {
         Ok(appended) => appended.offset,
         Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
-        Err(error) => return fail_all(batch, error),
+        Err(error) => return fail_all(batch, topic.partition_error(error)),
     };
     let durability = topic.durability();
     let acks =
         batch.iter().enumerate().map(|(n, m)| (Arc::clone(&m.delivery), m.metadata(first + n as u64, durability)));
     if durability == Durability::Sync {
-        pending.push(PendingAcks { partition, acks: acks.collect() });
+        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks: acks.collect() });
     } else {
         for (delivery, metadata) in acks {
             delivery.complete(Ok(metadata));
@@ -226,9 +227,10 @@ fn fail_all(batch: &[Message], error: Error) -> Result<()> {
 fn acknowledge_synced(pending: Vec<PendingAcks>) {
     let mut synced: HashMap<*const Partition, Result<u64>> = HashMap::new();
     for item in &pending {
-        synced.entry(Arc::as_ptr(&item.partition)).or_insert_with(|| item.partition.sync());
+        let sync = || item.partition.sync().map_err(|e| item.topic.partition_error(e));
+        synced.entry(Arc::as_ptr(&item.partition)).or_insert_with(sync);
     }
-    for PendingAcks { partition, acks } in pending {
+    for PendingAcks { partition, acks, .. } in pending {
         let result = &synced[&Arc::as_ptr(&partition)];
         for (delivery, metadata) in acks {
             delivery.complete(result.as_ref().map(|_| metadata).map_err(Clone::clone));

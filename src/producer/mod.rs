@@ -180,11 +180,11 @@ impl Producer {
         let Routed { topic, partition, timestamp_ms, reservation, .. } =
             self.route(record, true, Some(self.inner.config.max_block))?;
         let log_partition = topic.partition(partition)?;
-        let appended = log_partition.append(&record.stamped(timestamp_ms))?;
+        let appended = log_partition.append(&record.stamped(timestamp_ms)).map_err(|e| topic.partition_error(e))?;
         drop(reservation);
         let durability = topic.durability();
         if durability == Durability::Sync {
-            log_partition.sync()?;
+            log_partition.sync().map_err(|e| topic.partition_error(e))?;
         }
         let NewRecord { key, value, .. } = record.record;
         let lengths = (key.map(<[u8]>::len), value.map(<[u8]>::len));
