@@ -533,6 +533,7 @@ impl Consumer {
 
     /// The next offset `poll` returns from `tp` (assigned).
     pub fn position(&mut self, tp: &TopicPartition) -> Result<u64> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         self.valid_position(n)
     }
@@ -542,6 +543,7 @@ impl Consumer {
     /// end is reset by `auto_offset_reset` (either is an error with
     /// `AutoOffsetReset::None`).
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         self.assigned[n].position = Position::At(offset);
         Ok(())
@@ -558,6 +560,7 @@ impl Consumer {
     }
 
     fn seek_each(&mut self, partitions: &[TopicPartition], to: impl Fn(&Partition) -> u64) -> Result<()> {
+        self.log.check_open()?;
         let targets = if partitions.is_empty() { self.assignment() } else { partitions.to_vec() };
         for tp in &targets {
             let n = self.find(tp)?;
@@ -582,6 +585,7 @@ impl Consumer {
     }
 
     fn set_paused(&mut self, partitions: &[TopicPartition], paused: bool) -> Result<()> {
+        self.log.check_open()?;
         for tp in partitions {
             let n = self.find(tp)?;
             self.assigned[n].paused = paused;
@@ -626,6 +630,7 @@ impl Consumer {
 
     /// How far `tp` (assigned) is behind: end offset − position.
     pub fn lag(&mut self, tp: &TopicPartition) -> Result<u64> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         let position = self.valid_position(n)?;
         Ok(self.assigned[n].partition.end_offset().saturating_sub(position))

@@ -604,6 +604,7 @@ impl Partition {
     /// batch (never more than the rest of `offset`'s segment; call again
     /// from [`RecordBatch::next_offset`]). An empty batch at the end offset.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
+        self.check_open()?;
         if offset == self.end_offset() && offset >= self.log_start_offset() {
             return Ok(RecordBatch::empty(offset));
         }
