@@ -5,12 +5,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::group::Assignor;
 
-/// Where to start when there is no committed offset, or the position is
-/// past the end of the log (Kafka's `auto_offset_reset`). A position (or
-/// committed offset) that deletions — `delete_records`, retention — left
-/// below the log start is not reset: it moves up to the log start, so no
-/// record still stored is skipped (Kafka resets it too, and with `Latest`
-/// skips to the end); with `None` it is an error.
+/// Where to start when there is no committed offset, or the position left
+/// the log (Kafka's `auto_offset_reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoOffsetReset {
     /// The log start offset.

@@ -42,10 +42,11 @@ enum Position {
     /// Not known yet: the committed offset, or `auto_offset_reset`, at the
     /// next fetch.
     Unknown,
-    /// This offset. Checked against the log at every fetch: one that
-    /// deletions left below the log start moves up to it, one that a
-    /// truncation left past the end is reset by `auto_offset_reset`.
+    /// This offset.
     At(u64),
+    /// Retention or truncation moved the log past it: reset by
+    /// `auto_offset_reset` at the next fetch.
+    OutOfRange,
 }
 
 /// A partition this consumer reads.
@@ -401,8 +402,11 @@ impl Consumer {
             let batch = match assigned.partition.read_batch(position, remaining) {
                 Ok(batch) => batch,
                 // Retention or truncation moved the log since the position
-                // was checked: the next fetch checks it again.
-                Err(Error::OffsetOutOfRange { .. }) => continue,
+                // was checked: reset it by the policy at the next fetch.
+                Err(Error::OffsetOutOfRange { .. }) => {
+                    assigned.position = Position::OutOfRange;
+                    continue;
+                }
                 // Deleted since `follow` looked (its partitions are closed
                 // now): nothing more of it is read, and the next `follow`
                 // reports it as `TopicDeleted`, never as a closed log.
@@ -423,12 +427,7 @@ impl Consumer {
     }
 
     /// The position of `assigned[n]`, resolved from the committed offset or
-    /// `auto_offset_reset`. One that deletions (`delete_records`, retention)
-    /// left below the log start moves up to it — those records are gone,
-    /// the ones from the start on were never delivered, and a reset to the
-    /// end (`Latest`) would skip them all; with `AutoOffsetReset::None` it
-    /// is an error. One past the end (a truncation, a seek) is reset by the
-    /// policy.
+    /// `auto_offset_reset`, and reset by that policy if it left the log.
     fn valid_position(&mut self, n: usize) -> Result<u64> {
         let assigned = &self.assigned[n];
         let (start, end) = (assigned.partition.log_start_offset(), assigned.partition.end_offset());
@@ -437,10 +436,8 @@ impl Consumer {
             (Position::Unknown, Some(group)) => group.committed(&assigned.tp)?,
             _ => None,
         };
-        let resets = self.config.auto_offset_reset != AutoOffsetReset::None;
         let position = match candidate {
             Some(position) if (start..=end).contains(&position) => position,
-            Some(position) if position < start && resets => start,
             _ => match self.config.auto_offset_reset {
                 AutoOffsetReset::Earliest => start,
                 AutoOffsetReset::Latest => end,
@@ -539,9 +536,7 @@ impl Consumer {
     }
 
     /// Makes `offset` the next one read from `tp` (assigned). An offset
-    /// below the log start moves up to it at the next poll, one past the
-    /// end is reset by `auto_offset_reset` (either is an error with
-    /// `AutoOffsetReset::None`).
+    /// outside the log is reset by `auto_offset_reset` at the next poll.
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
         self.log.check_open()?;
         let n = self.find(tp)?;
