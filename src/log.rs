@@ -222,8 +222,10 @@ impl Log {
 
     /// Removes the records of `name`'s `partition` below `before` (Kafka's
     /// `delete_records`): the log start moves there at once (made durable
-    /// before this returns) and readers below it are moved up to it; the
-    /// whole segments below it leave the disk. Returns the new log start.
+    /// before this returns); the whole segments below it leave the disk.
+    /// A consumer whose position (or group's committed offset) is below the
+    /// new start is reset by its `auto_offset_reset`, as in Kafka: with
+    /// `Latest`, to the end. Returns the new log start.
     /// `before` past the end offset is refused with [`Error::InvalidArgument`].
     pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
         let topic = self.inner.catalog.topic(name)?;
