@@ -363,7 +363,9 @@ impl LogInner {
     /// Closes the log once: producers drained, the syncer joined, the
     /// catalog closed (each partition with `close_partition`), unlocked.
     fn shut(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
-        if self.catalog.check_open().is_err() {
+        // From here every call of the log's handles fails with `Closed`
+        // (sends already queued are still appended and acknowledged).
+        if !self.catalog.begin_close() {
             return Ok(());
         }
         let producers: Vec<_> = self.producers.lock().drain(..).filter_map(|p| p.upgrade()).collect();

@@ -185,15 +185,21 @@ impl Catalog {
         slots.iter().filter_map(|slot| slot.lock().clone()).collect()
     }
 
-    /// Closes the catalog once: every later lookup and admin call fails
+    /// Marks the catalog closed: from now on every lookup and admin call
+    /// fails with [`Error::Closed`]. Returns whether this call did it (the
+    /// first to close the log).
+    pub(crate) fn begin_close(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Closes the catalog (marked closed by [`Catalog::begin_close`], or
+    /// here): every later lookup and admin call fails
     /// with [`Error::Closed`], the admin calls under way are waited for,
     /// every group's offsets file is closed, and each partition (those the
     /// admin calls made too) is closed with `close_partition`. Returns the
     /// first error.
     pub(crate) fn close(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
+        self.begin_close();
         drop(self.admitted.write());
         let slots = std::mem::take(&mut *self.groups.lock());
         for slot in slots.into_values() {

@@ -807,6 +807,10 @@ impl Partition {
 
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
+        // A compaction under way (from `Log::run_cleaner`) writes its
+        // cleaned files without the writer lock: it finishes first, so
+        // nothing is written, or left open, once the partition is closed.
+        let _no_compaction = self.compaction.lock();
         let mut guard = self.writer.lock();
         let Some(writer) = guard.take() else { return Ok(()) };
         self.closed.store(true, Ordering::Release);
@@ -845,17 +849,19 @@ impl Partition {
         self.abandon_held(self.hold_writes());
     }
 
-    /// Holds off every write (appends, rolls, truncations, deletions, the
-    /// end of a sync) until the hold is given to [`Partition::abandon_held`]
-    /// or dropped: a topic being deleted holds its partitions across the
-    /// rename of its directory, so none writes into the moved directory.
+    /// Holds off every write (a compaction under way is waited for; then
+    /// appends, rolls, truncations, deletions, the end of a sync) until the
+    /// hold is given to [`Partition::abandon_held`] or dropped: a topic
+    /// being deleted holds its partitions across the rename of its
+    /// directory, so none writes into the moved directory.
     pub(crate) fn hold_writes(&self) -> WriteHold<'_> {
-        WriteHold(self.writer.lock())
+        let compaction = self.compaction.lock();
+        WriteHold { _compaction: compaction, writer: self.writer.lock() }
     }
 
     /// As [`Partition::abandon`], under a hold taken before.
     pub(crate) fn abandon_held(&self, hold: WriteHold<'_>) {
-        let WriteHold(mut guard) = hold;
+        let WriteHold { writer: mut guard, _compaction } = hold;
         guard.take();
         self.release_files();
     }
@@ -875,8 +881,12 @@ impl Drop for Partition {
     }
 }
 
-/// A partition's writer lock, held by [`Partition::hold_writes`].
-pub(crate) struct WriteHold<'a>(parking_lot::MutexGuard<'a, Option<SegmentWriter>>);
+/// A partition's compaction and writer locks, held by
+/// [`Partition::hold_writes`].
+pub(crate) struct WriteHold<'a> {
+    _compaction: parking_lot::MutexGuard<'a, ()>,
+    writer: parking_lot::MutexGuard<'a, Option<SegmentWriter>>,
+}
 
 /// Iterator over a partition's records, from [`Partition::iter_from`].
 pub struct PartitionIter<'a> {
