@@ -9,6 +9,7 @@ pub mod clock;
 mod consumer;
 mod error;
 mod group;
+pub mod inspect;
 mod log;
 mod name;
 mod notify;
@@ -20,7 +21,8 @@ pub mod serializer;
 pub mod storage;
 
 pub use catalog::{
-    CleanerReport, CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull,
+    CleanerReport, CleanupPolicy, Durability, PartitionDescription, SegmentLimits, TopicConfig, TopicDescription,
+    WhenFull,
 };
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,

@@ -12,6 +12,7 @@ mod cleaner;
 mod cleanup;
 pub(crate) mod config;
 mod description;
+mod follow;
 mod topic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +26,7 @@ use crate::name::validate_name;
 pub use cleaner::CleanerReport;
 pub(crate) use cleaner::{Cleaner, CleanerSettings};
 pub use cleanup::{CleanupPolicy, WhenFull};
-pub use config::{Durability, TopicConfig};
+pub use config::{Durability, SegmentLimits, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
 pub(crate) use topic::{BufferReservation, Topic};
 
@@ -66,6 +67,8 @@ pub(crate) struct Catalog {
     /// all its file work; `close` takes it exclusively, so it returns only
     /// once they are done, and none writes to the directory after it.
     admitted: RwLock<()>,
+    /// Opened read-only (`follow`): admin calls and commits are refused.
+    read_only: bool,
 }
 
 /// A group, once loaded.
@@ -110,6 +113,7 @@ impl Catalog {
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             admitted: RwLock::new(()),
+            read_only: false,
         };
         catalog.forget_missing_topics()?;
         Ok(catalog)
@@ -139,6 +143,7 @@ impl Catalog {
     /// One cleaner pass, now.
     pub(crate) fn clean(&self) -> Result<CleanerReport> {
         self.check_open()?;
+        self.check_writable("run the cleaner")?;
         self.cleaner.pass(self)
     }
 
@@ -246,6 +251,7 @@ impl Catalog {
 
     pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         let _admitted = self.admit()?;
+        self.check_writable("create a topic")?;
         validate_name(name)?;
         config.validate()?;
         let reservation = self.reserve(name)?;
@@ -325,6 +331,7 @@ impl Catalog {
 
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
         let _admitted = self.admit()?;
+        self.check_writable("delete a topic")?;
         validate_name(name)?;
         let reservation = self.reserve_when_free(name);
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
@@ -392,12 +399,14 @@ impl Catalog {
         if let Some(group) = &*loaded {
             return Ok((Arc::clone(group), false));
         }
-        let group = Arc::new(Group::load(
-            &self.dir.join(GROUPS_DIR),
-            id,
-            Arc::clone(&self.storage),
-            Arc::clone(&self.env.cleaner),
-        )?);
+        let dir = self.dir.join(GROUPS_DIR);
+        let storage = Arc::clone(&self.storage);
+        let on_commit = Arc::clone(&self.env.cleaner);
+        let group = match self.read_only {
+            true => Group::load_read_only(&dir, id, storage, on_commit)?,
+            false => Group::load(&dir, id, storage, on_commit)?,
+        };
+        let group = Arc::new(group);
         *loaded = Some(Arc::clone(&group));
         Ok((group, true))
     }
@@ -414,6 +423,13 @@ impl Catalog {
             return Ok(Arc::clone(topic));
         }
         validate_name(name)?;
+        if self.read_only {
+            // The owner may have created it since the last look.
+            self.follow()?;
+            if let Some(topic) = self.topics.read().get(name) {
+                return Ok(Arc::clone(topic));
+            }
+        }
         Err(Error::UnknownTopic { topic: name.into() })
     }
 
@@ -445,7 +461,12 @@ impl Catalog {
 fn stored_group_ids(dir: &Path) -> Result<Vec<String>> {
     let dir = dir.join(GROUPS_DIR);
     let mut ids = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+    let entries = match std::fs::read_dir(&dir) {
+        // A log read-only before its owner ever made it: no groups.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        entries => entries.map_err(|e| Error::io(IoOp::List, &dir, e))?,
+    };
+    for entry in entries {
         let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
         let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
         if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {
