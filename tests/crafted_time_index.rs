@@ -41,12 +41,21 @@ fn write_tix(dir: &Path, entries: &[(i64, u64)]) {
     std::fs::write(dir.join(format!("{:020}.tix", 0)), &bytes).unwrap();
 }
 
+/// The lookups of times 0, 100, 500 and 990 once `entries` replaced the
+/// sealed segment's `.tix`: by the partition's owner, and by a read-only
+/// partition following it (which reads the `.tix` itself).
 fn lookups_after_crafting(entries: &[(i64, u64)]) -> Vec<Option<u64>> {
     let dir = tempfile::tempdir().unwrap();
     let options = sealed_segment(dir.path());
     write_tix(dir.path(), entries);
-    let partition = Partition::open(dir.path(), options).unwrap();
-    [0, 100, 500, 990].iter().map(|&ts| partition.offset_for_timestamp(ts).unwrap()).collect()
+    let lookups = |partition: &Partition| -> Vec<Option<u64>> {
+        [0, 100, 500, 990].iter().map(|&ts| partition.offset_for_timestamp(ts).unwrap()).collect()
+    };
+    let owner = Partition::open(dir.path(), options.clone()).unwrap();
+    let follower = Partition::open_read_only(dir.path(), options).unwrap();
+    let (by_owner, by_follower) = (lookups(&owner), lookups(&follower));
+    assert_eq!(by_owner, by_follower, "the owner and a read-only follower disagree");
+    by_owner
 }
 
 const TRUE_ANSWERS: [Option<u64>; 4] = [Some(0), Some(10), Some(50), Some(99)];
