@@ -45,13 +45,13 @@ fn add_partitions_racing_delete_topic_leaves_the_log_openable() {
         let log = log.clone();
         std::thread::spawn(move || log.add_partitions("t", 2))
     };
+    entered.wait();
     // The deletion either runs now, while the growth is parked in its file
     // work, or waits for it; either way the outcome must be sound.
     let deleter = {
         let log = log.clone();
         std::thread::spawn(move || log.delete_topic("t"))
     };
-    entered.wait();
     // Let the deletion finish while the growth is parked, if it does not
     // wait for the growth (then it is done within a few milliseconds).
     for _ in 0..200 {
