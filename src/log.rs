@@ -37,15 +37,37 @@ pub struct LogOptions {
     auto_create: Option<TopicConfig>,
     repair: bool,
     storage: Arc<dyn Storage>,
+    lock_timeout: Duration,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { auto_create: None, repair: false, storage: Arc::new(OsStorage) }
+        LogOptions {
+            auto_create: None,
+            repair: false,
+            storage: Arc::new(OsStorage),
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+        }
     }
 }
 
 impl LogOptions {
+    /// Default [`LogOptions::lock_timeout`]: 1 s, long enough for the
+    /// kernel to release the locks of a process killed with SIGKILL (it
+    /// takes tens of milliseconds), short enough to report a log that is
+    /// really open elsewhere without a long hang.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How long [`Log::open`] waits for the directory's lock while another
+    /// opener holds it, before failing with [`Error::Locked`] (default
+    /// [`LogOptions::DEFAULT_LOCK_TIMEOUT`]; zero tries once). A process
+    /// killed with `kill -9` holds its locks until the kernel has torn it
+    /// down, so a supervisor that restarts it at once needs this wait.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Creates an unknown topic with `config` on its first send (off by
     /// default, like a careful Kafka broker's `auto.create.topics.enable`).
     pub fn auto_create_topics(mut self, config: TopicConfig) -> Self {
@@ -108,7 +130,7 @@ impl Log {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
         storage::create_dir_synced(&*storage, &dir)?;
-        let lock = lock_file(&dir, LOCK_FILE)?;
+        let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let catalog = Arc::new(Catalog::open(&dir, storage, options.auto_create, options.repair)?);
         let syncer = start_interval_syncer(Arc::clone(catalog.topics()))?;
         let inner = LogInner {

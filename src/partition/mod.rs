@@ -106,7 +106,7 @@ impl Partition {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         create_dir(&*options.storage, &dir)?;
-        let lock = lock_file(&dir, LOCK_FILE)?;
+        let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let recovered = recovery::recover(&dir, &options)?;
         let end = recovered.writer.segment().end_offset();
         let state = PartitionState {

@@ -1,6 +1,7 @@
 //! How a partition is stored: every limit with its default and setter.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::record::codec::FRAME_HEADER_BYTES;
@@ -94,6 +95,7 @@ pub struct PartitionOptions {
     /// Topic and partition number, when the partition belongs to a topic:
     /// errors name them.
     pub(crate) label: Option<(Arc<str>, u32)>,
+    pub(crate) lock_timeout: Duration,
 }
 
 impl Default for PartitionOptions {
@@ -103,6 +105,7 @@ impl Default for PartitionOptions {
             repair: false,
             storage: Arc::new(OsStorage),
             label: None,
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -120,7 +123,20 @@ impl PartitionOptions {
     /// segment are stored as `u32`.
     pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
 
+    /// Default [`PartitionOptions::lock_timeout`]: 1 s (see
+    /// [`LogOptions::DEFAULT_LOCK_TIMEOUT`](crate::LogOptions::DEFAULT_LOCK_TIMEOUT)).
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
     segment_setters!();
+
+    /// How long [`Partition::open`](crate::partition::Partition::open)
+    /// waits for the directory's lock while another opener holds it (a
+    /// process killed a moment ago, say), before failing with
+    /// [`Error::Locked`]; zero tries once.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
 
     /// On open, cut corruption found below the sync point instead of
     /// refusing to open (records from the bad one on are lost, and the
