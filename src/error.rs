@@ -369,6 +369,29 @@ pub enum Error {
         partition: u32,
     },
 
+    /// A topic's bounded buffer (`TopicConfig::buffer_bytes`) had no room
+    /// for the record: at once (`WhenFull::Reject`, or a record larger than
+    /// the whole buffer), or after waiting `max_block` for consumers to
+    /// commit and the cleaner to free space (`WhenFull::Block`).
+    #[error("topic {topic:?}'s buffer of {buffer_bytes} bytes is full (waited {waited_ms} ms)")]
+    BufferFull {
+        /// The topic.
+        topic: String,
+        /// The buffer's bound.
+        buffer_bytes: u64,
+        /// How long the send waited for room, in milliseconds.
+        waited_ms: u64,
+    },
+
+    /// A record without a key was sent to a compacted topic (Kafka's
+    /// "compacted topic cannot accept message without key"): compaction
+    /// keeps the latest record per key, so every record needs one.
+    #[error("topic {topic:?} is compacted: every record needs a key")]
+    MissingKey {
+        /// The topic.
+        topic: String,
+    },
+
     /// The producer's queue stayed full for `max_block`.
     #[error("producer queue of {capacity} records stayed full for {max_block_ms} ms")]
     QueueFull {

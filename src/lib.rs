@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod catalog;
+pub mod clock;
 mod consumer;
 mod error;
 mod group;
@@ -18,7 +19,9 @@ mod segment;
 pub mod serializer;
 pub mod storage;
 
-pub use catalog::{Durability, PartitionDescription, TopicConfig, TopicDescription};
+pub use catalog::{
+    CleanerReport, CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull,
+};
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
     RebalanceListener, TypedConsumer, TypedIter, TypedRecord,

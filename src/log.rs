@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use crate::catalog::{Catalog, Durability, TopicConfig, TopicDescription, Topics};
+use crate::catalog::{Catalog, CleanerReport, Durability, TopicConfig, TopicDescription, Topics};
+use crate::clock::{Clock, SystemClock};
 use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, IoOp, Result};
 use crate::group::GroupDescription;
@@ -38,6 +39,8 @@ pub struct LogOptions {
     repair: bool,
     storage: Arc<dyn Storage>,
     lock_timeout: Duration,
+    clock: Arc<dyn Clock>,
+    cleaner_interval: Duration,
 }
 
 impl Default for LogOptions {
@@ -47,6 +50,8 @@ impl Default for LogOptions {
             repair: false,
             storage: Arc::new(OsStorage),
             lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+            clock: Arc::new(SystemClock),
+            cleaner_interval: LogOptions::DEFAULT_CLEANER_INTERVAL,
         }
     }
 }
@@ -92,6 +97,26 @@ impl LogOptions {
         self.storage = storage;
         self
     }
+
+    /// How often the cleaner looks at every topic even if nothing woke it
+    /// (Kafka's `log.retention.check.interval.ms`). It is also woken when a
+    /// segment rolls, a group commits and a send waits for buffer space.
+    pub const DEFAULT_CLEANER_INTERVAL: Duration = Duration::from_secs(30);
+
+    /// The time retention is judged by (default: the system clock). Tests
+    /// pass a [`ManualClock`](crate::clock::ManualClock) and call
+    /// [`Log::run_cleaner`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How often the cleaner looks at every topic unprompted (default
+    /// [`LogOptions::DEFAULT_CLEANER_INTERVAL`]); at least 1 ms.
+    pub fn cleaner_interval(mut self, interval: Duration) -> Self {
+        self.cleaner_interval = interval.max(Duration::from_millis(1));
+        self
+    }
 }
 
 /// An open log directory: topics of partitions, shared by producers and
@@ -109,6 +134,8 @@ struct LogInner {
     producers: Mutex<Vec<Weak<ProducerInner>>>,
     /// The interval syncer: dropping the sender stops it.
     syncer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    /// The cleaner thread: `Catalog::stop_cleaner` stops it.
+    cleaner: Mutex<Option<JoinHandle<()>>>,
     /// Held while open; released by `close`, or when the last owner drops.
     lock: Mutex<Option<DirLock>>,
 }
@@ -131,13 +158,30 @@ impl Log {
         }
         storage::create_dir_synced(&*storage, &dir)?;
         let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
-        let catalog = Arc::new(Catalog::open(&dir, storage, options.auto_create, options.repair)?);
+        let catalog = Arc::new(Catalog::open(
+            &dir,
+            storage,
+            options.auto_create,
+            options.repair,
+            options.clock,
+            options.cleaner_interval,
+        )?);
         let syncer = start_interval_syncer(Arc::clone(catalog.topics()))?;
+        let cleaner = match start_cleaner(Arc::clone(&catalog)) {
+            Ok(cleaner) => cleaner,
+            Err(error) => {
+                let (stop, syncer) = syncer;
+                drop(stop);
+                let _ = syncer.join();
+                return Err(error);
+            }
+        };
         let inner = LogInner {
             dir,
             catalog,
             producers: Mutex::new(Vec::new()),
             syncer: Mutex::new(Some(syncer)),
+            cleaner: Mutex::new(Some(cleaner)),
             lock: Mutex::new(Some(lock)),
         };
         Ok(Log { inner: Arc::new(inner) })
@@ -180,6 +224,40 @@ impl Log {
         self.inner.catalog.topic(name)?.add_partitions(partitions)?;
         self.inner.catalog.topic_changed(name);
         Ok(())
+    }
+
+    /// Replaces topic `name`'s configuration (Kafka's `alter_configs`):
+    /// retention, cleanup policy, buffer, segment and record limits,
+    /// durability. The partition count must stay as it is
+    /// ([`Log::add_partitions`] grows it). `topic.meta` is replaced
+    /// atomically first; new segment limits apply from the next append,
+    /// new cleanup settings from the cleaner's next pass (woken at once).
+    pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.inner.catalog.topic(name)?.alter(config)
+    }
+
+    /// Removes the records of `name`'s `partition` below `before` (Kafka's
+    /// `delete_records`): the log start moves there at once (made durable
+    /// before this returns) and readers below it are moved up to it; the
+    /// whole segments below it leave the disk. Returns the new log start.
+    /// `before` past the end offset is refused with [`Error::InvalidArgument`].
+    pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
+        let partition = self.partition(name, partition)?;
+        let end = partition.end_offset();
+        if before > end {
+            let reason = format!("offset {before} is past the end offset {end} of {}", partition.dir().display());
+            return Err(Error::invalid("before", reason));
+        }
+        partition.delete_before(before)?;
+        Ok(partition.log_start_offset())
+    }
+
+    /// Runs one cleaner pass now, as the cleaner thread does on its own
+    /// (every [`LogOptions::cleaner_interval`], and when woken): removes
+    /// what retention, consumption and buffers allow, compacts compacted
+    /// topics. Returns what it did.
+    pub fn run_cleaner(&self) -> Result<CleanerReport> {
+        self.inner.catalog.clean()
     }
 
     /// Partition `partition` of topic `name`, for reading.
@@ -286,10 +364,23 @@ impl LogInner {
             drop(stop);
             let _ = syncer.join();
         }
+        self.catalog.stop_cleaner();
+        if let Some(cleaner) = self.cleaner.lock().take() {
+            let _ = cleaner.join();
+        }
         let closed = self.catalog.close(close_partition);
         self.lock.lock().take();
         closed
     }
+}
+
+/// Runs the log's cleaner until `Catalog::stop_cleaner`.
+fn start_cleaner(catalog: Arc<Catalog>) -> Result<JoinHandle<()>> {
+    let name = "larder-cleaner";
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || catalog.run_cleaner())
+        .map_err(|e| Error::io(IoOp::SpawnThread, name, e))
 }
 
 /// Syncs the partitions of `Interval` topics at their period, until its

@@ -4,13 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::cleanup::{CleanupConfig, CleanupPolicy, WhenFull};
+use crate::catalog::topic::TopicEnv;
 use crate::error::{Error, Result};
 use crate::partition::{segment_setters, PartitionOptions, SegmentConfig};
-use crate::storage::{le, meta, Storage};
+use crate::storage::{le, meta};
 
 pub(crate) const META_FILE: &str = "topic.meta";
-/// A `topic.meta` file: magic and version.
-const META: meta::FileKind = meta::FileKind::new(b"LARDRTOP", 1);
+/// A `topic.meta` file: magic and version. Version 2 adds the cleanup
+/// settings after version 1's fields; version 1 files are read with the
+/// default ones.
+const META: meta::FileKind = meta::FileKind::reading_from(b"LARDRTOP", 2, 1);
+/// Bytes of the fields version 1 stored.
+const V1_PAYLOAD_BYTES: usize = 40;
 
 /// When an appended record is made durable, per topic; in the spirit of
 /// Kafka's `flush.messages` / `flush.ms`, with an honest name per level.
@@ -33,6 +39,7 @@ pub struct TopicConfig {
     pub(crate) partitions: u32,
     pub(crate) segments: SegmentConfig,
     pub(crate) durability: Durability,
+    pub(crate) cleanup: CleanupConfig,
 }
 
 impl TopicConfig {
@@ -46,9 +53,15 @@ impl TopicConfig {
 
     /// A configuration with `partitions` partitions and the defaults:
     /// 1 GiB segments, no time-based roll, 1 MiB records, a time index
-    /// entry every 4 KiB, `Buffered`.
+    /// entry every 4 KiB, `Buffered`, and nothing ever removed (the
+    /// `Delete` policy with no retention limit).
     pub fn new(partitions: u32) -> Self {
-        TopicConfig { partitions, segments: SegmentConfig::default(), durability: Durability::Buffered }
+        TopicConfig {
+            partitions,
+            segments: SegmentConfig::default(),
+            durability: Durability::Buffered,
+            cleanup: CleanupConfig::default(),
+        }
     }
 
     segment_setters!();
@@ -57,6 +70,78 @@ impl TopicConfig {
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
+    }
+
+    /// Which records the cleaner removes (default `Delete`, which removes
+    /// nothing until a retention limit is set).
+    pub fn cleanup_policy(mut self, policy: CleanupPolicy) -> Self {
+        self.cleanup.policy = policy;
+        self
+    }
+
+    /// Removes whole segments whose newest record is older than this
+    /// (Kafka's `retention.ms`; default: never). With `UntilConsumed`, a
+    /// cap: older segments go even if not consumed.
+    pub fn retention_ms(mut self, retention_ms: u64) -> Self {
+        self.cleanup.retention_ms = Some(retention_ms);
+        self
+    }
+
+    /// Removes the oldest segments while a partition holds more than this
+    /// many bytes (Kafka's `retention.bytes`, per partition; default: no
+    /// limit). With `UntilConsumed`, a cap, as `retention_ms`.
+    pub fn retention_bytes(mut self, retention_bytes: u64) -> Self {
+        self.cleanup.retention_bytes = Some(retention_bytes);
+        self
+    }
+
+    /// How long a compacted topic keeps a tombstone (Kafka's
+    /// `delete.retention.ms`; default one day).
+    pub fn delete_retention_ms(mut self, delete_retention_ms: u64) -> Self {
+        self.cleanup.delete_retention_ms = delete_retention_ms;
+        self
+    }
+
+    /// A record younger than this is never compacted away (Kafka's
+    /// `min.compaction.lag.ms`; default 0).
+    pub fn min_compaction_lag_ms(mut self, min_compaction_lag_ms: u64) -> Self {
+        self.cleanup.min_compaction_lag_ms = min_compaction_lag_ms;
+        self
+    }
+
+    /// Compacts a partition once this share of its sealed records has a
+    /// later record for the same key (Kafka's `min.cleanable.dirty.ratio`,
+    /// 0.0 to 1.0; default 0.5). Stored in millionths.
+    pub fn min_cleanable_dirty_ratio(mut self, ratio: f64) -> Self {
+        let ppm = (ratio * 1_000_000.0).round();
+        // Out of range (or NaN) is refused by `validate`.
+        self.cleanup.min_cleanable_dirty_ppm = if (0.0..=1_000_000.0).contains(&ppm) { ppm as u32 } else { u32::MAX };
+        self
+    }
+
+    /// Bounds the bytes the topic's partitions hold together: a send that
+    /// would pass `bytes` blocks, is refused, or makes room, as `when_full`
+    /// says. Unconsumed records are never dropped unless `when_full` is
+    /// [`WhenFull::DropOldest`].
+    pub fn buffer_bytes(mut self, bytes: u64, when_full: WhenFull) -> Self {
+        self.cleanup.buffer = Some((bytes, when_full));
+        self
+    }
+
+    /// The cleanup policy.
+    pub fn cleanup(&self) -> &CleanupPolicy {
+        &self.cleanup.policy
+    }
+
+    /// The retention limits: `retention_ms` and `retention_bytes`, each if
+    /// set.
+    pub fn retention(&self) -> (Option<u64>, Option<u64>) {
+        (self.cleanup.retention_ms, self.cleanup.retention_bytes)
+    }
+
+    /// The buffer bound and its behaviour, if set.
+    pub fn buffer(&self) -> Option<(u64, WhenFull)> {
+        self.cleanup.buffer
     }
 
     /// The number of partitions.
@@ -92,16 +177,19 @@ impl TopicConfig {
                 return Err(Error::invalid("durability", reason));
             }
         }
-        self.segments.validate()
+        self.segments.validate()?;
+        self.cleanup.validate(Self::MAX_DURATION_MS)
     }
 
     /// How this topic's partitions are opened.
-    pub(crate) fn partition_options(&self, storage: Arc<dyn Storage>) -> PartitionOptions {
-        PartitionOptions { segments: self.segments, ..PartitionOptions::default() }.storage(storage)
+    pub(crate) fn partition_options(&self, env: &TopicEnv) -> PartitionOptions {
+        let options =
+            PartitionOptions { segments: self.segments, on_roll: Some(Arc::clone(&env.cleaner)), ..Default::default() };
+        options.storage(Arc::clone(&env.storage))
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut payload = [0u8; 40];
+        let mut payload = vec![0u8; V1_PAYLOAD_BYTES];
         le::put_u32(&mut payload, 0, self.partitions);
         le::put_u32(&mut payload, 4, self.segments.segment_bytes);
         le::put_u64(&mut payload, 8, self.segments.segment_ms.unwrap_or(0));
@@ -114,14 +202,19 @@ impl TopicConfig {
         };
         le::put_u32(&mut payload, 20, kind);
         le::put_u64(&mut payload, 24, period_ms);
+        self.cleanup.encode(&mut payload);
         meta::encode(&META, &payload)
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<TopicConfig, String> {
-        let payload = meta::decode(&META, bytes)?;
-        if payload.len() != 40 {
-            return Err(format!("payload of {} bytes, expected 40", payload.len()));
+        let (version, payload) = meta::decode_versioned(&META, bytes)?;
+        if payload.len() < V1_PAYLOAD_BYTES || (version == 1 && payload.len() != V1_PAYLOAD_BYTES) {
+            return Err(format!("payload of {} bytes is too short for version {version}", payload.len()));
         }
+        let cleanup = match version {
+            1 => CleanupConfig::default(),
+            _ => CleanupConfig::decode(&payload[V1_PAYLOAD_BYTES..])?,
+        };
         let durability = match (le::u32_at(payload, 20), le::u64_at(payload, 24)) {
             (0, _) => Durability::Buffered,
             (1, ms) => Durability::Interval(Duration::from_millis(ms)),
@@ -139,7 +232,7 @@ impl TopicConfig {
             max_record_bytes: le::u32_at(payload, 16),
             index_interval_bytes,
         };
-        let config = TopicConfig { partitions: le::u32_at(payload, 0), segments, durability };
+        let config = TopicConfig { partitions: le::u32_at(payload, 0), segments, durability, cleanup };
         config.validate_fields().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -148,6 +241,34 @@ impl TopicConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleanup_settings_round_trip_and_version_1_reads_with_defaults() {
+        let configs = [
+            TopicConfig::new(2).retention_ms(1000).retention_bytes(1 << 20),
+            TopicConfig::new(1).cleanup_policy(CleanupPolicy::Compact).delete_retention_ms(5).min_compaction_lag_ms(7),
+            TopicConfig::new(1).cleanup_policy(CleanupPolicy::CompactDelete).min_cleanable_dirty_ratio(0.25),
+            TopicConfig::new(3)
+                .cleanup_policy(CleanupPolicy::UntilConsumed { groups: vec!["a".into(), "b-1".into()] })
+                .buffer_bytes(4096, WhenFull::Block),
+            TopicConfig::new(1).buffer_bytes(1, WhenFull::Reject),
+            TopicConfig::new(1).retention_bytes(10).buffer_bytes(u64::MAX - 1, WhenFull::DropOldest),
+        ];
+        for config in configs {
+            config.validate().unwrap();
+            assert_eq!(TopicConfig::decode(&config.encode()).unwrap(), config);
+        }
+        // Version 1: the first 40 bytes of the payload, no cleanup settings.
+        let v2 = TopicConfig::new(4).segment_bytes(4096).encode();
+        let mut payload = v2[16..16 + V1_PAYLOAD_BYTES].to_vec();
+        payload.truncate(V1_PAYLOAD_BYTES);
+        let mut v1 = meta::encode(&META, &payload);
+        v1[8] = 1;
+        let crc_at = v1.len() - 4;
+        let crc = crc32c::crc32c(&v1[..crc_at]);
+        v1[crc_at..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(TopicConfig::decode(&v1).unwrap(), TopicConfig::new(4).segment_bytes(4096));
+    }
 
     #[test]
     fn config_round_trips() {

@@ -6,6 +6,8 @@
 //! topic map's lock; a name being created or deleted is reserved meanwhile,
 //! so no second admin call on it starts.
 
+mod cleaner;
+mod cleanup;
 pub(crate) mod config;
 mod description;
 mod topic;
@@ -14,20 +16,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::name::validate_name;
+pub(crate) use cleaner::Cleaner;
+pub use cleaner::CleanerReport;
+pub use cleanup::{CleanupPolicy, WhenFull};
 pub use config::{Durability, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
-pub(crate) use topic::Topic;
+pub(crate) use topic::{BufferReservation, Topic};
 
+use crate::clock::Clock;
 use crate::error::{Error, IoOp, Result};
-use crate::group::{validate_group_id, Group, OFFSETS_EXTENSION};
+use crate::group::{validate_group_id, Group, TopicPartition, OFFSETS_EXTENSION};
 use crate::partition::Partition;
 use crate::storage::{self, Storage};
 use config::META_FILE;
-use topic::{remove_if_exists, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
+use topic::{remove_if_exists, TopicEnv, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
 
 /// The topics of a log, by name.
 pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
@@ -39,6 +46,9 @@ pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 pub(crate) struct Catalog {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
+    /// What every topic shares: the file layer and the cleaner's waker.
+    env: TopicEnv,
+    cleaner: Cleaner,
     /// Configuration of topics created on their first send, if that is on.
     auto_create: Option<TopicConfig>,
     topics: Topics,
@@ -64,11 +74,15 @@ impl Catalog {
     /// Opens the topics and groups of the log in `dir` (locked by the
     /// caller): every partition is recovered, committed offsets of topics
     /// that no longer exist are removed.
+    /// Retention is judged by `clock`; the cleaner looks at least every
+    /// `cleaner_interval` (its thread is the log's: see [`Catalog::run_cleaner`]).
     pub(crate) fn open(
         dir: &Path,
         storage: Arc<dyn Storage>,
         auto_create: Option<TopicConfig>,
         repair: bool,
+        clock: Arc<dyn Clock>,
+        cleaner_interval: Duration,
     ) -> Result<Catalog> {
         for sub in [TOPICS_DIR, GROUPS_DIR] {
             storage::create_dir_synced(&*storage, &dir.join(sub))?;
@@ -76,10 +90,14 @@ impl Catalog {
         // Offsets files read from now on may be renames a crash left in
         // the page cache only: made durable before they are acted on.
         storage::sync_dir(&*storage, &dir.join(GROUPS_DIR))?;
-        let topics = open_all(&dir.join(TOPICS_DIR), &storage, repair)?;
+        let cleaner = Cleaner::new(clock, cleaner_interval);
+        let env = TopicEnv { storage: Arc::clone(&storage), cleaner: Arc::clone(cleaner.waker()) };
+        let topics = open_all(&dir.join(TOPICS_DIR), &env, repair)?;
         let catalog = Catalog {
             dir: dir.to_path_buf(),
             storage,
+            env,
+            cleaner,
             auto_create,
             topics: Arc::new(RwLock::new(topics)),
             busy: Mutex::new(BTreeSet::new()),
@@ -94,6 +112,50 @@ impl Catalog {
     /// The topic map, shared with the interval syncer.
     pub(crate) fn topics(&self) -> &Topics {
         &self.topics
+    }
+
+    /// Every open topic.
+    pub(crate) fn open_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Runs cleaner passes until [`Catalog::stop_cleaner`]: the body of the
+    /// log's cleaner thread.
+    pub(crate) fn run_cleaner(&self) {
+        self.cleaner.run(self);
+    }
+
+    /// Makes [`Catalog::run_cleaner`] return.
+    pub(crate) fn stop_cleaner(&self) {
+        self.cleaner.stop();
+    }
+
+    /// One cleaner pass, now.
+    pub(crate) fn clean(&self) -> Result<CleanerReport> {
+        self.check_open()?;
+        self.cleaner.pass(self)
+    }
+
+    /// The groups whose consumption retention until consumed waits for on
+    /// `topic`: the ones `named`, or, if none is, every group that reads
+    /// it (a member subscribes, or it committed offsets for it).
+    pub(crate) fn readers(&self, topic: &str, named: &[String]) -> Result<Vec<Arc<Group>>> {
+        if named.is_empty() {
+            return Ok(self.all_groups()?.into_iter().filter(|g| g.reads(topic)).collect());
+        }
+        named.iter().map(|id| self.group(id)).collect()
+    }
+
+    /// The offset every group in `readers` has consumed `tp` up to: the
+    /// least committed offset, 0 for a group that committed none. `None`
+    /// with no reader.
+    pub(crate) fn consumed_offset(tp: &TopicPartition, readers: &[Arc<Group>]) -> Result<Option<u64>> {
+        let mut consumed: Option<u64> = None;
+        for group in readers {
+            let committed = group.committed(tp)?.unwrap_or(0);
+            consumed = Some(consumed.map_or(committed, |c| c.min(committed)));
+        }
+        Ok(consumed)
     }
 
     /// Names of every topic, sorted.
@@ -163,7 +225,7 @@ impl Catalog {
         if self.topics.read().contains_key(name) {
             return Err(Error::TopicExists { topic: name.into() });
         }
-        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, Arc::clone(&self.storage))?);
+        let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
         drop(reservation);
         self.topic_changed(name);
@@ -247,7 +309,12 @@ impl Catalog {
         if let Some(group) = &*loaded {
             return Ok(Arc::clone(group));
         }
-        let group = Arc::new(Group::load(&self.dir.join(GROUPS_DIR), id, Arc::clone(&self.storage))?);
+        let group = Arc::new(Group::load(
+            &self.dir.join(GROUPS_DIR),
+            id,
+            Arc::clone(&self.storage),
+            Arc::clone(&self.env.cleaner),
+        )?);
         *loaded = Some(Arc::clone(&group));
         drop(loaded);
         if self.check_open().is_err() {
@@ -331,11 +398,8 @@ impl Drop for Reservation<'_> {
 /// refused by name if it holds anything else (a crash cannot make one:
 /// creation renames a complete directory into place), unless `repair`,
 /// which rebuilds the metadata from the partition directories.
-pub(crate) fn open_all(
-    topics_dir: &Path,
-    storage: &Arc<dyn Storage>,
-    repair: bool,
-) -> Result<BTreeMap<String, Arc<Topic>>> {
+fn open_all(topics_dir: &Path, env: &TopicEnv, repair: bool) -> Result<BTreeMap<String, Arc<Topic>>> {
+    let storage = &env.storage;
     let mut topics = BTreeMap::new();
     let entries = std::fs::read_dir(topics_dir).map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
     for entry in entries {
@@ -356,7 +420,7 @@ pub(crate) fn open_all(
         // What is read is made durable before it is acted on: the current
         // `topic.meta` may be a rename a crash left in the page cache only.
         storage::sync_dir(&**storage, &path)?;
-        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, Arc::clone(storage), repair)?));
+        topics.insert(name.clone(), Arc::new(Topic::open(path, &name, env, repair)?));
     }
     storage::sync_dir(&**storage, topics_dir)?;
     Ok(topics)

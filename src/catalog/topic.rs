@@ -2,14 +2,17 @@
 //! the file steps that create, grow and delete it all or nothing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::catalog::cleanup::WhenFull;
 use crate::catalog::config::{Durability, TopicConfig, META_FILE};
 use crate::catalog::description::{describe_partition, TopicDescription};
 use crate::error::{Error, IoOp, Result};
+use crate::notify::Waker;
 use crate::partition::{Partition, PartitionOptions};
 use crate::storage::{self, meta, Storage};
 
@@ -34,7 +37,49 @@ pub(crate) struct Topic {
     /// Serializes the topic's own admin calls (adding partitions), which
     /// do file work without holding `partitions`.
     admin: Mutex<()>,
-    storage: Arc<dyn Storage>,
+    env: TopicEnv,
+    /// Bytes sent to the topic and not yet appended, counted against its
+    /// buffer.
+    pending_bytes: AtomicU64,
+    /// Senders waiting for buffer space park on `space_freed`; the
+    /// cleaner wakes them after each pass.
+    space: Mutex<()>,
+    space_freed: Condvar,
+    /// Senders waiting for buffer space now: the cleaner rolls consumed
+    /// active segments for them.
+    senders_waiting: AtomicUsize,
+}
+
+/// What every topic of a log shares: the file layer, and the cleaner's
+/// waker, which a partition wakes when it rolls.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicEnv {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) cleaner: Arc<Waker>,
+}
+
+/// Bytes of a topic's buffer held for a send until it is appended (or
+/// refused); given back when dropped.
+#[derive(Debug)]
+pub(crate) struct BufferReservation {
+    topic: Arc<Topic>,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic").field("name", &self.name).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Drop for BufferReservation {
+    fn drop(&mut self) {
+        self.topic.pending_bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        // A send refused after its reservation gives the room back.
+        if self.topic.senders_waiting.load(Ordering::Acquire) > 0 {
+            self.topic.space_freed();
+        }
+    }
 }
 
 impl Topic {
@@ -43,41 +88,37 @@ impl Topic {
     /// renamed to `<name>` once complete; then the partitions open. A
     /// failure at any step removes what was made, so nothing half-created
     /// is left for the next open to trip on.
-    pub(crate) fn create(
-        topics_dir: &Path,
-        name: &str,
-        config: TopicConfig,
-        storage: Arc<dyn Storage>,
-    ) -> Result<Topic> {
+    pub(crate) fn create(topics_dir: &Path, name: &str, config: TopicConfig, env: &TopicEnv) -> Result<Topic> {
         config.validate()?;
+        let storage = &env.storage;
         let stage = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
         let dir = topics_dir.join(name);
         if stage.exists() {
-            storage::remove_tree(&*storage, &stage)?;
+            storage::remove_tree(&**storage, &stage)?;
         }
-        let staged = stage_topic(&*storage, &stage, &config)
+        let staged = stage_topic(&**storage, &stage, &config)
             .and_then(|()| storage.rename(&stage, &dir).map_err(|e| Error::io(IoOp::Rename, &dir, e)));
         if let Err(error) = staged {
-            let _ = remove_if_exists(&*storage, &stage);
+            let _ = remove_if_exists(&**storage, &stage);
             return Err(error);
         }
         // In place: from here a failure takes the whole topic away again.
-        storage::sync_dir(&*storage, topics_dir)
-            .and_then(|()| Topic::open(dir.clone(), name, Arc::clone(&storage), false))
-            .inspect_err(|_| {
-                let _ = remove_topic_dir(&*storage, topics_dir, name);
-            })
+        storage::sync_dir(&**storage, topics_dir).and_then(|()| Topic::open(dir.clone(), name, env, false)).inspect_err(
+            |_| {
+                let _ = remove_topic_dir(&**storage, topics_dir, name);
+            },
+        )
     }
 
     /// Opens an existing topic directory, recovering every partition. Each
     /// partition directory `topic.meta` names must exist: a missing one is
     /// refused by name (unless `repair`, which starts it empty).
-    pub(crate) fn open(dir: PathBuf, name: &str, storage: Arc<dyn Storage>, repair: bool) -> Result<Topic> {
+    pub(crate) fn open(dir: PathBuf, name: &str, env: &TopicEnv, repair: bool) -> Result<Topic> {
         let path = dir.join(META_FILE);
         let bytes =
             meta::read_if_exists(&path)?.ok_or_else(|| Error::corrupt(&path, 0, "topic metadata is missing"))?;
         let config = TopicConfig::decode(&bytes).map_err(|reason| Error::corrupt(&path, 0, reason))?;
-        let options = config.partition_options(Arc::clone(&storage)).repair(repair);
+        let options = config.partition_options(env).repair(repair);
         let mut partitions = Vec::new();
         for n in 0..config.partitions {
             let partition_dir = dir.join(n.to_string());
@@ -95,7 +136,11 @@ impl Topic {
             config: RwLock::new(config),
             partitions: RwLock::new(partitions),
             admin: Mutex::new(()),
-            storage,
+            env: env.clone(),
+            pending_bytes: AtomicU64::new(0),
+            space: Mutex::new(()),
+            space_freed: Condvar::new(),
+            senders_waiting: AtomicUsize::new(0),
         })
     }
 
@@ -105,8 +150,8 @@ impl Topic {
     /// changing anything.
     pub(crate) fn retire_dir(&self, topics_dir: &Path) -> Result<PathBuf> {
         let doomed = topics_dir.join(format!("{}{DELETING_SUFFIX}", self.name));
-        remove_if_exists(&*self.storage, &doomed)?;
-        self.storage.rename(&self.dir, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
+        remove_if_exists(&*self.env.storage, &doomed)?;
+        self.env.storage.rename(&self.dir, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
         self.mark_deleted();
         Ok(doomed)
     }
@@ -117,8 +162,8 @@ impl Topic {
         for partition in self.partitions() {
             partition.abandon();
         }
-        storage::sync_dir(&*self.storage, doomed.parent().unwrap_or(Path::new(".")))?;
-        remove_if_exists(&*self.storage, doomed)
+        storage::sync_dir(&*self.env.storage, doomed.parent().unwrap_or(Path::new(".")))?;
+        remove_if_exists(&*self.env.storage, doomed)
     }
 
     /// The topic's name.
@@ -202,7 +247,7 @@ impl Topic {
         if let Err(error) = grown {
             for partition in &added {
                 partition.abandon();
-                let _ = remove_if_exists(&*self.storage, partition.dir());
+                let _ = remove_if_exists(&*self.env.storage, partition.dir());
             }
             return Err(error);
         }
@@ -211,19 +256,130 @@ impl Topic {
         Ok(())
     }
 
+    /// Replaces the topic's configuration (Kafka's `alter_configs`): the
+    /// partition count stays (grow it with `add_partitions`). `topic.meta`
+    /// is replaced atomically first (on failure the old one is put back and
+    /// nothing changes); then the partitions cut segments and bound records
+    /// by the new settings from their next append, and the cleaner applies
+    /// the new cleanup settings at its next pass. Sealed segments are not
+    /// rewritten.
+    pub(crate) fn alter(&self, config: TopicConfig) -> Result<()> {
+        let _admin = self.admin.lock();
+        let current = self.partition_count();
+        if config.partitions != current {
+            let reason = format!(
+                "topic {:?} has {current} partitions and altering keeps them (add_partitions grows a topic)",
+                self.name
+            );
+            return Err(Error::invalid("partitions", reason));
+        }
+        config.validate()?;
+        if let Err(error) = self.write_meta(&config) {
+            let _ = self.write_meta(&self.config());
+            return Err(error);
+        }
+        for partition in self.partitions() {
+            partition.reconfigure(config.segments)?;
+        }
+        *self.config.write() = config;
+        self.env.cleaner.wake();
+        self.space_freed();
+        Ok(())
+    }
+
     fn write_meta(&self, config: &TopicConfig) -> Result<()> {
-        meta::write_atomic(&*self.storage, &self.dir, META_FILE, &config.encode())
+        meta::write_atomic(&*self.env.storage, &self.dir, META_FILE, &config.encode())
     }
 
     fn open_new_partitions(&self, config: &TopicConfig, from: u32, added: &mut Vec<Arc<Partition>>) -> Result<()> {
-        let options = config.partition_options(Arc::clone(&self.storage));
+        let options = config.partition_options(&self.env);
         for n in from..config.partitions {
             let dir = self.dir.join(n.to_string());
-            remove_if_exists(&*self.storage, &dir)?;
+            remove_if_exists(&*self.env.storage, &dir)?;
             let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
             added.push(Arc::new(Partition::open(dir, options)?));
         }
         Ok(())
+    }
+
+    /// Wakes the senders waiting for buffer space (after a cleaner pass).
+    pub(crate) fn space_freed(&self) {
+        let _waiting = self.space.lock();
+        self.space_freed.notify_all();
+    }
+
+    /// Whether the topic's buffer is pressed: senders wait for space, or
+    /// it is at least three quarters full.
+    pub(crate) fn buffer_pressed(&self, limit: u64) -> bool {
+        self.senders_waiting.load(Ordering::Acquire) > 0 || self.buffer_used() >= limit / 4 * 3
+    }
+
+    /// Whether the topic is compacted (its records need keys).
+    pub(crate) fn compacted(&self) -> bool {
+        self.config.read().cleanup.policy.compacts()
+    }
+
+    /// Bytes the topic's buffer counts as used: what its partitions hold,
+    /// what is sent and not yet appended, and room for each partition to
+    /// roll once (a new segment's headers), so appends that fit never take
+    /// [`Partition::size_bytes`] summed past the bound.
+    pub(crate) fn buffer_used(&self) -> u64 {
+        let partitions = self.partitions.read();
+        let stored: u64 = partitions.iter().map(|p| p.size_bytes()).sum();
+        let rolls = partitions.len() as u64 * Partition::SEGMENT_OVERHEAD_BYTES;
+        stored + rolls + self.pending_bytes.load(Ordering::Acquire)
+    }
+
+    /// Holds `bytes` of the topic's buffer for a send, if the topic has
+    /// one: at once if they fit; otherwise as its `WhenFull` says — wait up
+    /// to `max_block` (no wait when `None`) for the cleaner to free space,
+    /// refuse, or let the cleaner drop the oldest segments. Fails with
+    /// [`Error::BufferFull`].
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        bytes: u64,
+        max_block: Option<Duration>,
+    ) -> Result<Option<BufferReservation>> {
+        let Some((limit, when_full)) = self.config.read().cleanup.buffer else { return Ok(None) };
+        let full = |waited: Duration| Error::BufferFull {
+            topic: self.name.to_string(),
+            buffer_bytes: limit,
+            waited_ms: waited.as_millis() as u64,
+        };
+        // Even an empty topic holds each partition's segment headers.
+        let floor = u64::from(self.partition_count()) * 2 * Partition::SEGMENT_OVERHEAD_BYTES;
+        if bytes.saturating_add(floor) > limit {
+            return Err(full(Duration::ZERO));
+        }
+        let started = Instant::now();
+        let deadline = max_block.and_then(|wait| started.checked_add(wait));
+        let mut waiting = self.space.lock();
+        loop {
+            let used = self.buffer_used();
+            if used + bytes <= limit || when_full == WhenFull::DropOldest {
+                self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+                if used + bytes > limit {
+                    self.env.cleaner.wake();
+                }
+                return Ok(Some(BufferReservation { topic: Arc::clone(self), bytes }));
+            }
+            if when_full == WhenFull::Reject || max_block.is_none() {
+                return Err(full(Duration::ZERO));
+            }
+            self.senders_waiting.fetch_add(1, Ordering::AcqRel);
+            self.env.cleaner.wake();
+            let timed_out = match deadline {
+                Some(deadline) => self.space_freed.wait_until(&mut waiting, deadline).timed_out(),
+                None => {
+                    self.space_freed.wait_for(&mut waiting, Duration::from_secs(1));
+                    false
+                }
+            };
+            self.senders_waiting.fetch_sub(1, Ordering::AcqRel);
+            if timed_out || self.is_deleted() {
+                return Err(full(started.elapsed()));
+            }
+        }
     }
 
     /// The figures `describe_topic` reports.

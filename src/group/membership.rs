@@ -124,10 +124,15 @@ impl Membership {
         Directive::Steady
     }
 
+    /// Whether a member subscribes to `topic`.
+    pub(crate) fn subscribes(&self, topic: &str) -> bool {
+        self.members.values().any(|m| m.subscription.iter().any(|t| t == topic))
+    }
+
     /// Starts a rebalance if a member subscribes to `topic` (it was created,
     /// grew or was deleted), so its partitions get an owner or are revoked.
     pub(crate) fn topic_changed(&mut self, topic: &str) {
-        if self.members.values().any(|m| m.subscription.iter().any(|t| t == topic)) {
+        if self.subscribes(topic) {
             self.start_rebalance();
         }
     }

@@ -51,15 +51,24 @@ pub(crate) struct Group {
     id: String,
     membership: Mutex<Membership>,
     offsets: Mutex<Offsets>,
+    /// Woken after each commit: the log's cleaner, which removes what
+    /// every group consumed.
+    on_commit: Arc<Waker>,
 }
 
 impl Group {
     /// Loads group `id`'s committed offsets from `dir` (none if the file
     /// does not exist; a damaged file is an error naming it, never a reset).
-    pub(crate) fn load(dir: &Path, id: &str, storage: Arc<dyn Storage>) -> Result<Group> {
+    /// `on_commit` is woken after each commit.
+    pub(crate) fn load(dir: &Path, id: &str, storage: Arc<dyn Storage>, on_commit: Arc<Waker>) -> Result<Group> {
         let path = dir.join(format!("{id}.{OFFSETS_EXTENSION}"));
         let offsets = Offsets::load(id, path, storage)?;
-        Ok(Group { id: id.to_string(), membership: Mutex::new(Membership::new(id)), offsets: Mutex::new(offsets) })
+        Ok(Group {
+            id: id.to_string(),
+            membership: Mutex::new(Membership::new(id)),
+            offsets: Mutex::new(offsets),
+            on_commit,
+        })
     }
 
     /// The group's id.
@@ -110,7 +119,15 @@ impl Group {
         if let Some((member, generation)) = member {
             self.membership.lock().check_commit(member, generation, offsets)?;
         }
-        self.offsets.lock().store(offsets)
+        self.offsets.lock().store(offsets)?;
+        self.on_commit.wake();
+        Ok(())
+    }
+
+    /// Whether the group reads `topic`: a member subscribes to it, or the
+    /// group has committed offsets for it.
+    pub(crate) fn reads(&self, topic: &str) -> bool {
+        self.membership.lock().subscribes(topic) || self.offsets.lock().all().keys().any(|tp| tp.topic == topic)
     }
 
     /// The committed offset of `tp`, if any.

@@ -21,10 +21,11 @@ mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
 pub use options::PartitionOptions;
-pub(crate) use options::{segment_setters, SegmentConfig};
+pub(crate) use options::{segment_setters, LiveSegmentConfig, SegmentConfig};
 pub use recovery::RecoveryReport;
 
 use crate::segment::header::LOG_HEADER_BYTES;
+use crate::segment::index::{INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 use crate::segment::{files, Segment, SegmentWriter};
 use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::Storage;
@@ -43,6 +44,17 @@ enum Damage {
     /// truncation, the sync of appended data): after any I/O failure they
     /// may no longer match what the partition holds in memory.
     Files,
+}
+
+/// A sealed segment as the cleaner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentSummary {
+    /// The offset after its last record.
+    pub(crate) end_offset: u64,
+    /// Bytes of log and index it holds.
+    pub(crate) bytes: u64,
+    /// Its newest record's timestamp, if it holds any.
+    pub(crate) max_timestamp_ms: Option<i64>,
 }
 
 /// Where an append put its records.
@@ -66,6 +78,8 @@ const LOCK_FILE: &str = "partition.lock";
 pub struct Partition {
     dir: PathBuf,
     options: PartitionOptions,
+    /// The segment configuration in force (it may change while open).
+    config: LiveSegmentConfig,
     segments: RwLock<Vec<Arc<Segment>>>,
     writer: Mutex<Option<SegmentWriter>>,
     /// Whether a sync is running; waiters for it park on `sync_done`.
@@ -73,6 +87,8 @@ pub struct Partition {
     sync_done: Condvar,
     end_offset: AtomicU64,
     log_start_offset: AtomicU64,
+    /// Bytes of the sealed segments, counted when the list changes.
+    sealed_bytes: AtomicU64,
     /// Every offset below it is durable. Changed only under the writer
     /// lock, so a sync that finishes after a truncation cannot raise it
     /// over records the truncation replaced (see `truncations`).
@@ -117,8 +133,12 @@ impl Partition {
         state.write(&*options.storage, &dir)?;
         let mut segments = recovered.segments;
         segments.push(Arc::clone(recovered.writer.segment()));
+        let sealed = &segments[..segments.len() - 1];
+        let sealed_bytes = AtomicU64::new(sealed.iter().map(|s| s.log_bytes() + s.index_bytes()).sum());
         Ok(Partition {
+            sealed_bytes,
             dir,
+            config: LiveSegmentConfig::new(options.segments),
             options,
             segments: RwLock::new(segments),
             writer: Mutex::new(Some(recovered.writer)),
@@ -167,6 +187,16 @@ impl Partition {
         self.synced_offset.load(Ordering::Acquire)
     }
 
+    /// Changes how segments are cut and records bounded from now on: the
+    /// next record is checked against the new `max_record_bytes`, the
+    /// active segment rolls by the new `segment_bytes` / `segment_ms`.
+    /// Sealed segments are not rewritten.
+    pub(crate) fn reconfigure(&self, config: SegmentConfig) -> Result<()> {
+        config.validate()?;
+        self.config.store(config);
+        Ok(())
+    }
+
     /// Whether an earlier failed sync poisoned the partition.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
@@ -188,9 +218,53 @@ impl Partition {
         self.segments.read().iter().map(|s| s.base_offset()).collect()
     }
 
-    /// Bytes the segments take on disk (logs and dense indexes, valid part).
+    /// Bytes the segments hold (logs and dense indexes, valid part): what a
+    /// bounded buffer counts. Cheap: sealed segments are counted when the
+    /// list of segments changes, the active one read as it grows.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.read().iter().map(|s| s.log_bytes() + s.index_bytes()).sum()
+        let active = self.segments.read().last().map_or(0, |s| s.log_bytes() + s.index_bytes());
+        self.sealed_bytes.load(Ordering::Acquire) + active
+    }
+
+    /// Bytes a record whose frame is `frame_len` bytes adds to
+    /// [`Partition::size_bytes`]: its frame and its index entry.
+    pub(crate) fn stored_bytes(frame_len: usize) -> u64 {
+        (frame_len + INDEX_ENTRY_BYTES) as u64
+    }
+
+    /// Bytes a roll adds to [`Partition::size_bytes`] before any record:
+    /// the new segment's log and index headers.
+    pub(crate) const SEGMENT_OVERHEAD_BYTES: u64 = (LOG_HEADER_BYTES + INDEX_HEADER_BYTES) as u64;
+
+    /// Bytes the partition's files take on the file system (blocks
+    /// allocated, preallocation included).
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.read().iter().map(|s| s.disk_bytes()).sum()
+    }
+
+    /// The sealed segments from the log start on, oldest first: what the
+    /// cleaner may remove (never the active segment).
+    pub(crate) fn sealed_segments(&self) -> Vec<SegmentSummary> {
+        let start = self.log_start_offset();
+        let segments = self.segments.read();
+        let sealed = &segments[..segments.len().saturating_sub(1)];
+        sealed
+            .iter()
+            .filter(|s| s.end_offset() > start)
+            .map(|s| SegmentSummary {
+                end_offset: s.end_offset(),
+                bytes: s.log_bytes() + s.index_bytes(),
+                max_timestamp_ms: s.times().read().max_timestamp().map(|(ts, _)| ts),
+            })
+            .collect()
+    }
+
+    /// Counts the bytes of the sealed segments in `segments` (all but the
+    /// last), after the list changed.
+    fn recount_sealed(&self, segments: &[Arc<Segment>]) {
+        let sealed = &segments[..segments.len().saturating_sub(1)];
+        let bytes = sealed.iter().map(|s| s.log_bytes() + s.index_bytes()).sum();
+        self.sealed_bytes.store(bytes, Ordering::Release);
     }
 
     /// Appends one record; returns its offset and timestamp.
@@ -230,7 +304,7 @@ impl Partition {
             if total > PartitionOptions::MAX_SEGMENT_BYTES as usize - LOG_HEADER_BYTES {
                 return Err(Error::invalid("records", format!("batch of {total} bytes exceeds the largest segment")));
             }
-            let interval = u64::from(self.options.segments.index_interval_bytes);
+            let interval = self.config.index_interval_bytes();
             self.make_room(writer, total, first_timestamp)?;
             let written = writer.append(&*self.options.storage, offset, frames, total, interval);
             self.check(written, Damage::Operation)?;
@@ -276,7 +350,7 @@ impl Partition {
 
     /// Frame length of `record`, after the record check.
     fn frame_len(&self, record: &NewRecord<'_>, timestamp_ms: i64) -> Result<usize> {
-        codec::checked_frame_len(record, timestamp_ms, self.options.segments.max_record_bytes)
+        codec::checked_frame_len(record, timestamp_ms, self.config.max_record_bytes())
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
@@ -342,14 +416,14 @@ impl Partition {
     /// Rolls first if `bytes` do not fit the active segment or its
     /// `segment_ms` has elapsed at `timestamp_ms`.
     fn make_room(&self, writer: &mut SegmentWriter, bytes: usize, timestamp_ms: i64) -> Result<()> {
-        let aged = match (self.options.segments.segment_ms, writer.first_timestamp()) {
+        let aged = match (self.config.segment_ms(), writer.first_timestamp()) {
             (Some(ms), Some(first)) => timestamp_ms.saturating_sub(first) >= ms as i64,
             _ => false,
         };
         if writer.fits(bytes) && !aged {
             return Ok(());
         }
-        let capacity = (self.options.segments.segment_bytes as usize).max(LOG_HEADER_BYTES + bytes);
+        let capacity = self.config.segment_bytes().max(LOG_HEADER_BYTES + bytes);
         self.roll_to(writer, capacity)
     }
 
@@ -361,7 +435,7 @@ impl Partition {
         if writer.record_count() == 0 {
             return Ok(());
         }
-        self.roll_to(writer, self.options.segments.segment_bytes as usize)
+        self.roll_to(writer, self.config.segment_bytes())
     }
 
     /// Starts a new segment at the end offset and seals the old one. The
@@ -402,10 +476,14 @@ impl Partition {
             segments.pop();
         }
         segments.push(Arc::clone(writer.segment()));
+        self.recount_sealed(&segments);
         drop(segments);
         // The old segment was sealed, and sealing syncs it.
         self.synced_offset.fetch_max(base, Ordering::AcqRel);
         self.debug_check_invariants(Some(writer));
+        if let Some(rolled) = &self.options.on_roll {
+            rolled.wake();
+        }
         let state = PartitionState { clean: false, log_start_offset: self.log_start_offset(), recovery_point: base };
         self.check(state.write(storage, &self.dir), Damage::Operation)
     }
@@ -588,6 +666,7 @@ impl Partition {
                 segment.retire();
             }
             segments.push(Arc::clone(fresh.segment()));
+            self.recount_sealed(&segments);
         }
         // Readers that see the new end see the old segments retired.
         self.end_offset.store(offset, Ordering::Release);
@@ -611,8 +690,8 @@ impl Partition {
         for segment in segments[keep + 1..].iter().rev() {
             files::delete_segment_files(storage, &self.dir, segment.base_offset())?;
         }
-        let capacity = self.options.segments.segment_bytes as usize;
-        let interval = u64::from(self.options.segments.index_interval_bytes);
+        let capacity = self.config.segment_bytes();
+        let interval = self.config.index_interval_bytes();
         SegmentWriter::rewrite_prefix(storage, &self.dir, holder, offset, capacity, interval)
     }
 
@@ -635,11 +714,18 @@ impl Partition {
         let doomed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
             let cut = segments.iter().take_while(|s| s.end_offset() <= start && s.base_offset() < active_base).count();
-            segments.drain(..cut).collect()
+            let doomed = segments.drain(..cut).collect();
+            self.recount_sealed(&segments);
+            doomed
         };
         self.debug_check_invariants(guard.as_ref());
         for segment in &doomed {
             segment.retire();
+        }
+        // Out of the list, nothing reaches their files: they go without
+        // holding up appends.
+        drop(guard);
+        for segment in &doomed {
             self.check(files::delete_segment_files(storage, &self.dir, segment.base_offset()), Damage::Operation)?;
         }
         if !doomed.is_empty() {

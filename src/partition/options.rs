@@ -1,9 +1,11 @@
 //! How a partition is stored: every limit with its default and setter.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::notify::Waker;
 use crate::record::codec::FRAME_HEADER_BYTES;
 use crate::segment::header::LOG_HEADER_BYTES;
 use crate::storage::{OsStorage, Storage};
@@ -52,6 +54,55 @@ impl SegmentConfig {
     }
 }
 
+/// A partition's [`SegmentConfig`] as it is now: atomics, so a topic's
+/// configuration can change under a running partition (read by appends,
+/// which take effect from the next record or roll) at no cost to them.
+#[derive(Debug)]
+pub(crate) struct LiveSegmentConfig {
+    segment_bytes: AtomicU32,
+    /// 0 for none.
+    segment_ms: AtomicU64,
+    max_record_bytes: AtomicU32,
+    index_interval_bytes: AtomicU32,
+}
+
+impl LiveSegmentConfig {
+    pub(crate) fn new(config: SegmentConfig) -> LiveSegmentConfig {
+        let live = LiveSegmentConfig {
+            segment_bytes: AtomicU32::new(0),
+            segment_ms: AtomicU64::new(0),
+            max_record_bytes: AtomicU32::new(0),
+            index_interval_bytes: AtomicU32::new(0),
+        };
+        live.store(config);
+        live
+    }
+
+    /// Replaces the configuration (validated by the caller).
+    pub(crate) fn store(&self, config: SegmentConfig) {
+        self.segment_bytes.store(config.segment_bytes, Ordering::Relaxed);
+        self.segment_ms.store(config.segment_ms.unwrap_or(0), Ordering::Relaxed);
+        self.max_record_bytes.store(config.max_record_bytes, Ordering::Relaxed);
+        self.index_interval_bytes.store(config.index_interval_bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn segment_bytes(&self) -> usize {
+        self.segment_bytes.load(Ordering::Relaxed) as usize
+    }
+
+    pub(crate) fn segment_ms(&self) -> Option<u64> {
+        Some(self.segment_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0)
+    }
+
+    pub(crate) fn max_record_bytes(&self) -> u32 {
+        self.max_record_bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn index_interval_bytes(&self) -> u64 {
+        u64::from(self.index_interval_bytes.load(Ordering::Relaxed))
+    }
+}
+
 /// The setters of the [`SegmentConfig`] in a field `segments`, for the types
 /// that carry one (partition options, topic configurations): written once.
 macro_rules! segment_setters {
@@ -96,6 +147,9 @@ pub struct PartitionOptions {
     /// errors name them.
     pub(crate) label: Option<(Arc<str>, u32)>,
     pub(crate) lock_timeout: Duration,
+    /// Woken when a segment rolls (the log's cleaner, for a topic's
+    /// partition).
+    pub(crate) on_roll: Option<Arc<Waker>>,
 }
 
 impl Default for PartitionOptions {
@@ -106,6 +160,7 @@ impl Default for PartitionOptions {
             storage: Arc::new(OsStorage),
             label: None,
             lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+            on_roll: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::catalog::{Durability, Topic};
+use crate::catalog::{BufferReservation, Durability, Topic};
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::producer::delivery::{Delivery, ON_APPENDER};
@@ -26,6 +26,8 @@ pub(crate) struct Routed {
     pub(crate) partition: u32,
     pub(crate) timestamp_ms: i64,
     pub(crate) frame_len: usize,
+    /// The topic's buffer space held for it until it is appended.
+    pub(crate) reservation: Option<BufferReservation>,
 }
 
 /// A queued record: its bytes copied into one buffer.
@@ -40,6 +42,8 @@ pub(crate) struct Message {
     value_len: Option<usize>,
     headers: Vec<(String, Vec<u8>)>,
     delivery: Arc<Delivery>,
+    /// Given back when the message is dropped, after its append.
+    _reservation: Option<BufferReservation>,
 }
 
 impl Message {
@@ -59,7 +63,7 @@ impl Message {
 
     /// A record routed as `routed`, its bytes copied, completing `delivery`.
     pub(crate) fn new(record: &ProducerRecord<'_>, routed: Routed, delivery: Arc<Delivery>) -> Message {
-        let Routed { topic, partition, timestamp_ms, frame_len } = routed;
+        let Routed { topic, partition, timestamp_ms, frame_len, reservation } = routed;
         let NewRecord { key, value, headers, .. } = record.record;
         let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
         let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
@@ -67,7 +71,18 @@ impl Message {
         data.extend_from_slice(key);
         data.extend_from_slice(value);
         let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-        Message { topic, partition, timestamp_ms, frame_len, data, key_len, value_len, headers, delivery }
+        Message {
+            topic,
+            partition,
+            timestamp_ms,
+            frame_len,
+            data,
+            key_len,
+            value_len,
+            headers,
+            delivery,
+            _reservation: reservation,
+        }
     }
 }
 

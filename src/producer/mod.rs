@@ -37,6 +37,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
+use crate::partition::Partition;
 use crate::record::{codec, now_ms, NewRecord};
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
@@ -165,9 +166,11 @@ impl Producer {
     /// concurrent callers of this partition). Every failure is returned here.
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
         self.check_open()?;
-        let Routed { topic, partition, timestamp_ms, .. } = self.route(record, true)?;
+        let Routed { topic, partition, timestamp_ms, reservation, .. } =
+            self.route(record, true, Some(self.inner.config.max_block))?;
         let log_partition = topic.partition(partition)?;
         let appended = log_partition.append(&record.stamped(timestamp_ms))?;
+        drop(reservation);
         let durability = topic.durability();
         if durability == Durability::Sync {
             log_partition.sync()?;
@@ -215,9 +218,10 @@ impl Producer {
     ) -> Result<DeliveryHandle> {
         let delivery = Delivery::new(callback);
         let max_block = blocking.then_some(self.inner.config.max_block);
-        let queued = self.route(record, false).and_then(|routed| {
+        let started = Instant::now();
+        let queued = self.route(record, false, max_block).and_then(|routed| {
             let message = Message::new(record, routed, Arc::clone(&delivery));
-            self.push(Envelope::Record(message), max_block)
+            self.push(Envelope::Record(message), max_block, started)
         });
         self.settle(delivery, queued)
     }
@@ -252,14 +256,17 @@ impl Producer {
         }
     }
 
-    fn push(&self, envelope: Envelope, max_block: Option<Duration>) -> Result<()> {
+    /// Queues `envelope`, waiting for room until `max_block` after
+    /// `started` (one `max_block` for the whole send: what waiting for
+    /// buffer space took is not waited again here); no wait if `None`.
+    fn push(&self, envelope: Envelope, max_block: Option<Duration>, started: Instant) -> Result<()> {
         // A sender of its own, so a send blocked on a full queue holds no
         // lock: `close` (from a delivery callback, say) is never held up
         // by it, and the appender drains what it queued before it stops.
         let queue = self.inner.queue.read().clone().ok_or(Error::Closed { what: "producer" })?;
         let capacity = self.inner.config.queue_capacity;
         match max_block {
-            Some(wait) => queue.send_timeout(envelope, wait).map_err(|e| match e {
+            Some(wait) => queue.send_timeout(envelope, wait.saturating_sub(started.elapsed())).map_err(|e| match e {
                 SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
                 SendTimeoutError::Disconnected(_) => Error::Closed { what: "producer" },
             }),
@@ -270,15 +277,21 @@ impl Producer {
         }
     }
 
-    /// Picks the topic, timestamp and partition of `record`, and checks it
+    /// Picks the topic, timestamp and partition of `record`, checks it
     /// against the topic's limits so a queued batch never fails for one bad
-    /// record. A `direct` record is a batch of its own.
-    fn route(&self, record: &ProducerRecord<'_>, direct: bool) -> Result<Routed> {
+    /// record, and holds room for it in the topic's buffer, if it has one
+    /// (waiting up to `max_block`; not at all if `None`). A `direct` record
+    /// is a batch of its own.
+    fn route(&self, record: &ProducerRecord<'_>, direct: bool, max_block: Option<Duration>) -> Result<Routed> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, topic.max_record_bytes())?;
+        if record.record.key.is_none() && topic.compacted() {
+            return Err(Error::MissingKey { topic: record.topic.to_string() });
+        }
         let partition = self.partition_for(record, &topic, frame_len, direct)?;
-        Ok(Routed { topic, partition, timestamp_ms, frame_len })
+        let reservation = topic.reserve(Partition::stored_bytes(frame_len), max_block)?;
+        Ok(Routed { topic, partition, timestamp_ms, frame_len, reservation })
     }
 
     /// The explicit partition, the key's partition, or the sticky one.
@@ -306,7 +319,7 @@ impl Producer {
         refuse_on_appender("Producer::flush")?;
         let (done, finished) = crossbeam_channel::bounded(1);
         let deadline = Instant::now().checked_add(timeout);
-        self.push(Envelope::Flush(done), Some(timeout))?;
+        self.push(Envelope::Flush(done), Some(timeout), Instant::now())?;
         let waited = match deadline {
             Some(deadline) => finished.recv_deadline(deadline).map_err(|_| ()),
             None => finished.recv().map_err(|_| ()),

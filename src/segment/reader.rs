@@ -166,6 +166,13 @@ impl Segment {
         file_bytes.saturating_sub(LOG_HEADER_BYTES as u64) / FRAME_HEADER_BYTES as u64 + 1
     }
 
+    /// Bytes its files take on the file system (blocks allocated).
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        let blocks = |file: &MappedFile| file.file().metadata().map_or(0, |m| m.blocks() * 512);
+        blocks(&self.log) + blocks(&self.index)
+    }
+
     /// Bytes of valid log, header included.
     pub(crate) fn log_bytes(&self) -> u64 {
         self.log.published() as u64

@@ -19,13 +19,21 @@ const PREFIX_BYTES: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileKind {
     magic: &'static [u8; 8],
+    /// The version written.
     version: u16,
+    /// The oldest version still read.
+    oldest: u16,
 }
 
 impl FileKind {
     /// Files starting with `magic` and `version`.
     pub(crate) const fn new(magic: &'static [u8; 8], version: u16) -> FileKind {
-        FileKind { magic, version }
+        FileKind { magic, version, oldest: version }
+    }
+
+    /// Files written at `version`, read from `oldest` on.
+    pub(crate) const fn reading_from(magic: &'static [u8; 8], version: u16, oldest: u16) -> FileKind {
+        FileKind { magic, version, oldest }
     }
 
     /// Writes the magic and version at the start of `bytes` (at least 10).
@@ -34,14 +42,19 @@ impl FileKind {
         le::put_u16(bytes, 8, self.version);
     }
 
-    /// Checks `bytes` start with this kind's magic and version, or says
-    /// what they hold instead.
+    /// Checks `bytes` start with this kind's magic and a version it reads,
+    /// or says what they hold instead.
     pub(crate) fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        self.version_of(bytes).map(drop)
+    }
+
+    /// The version `bytes` carry, if they are of this kind and it is read.
+    pub(crate) fn version_of(&self, bytes: &[u8]) -> Result<u16, String> {
         if bytes.len() < 10 || &bytes[..8] != self.magic {
             return Err("too short or bad magic".into());
         }
         match le::u16_at(bytes, 8) {
-            version if version == self.version => Ok(()),
+            version if (self.oldest..=self.version).contains(&version) => Ok(version),
             version => Err(format!("unsupported version {version}")),
         }
     }
@@ -62,7 +75,12 @@ pub(crate) fn encode(kind: &FileKind, payload: &[u8]) -> Vec<u8> {
 /// Unframes bytes written by [`encode`] as a file of `kind`, or says what
 /// is wrong.
 pub(crate) fn decode<'a>(kind: &FileKind, bytes: &'a [u8]) -> Result<&'a [u8], String> {
-    kind.check(bytes)?;
+    decode_versioned(kind, bytes).map(|(_, payload)| payload)
+}
+
+/// As [`decode`], with the version the file was written at.
+pub(crate) fn decode_versioned<'a>(kind: &FileKind, bytes: &'a [u8]) -> Result<(u16, &'a [u8]), String> {
+    let version = kind.version_of(bytes)?;
     if bytes.len() < PREFIX_BYTES + 4 {
         return Err("too short".into());
     }
@@ -74,7 +92,7 @@ pub(crate) fn decode<'a>(kind: &FileKind, bytes: &'a [u8]) -> Result<&'a [u8], S
     if le::u32_at(bytes, crc_at) != crc32c::crc32c(&bytes[..crc_at]) {
         return Err("checksum mismatch".into());
     }
-    Ok(&bytes[PREFIX_BYTES..crc_at])
+    Ok((version, &bytes[PREFIX_BYTES..crc_at]))
 }
 
 /// Replaces `dir/name` with `bytes` atomically and durably.
