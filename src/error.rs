@@ -253,11 +253,16 @@ pub enum Error {
         topic: String,
     },
 
-    /// A topic of that name exists already.
-    #[error("topic {topic:?} exists already")]
+    /// A topic of that name exists already with another configuration
+    /// (`create_topic` with the same configuration succeeds and changes
+    /// nothing, as a declarative setup wants), or another admin call is
+    /// deleting it.
+    #[error("topic {topic:?} exists already: {reason}")]
     TopicExists {
         /// The topic.
         topic: String,
+        /// How the existing topic differs from the one asked for.
+        reason: String,
     },
 
     /// An explicit partition number is not below the topic's count.

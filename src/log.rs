@@ -195,6 +195,27 @@ impl Log {
     /// Creates topic `name` with `config`. Atomic: the topic is built in a
     /// directory of its own and renamed into place, so a failure (or a
     /// crash) part way leaves nothing behind.
+    ///
+    /// Idempotent, so a service can declare its topics at every start: if
+    /// the topic exists with the same configuration this succeeds and
+    /// changes nothing; with another configuration (a different partition
+    /// count, say) it fails with [`Error::TopicExists`] saying how they
+    /// differ ([`Log::alter_topic`] and [`Log::add_partitions`] change a
+    /// topic).
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Error, Log, LogOptions, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(3))?;
+    /// log.create_topic("events", TopicConfig::new(3))?; // no-op
+    /// let error = log.create_topic("events", TopicConfig::new(4)).unwrap_err();
+    /// assert!(matches!(error, Error::TopicExists { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.catalog.create_topic(name, config).map(drop)
     }

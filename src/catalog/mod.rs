@@ -217,13 +217,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// Creates topic `name`; if it exists with the same configuration,
+    /// returns it and changes nothing (a create under way by another
+    /// caller is waited for, then compared). With another configuration:
+    /// [`Error::TopicExists`] saying how it differs.
     pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
         validate_name(name)?;
         config.validate()?;
-        let reservation = self.reserve(name)?;
-        if self.topics.read().contains_key(name) {
-            return Err(Error::TopicExists { topic: name.into() });
+        let reservation = loop {
+            match self.reserve(name) {
+                Ok(reservation) => break reservation,
+                Err(_) => self.wait_not_busy(name),
+            }
+        };
+        if let Some(existing) = self.topics.read().get(name) {
+            return match config_difference(&existing.config(), &config) {
+                None => Ok(Arc::clone(existing)),
+                Some(reason) => Err(Error::TopicExists { topic: name.into(), reason }),
+            };
         }
         let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
@@ -295,7 +307,8 @@ impl Catalog {
     /// [`Error::TopicExists`] if another one is working on it.
     fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
         if !self.busy.lock().insert(name.to_string()) {
-            return Err(Error::TopicExists { topic: name.into() });
+            let reason = "another admin call is creating or deleting it".to_string();
+            return Err(Error::TopicExists { topic: name.into(), reason });
         }
         Ok(Reservation { catalog: self, name: name.to_string() })
     }
@@ -362,6 +375,18 @@ impl Catalog {
             self.busy_done.wait(&mut busy);
         }
     }
+}
+
+/// How `existing` differs from `asked`, in words; `None` if they are the
+/// same configuration.
+fn config_difference(existing: &TopicConfig, asked: &TopicConfig) -> Option<String> {
+    if existing == asked {
+        return None;
+    }
+    if existing.partitions != asked.partitions {
+        return Some(format!("it has {} partitions, not {}", existing.partitions, asked.partitions));
+    }
+    Some(format!("its configuration is {existing:?}, not {asked:?}"))
 }
 
 /// Ids of the groups with an offsets file in `dir`'s groups directory.
