@@ -423,6 +423,13 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// [`Consumer::wakeup`](crate::Consumer::wakeup) (or a
+    /// [`WakeupHandle`](crate::WakeupHandle)) ended a poll: the one
+    /// blocked then, or the next one. Nothing was delivered or committed
+    /// by it; the consumer is as before and may poll again (or close).
+    #[error("the poll was interrupted by a wakeup")]
+    Wakeup,
+
     /// A call that waits for the producer's appender thread was made on that
     /// thread, from a delivery callback: it would wait for itself. Callbacks
     /// must not block (Kafka refuses `flush` in a callback too).

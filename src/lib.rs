@@ -24,7 +24,7 @@ pub use catalog::{
 };
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
-    RebalanceListener, TypedConsumer, TypedIter, TypedRecord,
+    RebalanceListener, TypedConsumer, TypedIter, TypedRecord, WakeupHandle,
 };
 pub use error::{Error, IoOp, Result};
 pub use group::{validate_group_id, Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};

@@ -18,6 +18,7 @@ mod iter;
 mod rebalance;
 mod records;
 mod typed;
+mod wakeup;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
 pub use typed::{TypedConsumer, TypedIter, TypedRecord};
+pub use wakeup::WakeupHandle;
 
 use crate::catalog::{Catalog, Topic};
 use crate::error::{Error, Result};
@@ -246,6 +248,7 @@ impl Consumer {
     /// them one by one.
     fn poll_inner(&mut self, timeout: Duration, mut listener: Listener<'_>, deliver: bool) -> Result<ConsumerRecords> {
         self.log.check_open()?;
+        self.check_wakeup()?;
         // No deadline (a timeout too long to add) means waiting until data.
         let deadline = Instant::now().checked_add(timeout);
         self.auto_commit_if_due()?;
@@ -262,7 +265,30 @@ impl Consumer {
                 None => self.waker.wait_until(Instant::now() + Duration::from_secs(3600)),
             };
             self.log.check_open()?;
+            self.check_wakeup()?;
         }
+    }
+
+    /// Fails with [`Error::Wakeup`] if a wakeup is pending (and clears it).
+    fn check_wakeup(&self) -> Result<()> {
+        match self.waker.take_interrupt() {
+            true => Err(Error::Wakeup),
+            false => Ok(()),
+        }
+    }
+
+    /// Makes the poll under way, or the next one, return [`Error::Wakeup`]
+    /// (Kafka's `wakeup`). From another thread, use a
+    /// [`WakeupHandle`]: the consumer itself is used by one thread.
+    pub fn wakeup(&self) {
+        self.waker.interrupt();
+    }
+
+    /// A handle that ends this consumer's blocked poll from another
+    /// thread — a signal handler's thread, a shutdown hook — with
+    /// [`Error::Wakeup`].
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        WakeupHandle { waker: Arc::clone(&self.waker) }
     }
 
     /// Records one at a time, polling as needed; ends after

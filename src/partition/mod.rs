@@ -750,6 +750,8 @@ impl Partition {
         let closed = self.seal_and_mark_clean(writer);
         self.release_files();
         drop(guard);
+        // Readers blocked waiting for records learn it is closed.
+        self.watchers.notify();
         closed
     }
 
@@ -782,6 +784,8 @@ impl Partition {
         let mut guard = self.writer.lock();
         guard.take();
         self.release_files();
+        drop(guard);
+        self.watchers.notify();
     }
 
     /// Abandons the partition as a crash would: nothing is sealed or synced
