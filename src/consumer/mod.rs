@@ -58,6 +58,9 @@ struct Assigned {
     partition: Arc<Partition>,
     position: Position,
     paused: bool,
+    /// Whether reaching its end was reported and nothing was delivered
+    /// from it since (`enable_partition_eof`).
+    at_eof: bool,
 }
 
 enum Mode {
@@ -256,7 +259,7 @@ impl Consumer {
             self.waker.reset();
             self.follow(&mut listener)?;
             let records = self.fetch(deliver)?;
-            if !records.is_empty() {
+            if !records.is_empty() || !records.partition_eof.is_empty() {
                 return Ok(records);
             }
             match deadline {
@@ -413,8 +416,14 @@ impl Consumer {
                 continue;
             }
             let position = self.valid_position(n)?;
+            let report_eof = deliver && self.config.enable_partition_eof;
             let assigned = &mut self.assigned[n];
-            if position >= assigned.partition.end_offset() {
+            let end = assigned.partition.end_offset();
+            if position >= end {
+                if report_eof && !assigned.at_eof {
+                    assigned.at_eof = true;
+                    records.partition_eof.push(assigned.tp.clone());
+                }
                 continue;
             }
             let batch = match assigned.partition.read_batch(position, remaining) {
@@ -429,6 +438,10 @@ impl Consumer {
             };
             if deliver {
                 assigned.position = Position::At(batch.next_offset());
+                assigned.at_eof = report_eof && batch.next_offset() >= end;
+                if assigned.at_eof {
+                    records.partition_eof.push(assigned.tp.clone());
+                }
             }
             remaining -= batch.len();
             records.batches.push((Arc::clone(assigned.topic.name()), assigned.tp.partition, batch));
@@ -468,6 +481,7 @@ impl Consumer {
     /// Marks the record at `offset` of `assigned[n]` delivered.
     pub(crate) fn delivered(&mut self, n: usize, offset: u64) {
         self.assigned[n].position = Position::At(offset + 1);
+        self.assigned[n].at_eof = false;
     }
 
     /// Index in `assigned` of `(topic, partition)`.
@@ -499,7 +513,14 @@ impl Consumer {
             .map(|tp| {
                 let topic = self.log.topic(&tp.topic)?;
                 let partition = topic.partition(tp.partition)?;
-                Ok(Assigned { tp: tp.clone(), topic, partition, position: Position::Unknown, paused: false })
+                Ok(Assigned {
+                    tp: tp.clone(),
+                    topic,
+                    partition,
+                    position: Position::Unknown,
+                    paused: false,
+                    at_eof: false,
+                })
             })
             .collect()
     }
@@ -553,6 +574,7 @@ impl Consumer {
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
         let n = self.find(tp)?;
         self.assigned[n].position = Position::At(offset);
+        self.assigned[n].at_eof = false;
         Ok(())
     }
 
@@ -571,6 +593,7 @@ impl Consumer {
         for tp in &targets {
             let n = self.find(tp)?;
             self.assigned[n].position = Position::At(to(&self.assigned[n].partition));
+            self.assigned[n].at_eof = false;
         }
         Ok(())
     }
