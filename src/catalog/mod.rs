@@ -21,6 +21,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::name::validate_name;
+use crate::notify::Watchers;
 pub(crate) use cleaner::Cleaner;
 pub use cleaner::CleanerReport;
 pub use cleanup::{CleanupPolicy, WhenFull};
@@ -60,6 +61,9 @@ pub(crate) struct Catalog {
     /// commit cut), so one group's load holds up no other.
     groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
+    /// Consumers that follow the topic list (subscribed by pattern, or
+    /// without a group): woken when a topic is created, deleted or grown.
+    topic_watchers: Watchers,
 }
 
 /// A group, once loaded.
@@ -104,6 +108,7 @@ impl Catalog {
             busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
+            topic_watchers: Watchers::default(),
         };
         catalog.forget_missing_topics()?;
         Ok(catalog)
@@ -244,11 +249,18 @@ impl Catalog {
         Ok(topic)
     }
 
-    /// Lets every group follow a change of `topic`'s partitions.
+    /// Lets every group, and every consumer following the topic list,
+    /// follow a change of `topic`'s partitions.
     pub(crate) fn topic_changed(&self, topic: &str) {
         for group in self.loaded_groups() {
             group.topic_changed(topic);
         }
+        self.topic_watchers.notify();
+    }
+
+    /// The consumers woken by [`Catalog::topic_changed`].
+    pub(crate) fn topic_watchers(&self) -> &Watchers {
+        &self.topic_watchers
     }
 
     /// Every group stored or in use, loaded.

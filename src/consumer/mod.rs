@@ -15,6 +15,7 @@
 
 mod config;
 mod iter;
+mod pattern;
 mod rebalance;
 mod records;
 mod typed;
@@ -36,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::group::{Directive, Group, JoinOptions, TopicPartition};
 use crate::notify::Waker;
 use crate::partition::Partition;
+use pattern::TopicPattern;
 use rebalance::Listener;
 
 /// The next offset to deliver from an assigned partition.
@@ -95,6 +97,9 @@ pub struct Consumer {
     /// Partitions whose `on_assigned` has not yet returned Ok: nothing is
     /// fetched until it has.
     pending_assigned: Option<Vec<TopicPartition>>,
+    /// The pattern subscribed to, if any: the subscription follows the
+    /// topics that match it.
+    pattern: Option<TopicPattern>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -118,6 +123,7 @@ impl Consumer {
             last_commit: Instant::now(),
             listener: None,
             pending_assigned: None,
+            pattern: None,
         })
     }
 
@@ -164,12 +170,125 @@ impl Consumer {
             return Ok(());
         }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        match self.group.clone() {
-            Some(group) => self.join(group, topics)?,
-            None => self.mode = Mode::Alone { topics },
-        }
+        self.set_topics(topics)?;
         self.listener = listener;
         Ok(())
+    }
+
+    /// Subscribes to every topic whose whole name matches the regular
+    /// expression `pattern` (kafka-python's `subscribe(pattern=...)`), now
+    /// and as topics are created and deleted: the subscription follows at
+    /// the next `poll`, as a rebalance (partitions held are revoked, then
+    /// the new set assigned). The syntax is the common core of Kafka's
+    /// patterns — characters, `.`, `\.`, `\d`, `\w`, classes `[a-z0-9_-]`
+    /// and `[^...]`, groups, `|`, `*`, `+`, `?` (anchors `^` and `$` are
+    /// accepted: every match is of the whole name); anything else is
+    /// refused with [`Error::InvalidArgument`] naming `pattern`.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events.eu", TopicConfig::new(1))?;
+    /// log.create_topic("audit", TopicConfig::new(1))?;
+    /// let config = ConsumerConfig::default().group_id("all-events").auto_offset_reset(AutoOffsetReset::Earliest);
+    /// let mut consumer = log.consumer(config)?;
+    /// consumer.subscribe_pattern(r"events\..*")?;
+    /// // A topic created later is followed too.
+    /// log.create_topic("events.us", TopicConfig::new(1))?;
+    /// log.producer(ProducerConfig::default())?.send_direct(&ProducerRecord::new("events.us", b"hi"))?;
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// assert_eq!(consumer.subscription(), ["events.eu", "events.us"]);
+    /// assert_eq!(records.iter().next().map(|r| r.topic().to_string()).as_deref(), Some("events.us"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        self.subscribe_pattern_inner(pattern, None)
+    }
+
+    /// As [`Consumer::subscribe_pattern`], with rebalance callbacks the
+    /// consumer keeps.
+    pub fn subscribe_pattern_with_listener(
+        &mut self,
+        pattern: &str,
+        listener: impl RebalanceListener + Send + 'static,
+    ) -> Result<()> {
+        self.subscribe_pattern_inner(pattern, Some(Box::new(listener)))
+    }
+
+    fn subscribe_pattern_inner(
+        &mut self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener + Send>>,
+    ) -> Result<()> {
+        self.log.check_open()?;
+        let pattern = TopicPattern::new(pattern)?;
+        self.unsubscribe();
+        self.log.topic_watchers().add(&self.waker);
+        let topics = self.log.list_topics().into_iter().filter(|t| pattern.matches(t)).collect();
+        self.pattern = Some(pattern);
+        self.set_topics(topics)?;
+        self.listener = listener;
+        Ok(())
+    }
+
+    /// The topics subscribed to now (for a pattern, those matching it
+    /// now), sorted as given; empty with `assign` or no subscription.
+    pub fn subscription(&self) -> Vec<String> {
+        match &self.mode {
+            Mode::Alone { topics } | Mode::Member { topics, .. } => topics.clone(),
+            Mode::Idle | Mode::Assigned => Vec::new(),
+        }
+    }
+
+    /// From no subscription, subscribes to `topics`: joins the group, or
+    /// follows the topics alone. Nothing for an empty list.
+    fn set_topics(&mut self, topics: Vec<String>) -> Result<()> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        match self.group.clone() {
+            Some(group) => self.join(group, topics)?,
+            None => {
+                self.log.topic_watchers().add(&self.waker);
+                self.mode = Mode::Alone { topics };
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the topics matching the subscribed pattern: if they changed,
+    /// the partitions held are revoked and the group rejoined with the new
+    /// list (without a group, `follow_topics` does the rest).
+    fn follow_pattern(&mut self, listener: &mut Listener<'_>) -> Result<()> {
+        let Some(pattern) = &self.pattern else { return Ok(()) };
+        let matched: Vec<String> = self.log.list_topics().into_iter().filter(|t| pattern.matches(t)).collect();
+        if matched == self.subscription() {
+            return Ok(());
+        }
+        if let Mode::Alone { topics } = &mut self.mode {
+            *topics = matched;
+            return Ok(());
+        }
+        let mut revoked = Ok(());
+        if let Mode::Member { .. } = self.mode {
+            if self.config.enable_auto_commit && !std::thread::panicking() {
+                self.commit_or_ignore_stale()?;
+            }
+            let held = self.assignment();
+            revoked = listener.call(self, Rebalance::Revoked(&held));
+            self.release_all();
+            self.pending_assigned = None;
+            if let Mode::Member { group, member, .. } = std::mem::replace(&mut self.mode, Mode::Idle) {
+                group.leave(&member, |t| self.log.partition_count(t));
+            }
+        }
+        self.set_topics(matched)?;
+        revoked
     }
 
     fn join(&mut self, group: Arc<Group>, topics: Vec<String>) -> Result<()> {
@@ -193,6 +312,8 @@ impl Consumer {
     fn leave(&mut self) {
         self.release_all();
         self.pending_assigned = None;
+        self.pattern = None;
+        self.log.topic_watchers().remove(&self.waker);
         if let Mode::Member { group, member, .. } = std::mem::replace(&mut self.mode, Mode::Idle) {
             group.leave(&member, |t| self.log.partition_count(t));
         }
@@ -306,6 +427,7 @@ impl Consumer {
     /// the group's rebalances or the subscribed topics' partitions, and
     /// retries an `on_assigned` that failed.
     fn follow(&mut self, listener: &mut Listener<'_>) -> Result<()> {
+        self.follow_pattern(listener)?;
         self.drop_deleted_topics(listener)?;
         match &self.mode {
             Mode::Member { .. } => self.follow_group(listener)?,
