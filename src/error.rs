@@ -406,6 +406,19 @@ pub enum Error {
         max_block_ms: u64,
     },
 
+    /// The producer's `buffer_memory` (Kafka's `buffer.memory`) had no room
+    /// for the record: the records queued before it were not written within
+    /// `max_block`, or the record alone is larger than the whole bound.
+    #[error("producer buffer_memory of {buffer_memory} bytes has no room for {requested_bytes} more bytes (waited {waited_ms} ms)")]
+    BufferExhausted {
+        /// The bound, in bytes.
+        buffer_memory: u64,
+        /// Bytes the record needed.
+        requested_bytes: u64,
+        /// How long the send waited, in milliseconds.
+        waited_ms: u64,
+    },
+
     /// Waiting for a delivery or a flush took longer than allowed.
     #[error("timed out after {waited_ms} ms waiting for {what}")]
     Timeout {

@@ -18,6 +18,7 @@
 mod appender;
 mod config;
 mod delivery;
+mod memory;
 pub mod partitioner;
 mod record;
 mod typed;
@@ -42,6 +43,7 @@ use crate::record::{codec, now_ms, NewRecord};
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
 use delivery::{refuse_on_appender, Delivery};
+use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
 /// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
@@ -136,6 +138,8 @@ pub(crate) struct ProducerInner {
     /// of keyless records sent before it.
     drains: Arc<AtomicU64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Bytes of queued records, bounded by `buffer_memory`.
+    memory: Arc<Memory>,
 }
 
 impl Producer {
@@ -149,6 +153,7 @@ impl Producer {
         let inner = ProducerInner {
             log,
             sticky: Sticky::new(config.sticky_partition_bytes),
+            memory: Memory::new(config.buffer_memory),
             config,
             queue: RwLock::new(Some(queue)),
             drains,
@@ -220,7 +225,8 @@ impl Producer {
         let max_block = blocking.then_some(self.inner.config.max_block);
         let started = Instant::now();
         let queued = self.route(record, false, max_block).and_then(|routed| {
-            let message = Message::new(record, routed, Arc::clone(&delivery));
+            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
+            let message = Message::new(record, routed, Arc::clone(&delivery), memory);
             self.push(Envelope::Record(message), max_block, started)
         });
         self.settle(delivery, queued)
