@@ -30,6 +30,7 @@ fn serialized_what(topic: &Option<String>, field: &str) -> String {
 /// The file-system operation an [`Error::Io`] comes from. Whether a failure
 /// of it leaves the partition's durable state unknown — and so poisons the
 /// partition — is decided here, in [`IoOp::poisons`], and nowhere else.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IoOp {
@@ -475,7 +476,28 @@ pub enum Error {
     },
 }
 
+/// With the `serde` feature, an error serializes as its variant's name
+/// and its message: `{"kind": "UnknownTopic", "message": "unknown topic
+/// \"t\""}`, for a status endpoint or a command-line tool.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut fields = serializer.serialize_struct("Error", 2)?;
+        fields.serialize_field("kind", &self.kind())?;
+        fields.serialize_field("message", &self.to_string())?;
+        fields.end()
+    }
+}
+
 impl Error {
+    /// The variant's name, `"UnknownTopic"` for [`Error::UnknownTopic`]:
+    /// for logs and metrics labels.
+    pub fn kind(&self) -> String {
+        let debug = format!("{self:?}");
+        debug.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_string()
+    }
+
     /// A [`Error::Serialization`] saying why: what a
     /// [`Serializer`](crate::serializer::Serializer) returns when it cannot
     /// serialize. The typed producer fills in the topic and the field.

@@ -17,7 +17,9 @@ mod producer;
 pub mod record;
 mod segment;
 pub mod serializer;
+pub mod stats;
 pub mod storage;
+mod trace;
 
 pub use catalog::{
     CleanerReport, CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull,

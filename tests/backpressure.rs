@@ -109,7 +109,9 @@ fn buffer_memory_bounds_the_bytes_queued_whatever_the_record_count() {
         .unwrap();
     in_callback.recv().unwrap();
     let queued: Vec<_> = (0..2).map(|_| producer.send(&ProducerRecord::new("t", &value)).unwrap()).collect();
-    for refused in [producer.send(&ProducerRecord::new("t", &value)), producer.try_send(&ProducerRecord::new("t", &value))] {
+    for refused in
+        [producer.send(&ProducerRecord::new("t", &value)), producer.try_send(&ProducerRecord::new("t", &value))]
+    {
         let error = refused.unwrap().get().unwrap_err();
         assert!(
             matches!(error, Error::BufferExhausted { buffer_memory, requested_bytes, .. }

@@ -24,6 +24,7 @@ use crate::notify::Waker;
 use crate::partition::{Partition, SegmentSummary};
 
 /// What one cleaner pass did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanerReport {

@@ -12,6 +12,7 @@ use crate::storage::{OsStorage, Storage};
 
 /// How segments are cut and records bounded: the configuration a
 /// [`PartitionOptions`] and a topic's configuration share, and its checks.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentConfig {
     pub(crate) segment_bytes: u32,

@@ -40,6 +40,7 @@ use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
 use crate::partition::Partition;
 use crate::record::{codec, now_ms, NewRecord};
+use crate::stats::ProducerStats;
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
 use delivery::{refuse_on_appender, Delivery};
@@ -314,6 +315,12 @@ impl Producer {
         }
     }
 
+    /// The producer's queue and buffer now: records queued, bytes held
+    /// against [`ProducerConfig::buffer_memory`]. Clones share them.
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.stats()
+    }
+
     /// Blocks until every send made before this call is acknowledged (or
     /// failed).
     pub fn flush(&self) -> Result<()> {
@@ -341,6 +348,21 @@ impl Producer {
 }
 
 impl ProducerInner {
+    /// See [`Producer::stats`].
+    pub(crate) fn stats(&self) -> ProducerStats {
+        ProducerStats {
+            queued_records: self.queue.read().as_ref().map_or(0, Sender::len),
+            queue_capacity: self.config.queue_capacity,
+            buffered_bytes: self.memory.used(),
+            buffer_memory: self.memory.limit(),
+        }
+    }
+
+    /// Whether the producer still takes sends.
+    pub(crate) fn is_open(&self) -> bool {
+        self.queue.read().is_some()
+    }
+
     pub(crate) fn close(&self) {
         self.queue.write().take();
         let me = std::thread::current().id();
