@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::group::TopicPartition;
 use crate::notify::Waker;
 use crate::partition::{Partition, SegmentSummary};
+use crate::trace::event;
 
 /// What one cleaner pass did.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -97,8 +98,22 @@ impl Cleaner {
         let mut first_error = None;
         for topic in catalog.open_topics() {
             match self.clean_topic(catalog, &topic) {
-                Ok(done) => report.add(done),
+                Ok(done) => {
+                    if done != CleanerReport::default() {
+                        event!(
+                            INFO,
+                            topic = topic.name().as_ref(),
+                            segments_deleted = done.segments_deleted,
+                            bytes_freed = done.bytes_freed,
+                            partitions_compacted = done.partitions_compacted,
+                            records_compacted = done.records_compacted,
+                            "cleaner removed records"
+                        );
+                    }
+                    report.add(done);
+                }
                 Err(error) => {
+                    event!(WARN, topic = topic.name().as_ref(), error = %error, "cleaner pass failed on a topic");
                     first_error.get_or_insert(error);
                 }
             }

@@ -131,6 +131,7 @@ impl Partition {
         create_dir(&*options.storage, &dir)?;
         let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let recovered = recovery::recover(&dir, &options)?;
+        report_recovery(&dir, &options, &recovered.report);
         let end = recovered.writer.segment().end_offset();
         let state = PartitionState {
             clean: false,
@@ -928,4 +929,32 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
     crate::storage::create_dir_synced(storage, dir)
+}
+
+/// Tells `tracing` subscribers what recovery found, at a level fitting
+/// what it means: damage repaired away is `error`, a torn tail cut or a
+/// restart past lost records `warn`, rebuilt indexes `info`.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn report_recovery(dir: &Path, options: &PartitionOptions, report: &RecoveryReport) {
+    let topic = options.label.as_ref().map_or("", |(topic, _)| topic.as_ref());
+    let partition = options.label.as_ref().map_or(0, |(_, partition)| *partition);
+    let dir = dir.display();
+    if let Some(repaired) = &report.repaired {
+        event!(ERROR, topic, partition, %dir, repaired = repaired.as_str(), "recovery cut corruption (repair)");
+    }
+    if report.truncated_bytes > 0 {
+        let (bytes, records) = (report.truncated_bytes, report.truncated_records);
+        event!(WARN, topic, partition, %dir, bytes, records, "recovery cut a torn tail");
+    }
+    if let Some(end) = report.restarted_from {
+        event!(WARN, topic, partition, %dir, end, "recovery restarted the log empty at its start");
+    }
+    if report.indexes_rebuilt > 0 || report.state_rebuilt {
+        let (indexes, state) = (report.indexes_rebuilt, report.state_rebuilt);
+        event!(INFO, topic, partition, %dir, indexes, state, "recovery rebuilt indexes");
+    }
+    if !report.clean_shutdown {
+        let scanned = report.segments_scanned;
+        event!(DEBUG, topic, partition, %dir, scanned, "recovered after an unclean shutdown");
+    }
 }
