@@ -28,6 +28,8 @@ pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,
     RebalanceListener, TypedConsumer, TypedIter, TypedRecord, WakeupHandle,
 };
+#[cfg(feature = "async")]
+pub use consumer::{ConsumerStream, PollFuture};
 pub use error::{Error, IoOp, Result};
 pub use group::{validate_group_id, Assignor, CommittedOffset, GroupDescription, MemberDescription, TopicPartition};
 pub use log::{Log, LogOptions};

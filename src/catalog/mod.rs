@@ -197,6 +197,7 @@ impl Catalog {
                 group.close();
             }
         }
+        self.topic_watchers.notify();
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
         for topic in topics.values() {

@@ -18,6 +18,8 @@ mod iter;
 mod pattern;
 mod rebalance;
 mod records;
+#[cfg(feature = "async")]
+mod stream;
 mod typed;
 mod wakeup;
 
@@ -29,6 +31,8 @@ pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
+#[cfg(feature = "async")]
+pub use stream::{ConsumerStream, PollFuture};
 pub use typed::{TypedConsumer, TypedIter, TypedRecord};
 pub use wakeup::WakeupHandle;
 

@@ -164,6 +164,13 @@ impl Membership {
         }
     }
 
+    /// Wakes every member's poll.
+    pub(crate) fn wake_all(&self) {
+        for member in self.members.values() {
+            member.waker.wake();
+        }
+    }
+
     /// The generation, whether a rebalance is under way, and the members.
     pub(crate) fn describe(&self) -> (u64, bool, Vec<MemberDescription>) {
         let members = self
