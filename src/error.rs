@@ -480,6 +480,7 @@ pub enum Error {
 /// and its message: `{"kind": "UnknownTopic", "message": "unknown topic
 /// \"t\""}`, for a status endpoint or a command-line tool.
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;

@@ -390,6 +390,7 @@ impl Log {
     /// was appended stays in the OS page cache, as when the process is
     /// killed. Producers and consumers should be dropped first.
     #[cfg(feature = "fault-injection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
     pub fn simulate_crash(self) {
         let _ = self.inner.shut(|partition| {
             partition.abandon();

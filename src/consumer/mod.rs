@@ -32,6 +32,7 @@ pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use stream::{ConsumerStream, PollFuture};
 pub use typed::{TypedConsumer, TypedIter, TypedRecord};
 pub use wakeup::WakeupHandle;

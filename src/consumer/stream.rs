@@ -22,6 +22,7 @@ use crate::consumer::rebalance::Listener;
 use crate::consumer::{Consumer, ConsumerRecord, ConsumerRecords};
 use crate::error::Result;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl Consumer {
     /// Polls without blocking a thread: the future completes with the next
     /// records (up to `max_poll_records`), or partition ends reached (with
@@ -88,6 +89,7 @@ impl Consumer {
 }
 
 /// The future of [`Consumer::poll_async`].
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 #[must_use = "a future does nothing unless awaited"]
 pub struct PollFuture<'a> {
     consumer: &'a mut Consumer,
@@ -122,6 +124,7 @@ impl Drop for PollFuture<'_> {
 }
 
 /// The stream of [`Consumer::stream`].
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 #[must_use = "a stream does nothing unless polled"]
 pub struct ConsumerStream<'a> {
     consumer: &'a mut Consumer,

@@ -862,6 +862,7 @@ impl Partition {
     /// and no clean-shutdown marker is written. What was appended stays in
     /// the OS page cache, exactly as when the process is killed.
     #[cfg(feature = "fault-injection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
     pub fn simulate_crash(self) {
         self.abandon();
     }

@@ -161,6 +161,7 @@ impl DeliveryHandle {
 
 /// The outcome, once the appender has it: `send(..)?.await`.
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl std::future::Future for DeliveryHandle {
     type Output = Result<RecordMetadata>;
 
