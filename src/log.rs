@@ -124,6 +124,25 @@ impl LogOptions {
 /// consumers. Cheap to clone; the directory stays locked until the last
 /// clone, and every producer made from it, is gone (or [`Log::close`] is
 /// called).
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{Log, LogOptions, TopicConfig};
+///
+/// // A restart right after a crash waits for the old process's lock.
+/// let options = LogOptions::default().lock_timeout(Duration::from_secs(5));
+/// let log = Log::open(dir.path(), options)?;
+/// log.create_topic("events", TopicConfig::new(3).retention_ms(7 * 24 * 3600 * 1000))?;
+/// assert_eq!(log.list_topics(), ["events"]);
+/// assert_eq!(log.describe_topic("events")?.partitions.len(), 3);
+/// // Every open partition recovered (here: created) cleanly or says what it cut.
+/// assert!(log.recovery_reports().iter().all(|(_, _, report)| report.truncated_bytes == 0));
+/// log.close()?; // drains producers, syncs, marks a clean shutdown
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Log {
     inner: Arc<LogInner>,

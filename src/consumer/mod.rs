@@ -87,7 +87,43 @@ enum Mode {
     },
 }
 
-/// Reads records from a [`Log`](crate::Log). `Send`: one per thread.
+/// Reads records from a [`Log`](crate::Log). `Send`: one per thread (or
+/// task); [`Consumer::wakeup_handle`] reaches it from others.
+///
+/// A consumer group's loop, at-least-once: poll, process, commit.
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+///
+/// let log = Log::open(dir.path(), LogOptions::default())?;
+/// log.create_topic("events", TopicConfig::new(2))?;
+/// let producer = log.producer(ProducerConfig::default())?;
+/// for n in 0..10u8 {
+///     producer.send_direct(&ProducerRecord::new("events", &[n]))?;
+/// }
+/// let config = ConsumerConfig::default()
+///     .group_id("loader")
+///     .auto_offset_reset(AutoOffsetReset::Earliest)
+///     .enable_auto_commit(false)
+///     .enable_partition_eof(true);
+/// let mut consumer = log.consumer(config)?;
+/// consumer.subscribe(&["events"])?;
+/// let mut processed = 0;
+/// let mut ended = std::collections::HashSet::new();
+/// while ended.len() < 2 {
+///     let records = consumer.poll(Duration::from_secs(10))?;
+///     processed += records.len(); // insert them somewhere
+///     consumer.commit()?; // then commit: a crash before this replays, never skips
+///     ended.extend(records.partition_eof().iter().cloned());
+/// }
+/// assert_eq!(processed, 10);
+/// consumer.close()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Consumer {
     log: Arc<Catalog>,
     config: ConsumerConfig,
@@ -698,6 +734,29 @@ impl Consumer {
 
     /// Makes `offset` the next one read from `tp` (assigned). An offset
     /// outside the log is reset by `auto_offset_reset` at the next poll.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use larder::{ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(1))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// for value in [b"a", b"b", b"c"] {
+    ///     producer.send_direct(&ProducerRecord::new("events", value))?;
+    /// }
+    /// let mut consumer = log.consumer(ConsumerConfig::default())?;
+    /// let tp = TopicPartition::new("events", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.seek(&tp, 1)?; // replay from offset 1
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// assert_eq!(records.iter().map(|r| r.offset()).collect::<Vec<_>>(), [1, 2]);
+    /// assert_eq!(consumer.position(&tp)?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
         let n = self.find(tp)?;
         self.assigned[n].position = Position::At(offset);
@@ -806,7 +865,34 @@ impl Consumer {
 
     /// Commits the given offsets (each the next offset to read, at most the
     /// partition's end) of assigned partitions; returns once they are
-    /// durable.
+    /// durable. For committing less than a poll returned — the records
+    /// processed so far of a batch, say.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::collections::HashMap;
+    /// use std::time::Duration;
+    /// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(1))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// for n in 0..5u8 {
+    ///     producer.send_direct(&ProducerRecord::new("events", &[n]))?;
+    /// }
+    /// let config = ConsumerConfig::default().group_id("g").auto_offset_reset(AutoOffsetReset::Earliest);
+    /// let mut consumer = log.consumer(config.enable_auto_commit(false))?;
+    /// consumer.subscribe(&["events"])?;
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// // Only the first two records were processed: commit past them.
+    /// let last = records.iter().nth(1).expect("two records");
+    /// let tp = TopicPartition::new(last.topic(), last.partition());
+    /// consumer.commit_offsets(&HashMap::from([(tp.clone(), last.offset() + 1)]))?;
+    /// assert_eq!(consumer.committed(&tp)?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit_offsets(&mut self, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
