@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use crate::catalog::{Catalog, CleanerReport, Durability, TopicConfig, TopicDescription, Topics};
+use crate::catalog::{Catalog, CleanerReport, CleanerSettings, Durability, TopicConfig, TopicDescription, Topics};
 use crate::clock::{Clock, SystemClock};
 use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::{Error, IoOp, Result};
@@ -42,6 +42,7 @@ pub struct LogOptions {
     lock_timeout: Duration,
     clock: Arc<dyn Clock>,
     cleaner_interval: Duration,
+    cleaner_map_bytes: usize,
 }
 
 impl Default for LogOptions {
@@ -53,6 +54,7 @@ impl Default for LogOptions {
             lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
             clock: Arc::new(SystemClock),
             cleaner_interval: LogOptions::DEFAULT_CLEANER_INTERVAL,
+            cleaner_map_bytes: LogOptions::DEFAULT_CLEANER_MAP_BYTES,
         }
     }
 }
@@ -116,6 +118,20 @@ impl LogOptions {
     /// [`LogOptions::DEFAULT_CLEANER_INTERVAL`]); at least 1 ms.
     pub fn cleaner_interval(mut self, interval: Duration) -> Self {
         self.cleaner_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Default memory of the compaction key map: 64 MiB, about 1.6 million
+    /// distinct keys per pass.
+    pub const DEFAULT_CLEANER_MAP_BYTES: usize = 64 << 20;
+
+    /// Memory the compaction of one partition may use for its key map
+    /// (Kafka's `log.cleaner.dedupe.buffer.size`; default
+    /// [`LogOptions::DEFAULT_CLEANER_MAP_BYTES`]). Each distinct key takes
+    /// about 40 bytes; a pass compacts as many whole segments as the map
+    /// holds, and the next pass goes on. At least 4 KiB.
+    pub fn cleaner_map_bytes(mut self, bytes: usize) -> Self {
+        self.cleaner_map_bytes = bytes.max(4096);
         self
     }
 }
@@ -183,8 +199,11 @@ impl Log {
             storage,
             options.auto_create,
             options.repair,
-            options.clock,
-            options.cleaner_interval,
+            CleanerSettings {
+                clock: options.clock,
+                interval: options.cleaner_interval,
+                map_bytes: options.cleaner_map_bytes,
+            },
         )?);
         let syncer = start_interval_syncer(Arc::clone(catalog.topics()))?;
         let cleaner = match start_cleaner(Arc::clone(&catalog)) {

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::catalog::cleanup::{CleanupPolicy, WhenFull};
+use crate::catalog::cleanup::{CleanupConfig, CleanupPolicy, WhenFull};
 use crate::catalog::{Catalog, Topic};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::group::TopicPartition;
 use crate::notify::Waker;
-use crate::partition::{Partition, SegmentSummary};
+use crate::partition::{CompactionRules, Partition, SegmentSummary};
 use crate::trace::event;
 
 /// What one cleaner pass did.
@@ -48,6 +48,15 @@ impl CleanerReport {
     }
 }
 
+/// How a log's cleaner runs: the time it judges by, how often it looks
+/// unprompted, and the memory of its compaction key map.
+#[derive(Debug, Clone)]
+pub(crate) struct CleanerSettings {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) interval: Duration,
+    pub(crate) map_bytes: usize,
+}
+
 /// The cleaner of one log: what wakes it and what it judges time by.
 #[derive(Debug)]
 pub(crate) struct Cleaner {
@@ -57,11 +66,14 @@ pub(crate) struct Cleaner {
     /// Serializes passes: the background thread's and `run_cleaner`'s.
     pass: Mutex<()>,
     interval: Duration,
+    map_bytes: usize,
 }
 
 impl Cleaner {
-    pub(crate) fn new(clock: Arc<dyn Clock>, interval: Duration) -> Cleaner {
-        Cleaner { clock, waker: Arc::default(), stopping: AtomicBool::new(false), pass: Mutex::new(()), interval }
+    pub(crate) fn new(settings: CleanerSettings) -> Cleaner {
+        let CleanerSettings { clock, interval, map_bytes } = settings;
+        let (waker, stopping, pass) = (Arc::default(), AtomicBool::new(false), Mutex::new(()));
+        Cleaner { clock, waker, stopping, pass, interval, map_bytes }
     }
 
     /// What wakes the cleaner: rolls, commits, senders waiting for space.
@@ -143,11 +155,33 @@ impl Cleaner {
             }
             let doomed = doomed_prefix(&partition.sealed_segments(), &config, consumed, partition.size_bytes(), self);
             report.add(delete_prefix(partition, doomed)?);
+            if config.cleanup.policy.compacts() {
+                report.add(self.compact(partition, &config.cleanup)?);
+            }
         }
         if let Some((limit, WhenFull::DropOldest)) = config.cleanup.buffer {
             report.add(drop_oldest(topic, limit)?);
         }
         Ok(report)
+    }
+}
+
+impl Cleaner {
+    /// Compacts one partition of a compacted topic.
+    fn compact(&self, partition: &Partition, cleanup: &CleanupConfig) -> Result<CleanerReport> {
+        let rules = CompactionRules {
+            now_ms: self.now_ms(),
+            min_compaction_lag_ms: cleanup.min_compaction_lag_ms,
+            delete_retention_ms: cleanup.delete_retention_ms,
+            min_dirty_ratio: f64::from(cleanup.min_cleanable_dirty_ppm) / 1e6,
+            map_bytes: self.map_bytes,
+        };
+        let done = partition.compact(&rules)?;
+        Ok(CleanerReport {
+            partitions_compacted: u64::from(done.segments_rewritten > 0),
+            records_compacted: done.records_removed,
+            ..CleanerReport::default()
+        })
     }
 }
 
@@ -170,7 +204,15 @@ fn doomed_prefix(
     let mut doomed = 0;
     if let Some(retention_ms) = cleanup.retention_ms {
         let horizon = cleaner.now_ms().saturating_sub(retention_ms.min(i64::MAX as u64) as i64);
-        doomed = sealed.iter().take_while(|s| s.max_timestamp_ms.is_some_and(|ts| ts < horizon)).count();
+        // A segment compaction emptied has no timestamp: it goes with the
+        // first expired segment after it.
+        for (n, segment) in sealed.iter().enumerate() {
+            match segment.max_timestamp_ms {
+                Some(ts) if ts < horizon => doomed = n + 1,
+                Some(_) => break,
+                None => {}
+            }
+        }
     }
     if let Some(limit) = cleanup.retention_bytes {
         let mut left = size;

@@ -14,8 +14,13 @@ pub struct PartitionDescription {
     pub log_start_offset: u64,
     /// Offset the next record gets.
     pub end_offset: u64,
-    /// Bytes of valid log and index on disk.
+    /// Bytes of valid log and index: what retention and a bounded buffer
+    /// count.
     pub size_bytes: u64,
+    /// Bytes the partition's files occupy on the file system (blocks
+    /// allocated, including the active segment's space allocated ahead of
+    /// the writer).
+    pub disk_bytes: u64,
     /// Number of segments.
     pub segments: usize,
 }
@@ -39,6 +44,7 @@ pub(crate) fn describe_partition(partition: u32, p: &Partition) -> PartitionDesc
         log_start_offset: p.log_start_offset(),
         end_offset: p.end_offset(),
         size_bytes: p.size_bytes(),
+        disk_bytes: p.disk_bytes(),
         segments: p.segment_count(),
     }
 }

@@ -16,20 +16,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::name::validate_name;
 use crate::notify::Watchers;
-pub(crate) use cleaner::Cleaner;
 pub use cleaner::CleanerReport;
+pub(crate) use cleaner::{Cleaner, CleanerSettings};
 pub use cleanup::{CleanupPolicy, WhenFull};
 pub use config::{Durability, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
 pub(crate) use topic::{BufferReservation, Topic};
 
-use crate::clock::Clock;
 use crate::error::{Error, IoOp, Result};
 use crate::group::{validate_group_id, Group, TopicPartition, OFFSETS_EXTENSION};
 use crate::partition::Partition;
@@ -85,8 +83,7 @@ impl Catalog {
         storage: Arc<dyn Storage>,
         auto_create: Option<TopicConfig>,
         repair: bool,
-        clock: Arc<dyn Clock>,
-        cleaner_interval: Duration,
+        cleaner: CleanerSettings,
     ) -> Result<Catalog> {
         for sub in [TOPICS_DIR, GROUPS_DIR] {
             storage::create_dir_synced(&*storage, &dir.join(sub))?;
@@ -94,7 +91,7 @@ impl Catalog {
         // Offsets files read from now on may be renames a crash left in
         // the page cache only: made durable before they are acted on.
         storage::sync_dir(&*storage, &dir.join(GROUPS_DIR))?;
-        let cleaner = Cleaner::new(clock, cleaner_interval);
+        let cleaner = Cleaner::new(cleaner);
         let env = TopicEnv { storage: Arc::clone(&storage), cleaner: Arc::clone(cleaner.waker()) };
         let topics = open_all(&dir.join(TOPICS_DIR), &env, repair)?;
         let catalog = Catalog {

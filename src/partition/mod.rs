@@ -17,11 +17,13 @@ use crate::record::codec;
 use crate::record::{now_ms, NewRecord, Record};
 use crate::stats::{Latencies, PartitionStats};
 use crate::trace::{event, SLOW_SYNC};
+mod compact;
 mod options;
 mod recovery;
 mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
+pub(crate) use compact::CompactionRules;
 pub use options::PartitionOptions;
 pub(crate) use options::{segment_setters, LiveSegmentConfig, SegmentConfig};
 pub use recovery::RecoveryReport;
@@ -74,15 +76,18 @@ const LOCK_FILE: &str = "partition.lock";
 
 /// A partition log in one directory. `Send + Sync`: share it in an `Arc`.
 //
-// Locks (docs/DESIGN.md, 8 to 10): `writer` (appends, rolls, cuts, the
-// synced watermark), then `sync_state`, then `segments`; no fdatasync runs
-// under `sync_state`.
+// Locks (docs/DESIGN.md, 8 to 10): `compaction` (a compaction pass, a
+// truncation), then `writer` (appends, rolls, cuts, the synced watermark),
+// then `sync_state`, then `segments`; no fdatasync runs under `sync_state`.
 pub struct Partition {
     dir: PathBuf,
     options: PartitionOptions,
     /// The segment configuration in force (it may change while open).
     config: LiveSegmentConfig,
     segments: RwLock<Vec<Arc<Segment>>>,
+    /// Held by a compaction pass and by a truncation: both write a
+    /// segment's `.cleaned` files, which must not interleave.
+    compaction: Mutex<()>,
     writer: Mutex<Option<SegmentWriter>>,
     /// Whether a sync is running; waiters for it park on `sync_done`.
     sync_state: Mutex<bool>,
@@ -149,6 +154,7 @@ impl Partition {
             config: LiveSegmentConfig::new(options.segments),
             options,
             segments: RwLock::new(segments),
+            compaction: Mutex::new(()),
             writer: Mutex::new(Some(recovered.writer)),
             sync_state: Mutex::new(false),
             sync_done: Condvar::new(),
@@ -648,10 +654,19 @@ impl Partition {
         self.segments.read().last().cloned().ok_or(Error::Closed { what: "partition" })
     }
 
-    /// Reads the record at `offset`.
+    /// Reads the record at `offset`. On a compacted topic, an offset
+    /// compacted away reads as the next surviving record (as a Kafka fetch
+    /// does); if none survives before the end offset, the read fails with
+    /// [`Error::OffsetOutOfRange`].
     pub fn read(&self, offset: u64) -> Result<Record> {
-        let segment = self.segment_for(offset)?;
-        segment.record(offset)
+        let mut at = offset;
+        loop {
+            let segment = self.segment_for(at)?;
+            match segment.record_from(at)? {
+                Some(record) => return Ok(record),
+                None => at = segment.end_offset(),
+            }
+        }
     }
 
     /// The segment holding `offset`, which must be in range.
@@ -673,11 +688,23 @@ impl Partition {
     /// Reads up to `max_records` consecutive records from `offset` as one
     /// batch (never more than the rest of `offset`'s segment; call again
     /// from [`RecordBatch::next_offset`]). An empty batch at the end offset.
+    ///
+    /// On a compacted topic the batch starts at the first record that
+    /// survived at or after `offset` (holes are crossed, even into the next
+    /// segment) and its [`RecordBatch::next_offset`] is past the holes
+    /// after its last record.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
-        if offset == self.end_offset() && offset >= self.log_start_offset() {
-            return Ok(RecordBatch::empty(offset));
+        let mut at = offset;
+        loop {
+            if at == self.end_offset() && at >= self.log_start_offset() {
+                return Ok(RecordBatch::empty(at));
+            }
+            let batch = self.segment_for(at)?.read_batch(at, max_records as u64)?;
+            if !batch.is_empty() || batch.next_offset() == at || max_records == 0 {
+                return Ok(batch);
+            }
+            at = batch.next_offset();
         }
-        self.segment_for(offset)?.read_batch(offset, max_records as u64)
     }
 
     /// Iterates over records from `offset` to the end offset as it is when
@@ -701,12 +728,15 @@ impl Partition {
             if !active && times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                 continue;
             }
-            let from = times.scan_start(segment.base_offset(), timestamp_ms).max(start).max(segment.base_offset());
+            let mut from = times.scan_start(segment.base_offset(), timestamp_ms).max(start).max(segment.base_offset());
             drop(times);
-            for offset in from..segment.end_offset() {
-                if segment.record(offset)?.timestamp_ms() >= timestamp_ms {
-                    return Ok(Some(offset));
+            while from < segment.end_offset() {
+                // On a compacted segment, the next surviving record.
+                let Some(record) = segment.record_from(from)? else { break };
+                if record.timestamp_ms() >= timestamp_ms {
+                    return Ok(Some(record.offset()));
                 }
+                from = record.offset() + 1;
             }
         }
         Ok(None)
@@ -717,6 +747,7 @@ impl Partition {
     /// Records already read stay valid: the cut segment is rewritten into a
     /// new file, never changed in place.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        let _no_compaction = self.compaction.lock();
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         let (start, end) = (self.log_start_offset(), self.end_offset());
@@ -727,14 +758,16 @@ impl Partition {
             return Ok(());
         }
         // The old writer's files are replaced, never rewritten in place.
-        let fresh = self.check(self.cut(offset), Damage::Files)?;
+        let (kept, fresh) = self.check(self.cut(offset), Damage::Files)?;
         self.truncations.fetch_add(1, Ordering::Relaxed);
         {
             let mut segments = self.segments.write();
-            let replaced_from = segments.partition_point(|s| s.base_offset() < fresh.segment().base_offset());
+            let first_replaced = kept.as_ref().map_or(fresh.segment().base_offset(), |k| k.base_offset());
+            let replaced_from = segments.partition_point(|s| s.base_offset() < first_replaced);
             for segment in segments.drain(replaced_from..) {
                 segment.retire();
             }
+            segments.extend(kept);
             segments.push(Arc::clone(fresh.segment()));
             self.recount_sealed(&segments);
         }
@@ -747,8 +780,10 @@ impl Partition {
     }
 
     /// Deletes the segments from the one holding `offset` on, then rewrites
-    /// that one's records below `offset` as the new active segment.
-    fn cut(&self, offset: u64) -> Result<SegmentWriter> {
+    /// that one's records below `offset` as the new active segment — or, if
+    /// it is compacted, as a compacted segment ending at `offset` (returned
+    /// first), followed by a new, empty active segment.
+    fn cut(&self, offset: u64) -> Result<(Option<Arc<Segment>>, SegmentWriter)> {
         let storage = &*self.options.storage;
         let segments = self.segments.read().clone();
         let keep = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
@@ -762,7 +797,17 @@ impl Partition {
         }
         let capacity = self.config.segment_bytes();
         let interval = self.config.index_interval_bytes();
-        SegmentWriter::rewrite_prefix(storage, &self.dir, holder, offset, capacity, interval)
+        if !holder.is_compacted() {
+            return SegmentWriter::rewrite_prefix(storage, &self.dir, holder, offset, capacity, interval)
+                .map(|writer| (None, writer));
+        }
+        let kept = if offset > base { Some(self.compacted_prefix(holder, offset)?) } else { None };
+        if kept.is_none() {
+            files::delete_segment_files(storage, &self.dir, base)?;
+        }
+        let writer = SegmentWriter::create(storage, &self.dir, offset, capacity)?;
+        storage.sync_dir(&self.dir).map_err(|e| Error::io(IoOp::SyncDirectory, &self.dir, e))?;
+        Ok((kept, writer))
     }
 
     /// Advances the log start offset to `offset` (at most the end offset):
@@ -908,13 +953,24 @@ impl Iterator for PartitionIter<'_> {
                 }
             },
         };
-        let record = segment.record(offset);
+        let record = segment.record_from(offset);
+        let end = segment.end_offset();
         self.segment = Some(segment);
-        match &record {
-            Ok(_) => self.next += 1,
-            Err(_) => self.failed = true,
+        match record {
+            Ok(Some(record)) => {
+                self.next = record.offset() + 1;
+                Some(Ok(record))
+            }
+            // The rest of a compacted segment was compacted away.
+            Ok(None) => {
+                self.next = end;
+                self.next()
+            }
+            Err(error) => {
+                self.failed = true;
+                Some(Err(error))
+            }
         }
-        Some(record)
     }
 }
 

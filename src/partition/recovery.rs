@@ -20,10 +20,10 @@ use crate::error::{Error, IoOp, Result};
 use crate::partition::options::PartitionOptions;
 use crate::partition::state::{self, PartitionState, STATE_FILE};
 use crate::record::codec::FrameError;
-use crate::segment::check::{self, Examined, SealedSegment};
+use crate::segment::check::{self, Examined};
 use crate::segment::files::{self, FileBytes};
-use crate::segment::header::LOG_HEADER_BYTES;
-use crate::segment::{rewrite_valid_prefix, OpenParts, Segment, SegmentWriter};
+use crate::segment::header::{self, LOG_HEADER_BYTES};
+use crate::segment::{compacted, rewrite_valid_prefix, OpenParts, Segment, SegmentWriter};
 use crate::storage::Storage;
 
 /// What opening a partition found and did.
@@ -53,6 +53,9 @@ pub struct RecoveryReport {
     /// records that a deletion had already passed, or repair cut there), so
     /// it restarted empty at the start: this was the end it had.
     pub restarted_from: Option<u64>,
+    /// Compactions that had committed the swap of a segment but not
+    /// finished it, completed on open.
+    pub swaps_completed: usize,
 }
 
 /// A recovered partition, ready to append.
@@ -67,7 +70,8 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(dir: &Path, options: &PartitionOptions) -> Result<Recovered> {
     let storage = &*options.storage;
     remove_temp_files(storage, dir)?;
-    let mut report = RecoveryReport::default();
+    let swaps_completed = compacted::settle_swaps(storage, dir)?;
+    let mut report = RecoveryReport { swaps_completed, ..RecoveryReport::default() };
     let state = state::read(dir)?;
     report.state_rebuilt = state.is_none();
     let bases = files::list_bases(dir)?;
@@ -187,8 +191,16 @@ impl Recovery<'_> {
         let Some(verified) = check::verify_seal(self.dir, base)? else { return Ok(None) };
         let times =
             check::load_time_index(self.dir, base, &verified, self.options.segments.index_interval_bytes as u64)?;
-        if !is_last {
-            return Ok(Some(Trusted::Sealed(Segment::open_sealed(self.dir, base, verified.log_len, times)?)));
+        if !is_last || verified.compacted {
+            let segment = Segment::open_sealed(self.dir, base, verified.log_len, times, verified.compacted)?;
+            if is_last {
+                // A compacted segment is never appended to: a new active
+                // segment starts at its end.
+                let end = segment.end_offset();
+                self.segments.push(segment);
+                return self.create(end).map(|writer| Some(Trusted::Active(writer)));
+            }
+            return Ok(Some(Trusted::Sealed(segment)));
         }
         let first_timestamp = verified.first_timestamp;
         let parts = OpenParts::existing(self.dir, base, verified.log_len)?;
@@ -245,14 +257,21 @@ impl Recovery<'_> {
         active: bool,
     ) -> Result<Option<SegmentWriter>> {
         self.report.indexes_rebuilt += 1;
-        let parts = rewrite_valid_prefix(self.storage, self.dir, base, &scan, active)?;
-        if active {
+        // A compacted segment stays sealed; a new one is appended to.
+        let compacted = scan.compacted_end.is_some();
+        let parts = rewrite_valid_prefix(self.storage, self.dir, base, &scan, active && !compacted)?;
+        if active && !compacted {
             let capacity = self.options.segments.segment_bytes as usize;
             return SegmentWriter::open(self.dir, base, capacity, parts, scan.times, first_timestamp).map(Some);
         }
-        let verified = SealedSegment { log_len: parts.log_len as u64, entry_count: parts.entries, first_timestamp };
+        let log_len = parts.log_len as u64;
         drop(parts);
-        self.segments.push(Segment::open_sealed(self.dir, base, verified.log_len, scan.times)?);
+        let segment = Segment::open_sealed(self.dir, base, log_len, scan.times, compacted)?;
+        let end = segment.end_offset();
+        self.segments.push(segment);
+        if active {
+            return self.create(end).map(Some);
+        }
         Ok(None)
     }
 
@@ -303,7 +322,12 @@ impl Recovery<'_> {
     fn later_segments_hold_data(&self, i: usize) -> Result<bool> {
         for &base in self.bases.iter().skip(i + 1) {
             let log = FileBytes::map(&self.dir.join(files::file_name(base, "log")))?;
-            if log.get(LOG_HEADER_BYTES..).is_some_and(|frames| check::valid_frame_len(frames, base).is_some()) {
+            // A compacted segment holds its range of offsets even when
+            // compaction removed every record of it.
+            let compacted = header::compacted_end(&log).is_some();
+            let first_frame_valid =
+                log.get(LOG_HEADER_BYTES..).is_some_and(|frames| check::valid_frame_len(frames, base).is_some());
+            if compacted || first_frame_valid {
                 return Ok(true);
             }
         }

@@ -16,8 +16,12 @@ use crate::storage::{le, meta};
 /// The valid prefix of a log file, found by [`scan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Scan {
-    /// Position of each valid frame, in offset order.
+    /// The dense index of the valid frames: the position of each offset
+    /// from the base on, in a compacted segment the position of the first
+    /// surviving frame at or after it (the end of the log past the last).
     pub(crate) positions: Vec<u32>,
+    /// The end offset a compacted segment's header names.
+    pub(crate) compacted_end: Option<u64>,
     /// The time index of the valid frames.
     pub(crate) times: TimeIndex,
     /// End of the last valid frame.
@@ -27,17 +31,36 @@ pub(crate) struct Scan {
     pub(crate) stop: Option<FrameError>,
 }
 
+/// Most offsets one segment can span: one per smallest frame of the
+/// largest segment. A compacted header naming a longer span is not ours.
+pub(crate) const MAX_SEGMENT_SPAN: u64 = (i32::MAX as u64 - LOG_HEADER_BYTES as u64) / FRAME_HEADER_BYTES as u64 + 1;
+
 /// Walks the frames of a whole `.log` file (header included) from the first
-/// one, checking each frame's CRC and that it holds offset `base + n`.
+/// one, checking each frame's CRC and that it holds offset `base + n` — or,
+/// in a compacted segment, an offset above the previous frame's and below
+/// the segment's end, holes in between pointing at the next frame.
 pub(crate) fn scan(log: &[u8], base_offset: u64, interval_bytes: u64) -> Scan {
-    let mut scan = Scan { positions: Vec::new(), times: TimeIndex::default(), valid_end: LOG_HEADER_BYTES, stop: None };
+    let compacted_end =
+        header::compacted_end(log).filter(|&end| end > base_offset && end - base_offset <= MAX_SEGMENT_SPAN);
+    let mut scan = Scan {
+        positions: Vec::new(),
+        compacted_end,
+        times: TimeIndex::default(),
+        valid_end: LOG_HEADER_BYTES,
+        stop: None,
+    };
     let mut position = LOG_HEADER_BYTES;
     while position < log.len() {
-        let expected = base_offset + scan.positions.len() as u64;
-        match check_frame(&log[position..], expected) {
-            Ok((layout, timestamp)) => {
-                scan.positions.push(position as u32);
-                scan.times.observe(expected, timestamp, layout.frame_len() as u64, interval_bytes);
+        let next = base_offset + scan.positions.len() as u64;
+        let found = match compacted_end {
+            None => check_frame(&log[position..], next).map(|(layout, timestamp)| (next, layout, timestamp)),
+            Some(end) => check_frame_within(&log[position..], next, end),
+        };
+        match found {
+            Ok((offset, layout, timestamp)) => {
+                let holes = (offset - next) as usize;
+                scan.positions.extend(std::iter::repeat_n(position as u32, holes + 1));
+                scan.times.observe(offset, timestamp, layout.frame_len() as u64, interval_bytes);
                 position += layout.frame_len();
                 scan.valid_end = position;
             }
@@ -48,7 +71,22 @@ pub(crate) fn scan(log: &[u8], base_offset: u64, interval_bytes: u64) -> Scan {
             }
         }
     }
+    // The holes after a compacted segment's last frame, if nothing is wrong.
+    if let Some(end) = compacted_end.filter(|_| scan.stop.is_none()) {
+        let holes = end.saturating_sub(base_offset + scan.positions.len() as u64) as usize;
+        scan.positions.extend(std::iter::repeat_n(scan.valid_end as u32, holes));
+    }
     scan
+}
+
+/// Validates the frame at the start of `bytes` of a compacted segment: its
+/// offset at least `next` and below `end`.
+pub(crate) fn check_frame_within(bytes: &[u8], next: u64, end: u64) -> Result<(u64, Layout, i64), FrameError> {
+    let view = codec::decode(bytes)?;
+    if view.offset() < next || view.offset() >= end {
+        return Err(FrameError::OffsetMismatch { expected: next, found: view.offset() });
+    }
+    Ok((view.offset(), view.layout(), view.timestamp_ms()))
 }
 
 /// Validates the frame at the start of `bytes` and that it holds `expected`.
@@ -130,6 +168,8 @@ pub(crate) struct SealedSegment {
     pub(crate) log_len: u64,
     pub(crate) entry_count: u64,
     pub(crate) first_timestamp: Option<i64>,
+    /// A compacted segment (with holes).
+    pub(crate) compacted: bool,
 }
 
 /// Checks segment `base`'s index seal against its log: header, entry CRC,
@@ -146,8 +186,9 @@ pub(crate) fn verify_seal(dir: &Path, base: u64) -> Result<Option<SealedSegment>
     if base_offset != base || !seal_matches(&seal, entries, &log, base) {
         return Ok(None);
     }
-    let first_timestamp = (seal.entry_count > 0).then(|| frame_timestamp(&log, LOG_HEADER_BYTES));
-    Ok(Some(SealedSegment { log_len: seal.log_len, entry_count: seal.entry_count, first_timestamp }))
+    let first_timestamp = (log.len() > LOG_HEADER_BYTES).then(|| frame_timestamp(&log, LOG_HEADER_BYTES));
+    let compacted = header::compacted_end(&log).is_some();
+    Ok(Some(SealedSegment { log_len: seal.log_len, entry_count: seal.entry_count, first_timestamp, compacted }))
 }
 
 fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
@@ -157,6 +198,9 @@ fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
     if !lengths_agree || !header_agrees || crc32c::crc32c(entries) != seal.entries_crc {
         return false;
     }
+    if let Some(end) = header::compacted_end(log) {
+        return compacted_seal_matches(seal, entries, log, base, end);
+    }
     let Some(last) = seal.entry_count.checked_sub(1) else {
         return log.len() == LOG_HEADER_BYTES;
     };
@@ -164,6 +208,30 @@ fn seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64) -> bool {
     let first_ok = valid_frame_len(&log[LOG_HEADER_BYTES..], base).is_some();
     let last_len = log.get(position..).and_then(|tail| valid_frame_len(tail, base + last));
     first_ok && last_len.is_some_and(|len| position + len == log.len())
+}
+
+/// The seal of a compacted segment: it spans `base..end` densely; the
+/// first frame and the last are valid and where their entries say, the
+/// holes before the first point at it and the last ends the log (a segment
+/// compaction emptied has every entry at the end of its header). Reads the
+/// index and two frames.
+fn compacted_seal_matches(seal: &Seal, entries: &[u8], log: &[u8], base: u64, end: u64) -> bool {
+    if end <= base || end - base > MAX_SEGMENT_SPAN || seal.entry_count != end - base {
+        return false;
+    }
+    let entry = |n: u64| le::u32_at(entries, n as usize * INDEX_ENTRY_BYTES) as usize;
+    if log.len() == LOG_HEADER_BYTES {
+        return (0..seal.entry_count).all(|n| entry(n) == LOG_HEADER_BYTES);
+    }
+    let Ok((first, _, _)) = check_frame_within(&log[LOG_HEADER_BYTES..], base, end) else { return false };
+    if entry(0) != LOG_HEADER_BYTES || entry(first - base) != LOG_HEADER_BYTES {
+        return false;
+    }
+    let trailing = (0..seal.entry_count).rev().take_while(|&n| entry(n) == log.len()).count() as u64;
+    let Some(last) = seal.entry_count.checked_sub(trailing + 1) else { return false };
+    let position = entry(last);
+    let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES);
+    frame.and_then(|f| valid_frame_len(f, base + last)).is_some_and(|len| position + len == log.len())
 }
 
 /// The `.tix` of a trusted segment, or a rebuild from its log if missing or

@@ -7,6 +7,7 @@
 //! uses to decide what of a segment can be trusted.
 
 pub(crate) mod check;
+pub(crate) mod compacted;
 pub(crate) mod files;
 pub(crate) mod header;
 pub(crate) mod index;

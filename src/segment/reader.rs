@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::record::codec::{self, FRAME_HEADER_BYTES};
 use crate::record::{Record, RecordView};
-use crate::segment::check::check_frame;
+use crate::segment::check::{check_frame, check_frame_within};
 use crate::segment::files;
 use crate::segment::header::LOG_HEADER_BYTES;
 use crate::segment::index::{self, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
@@ -29,22 +29,33 @@ pub struct RecordBatch {
     frames: Option<Pinned>,
     first_offset: u64,
     count: u64,
+    /// Where the next read starts: after the last record, and past the
+    /// holes compaction left after it.
+    next: u64,
 }
 
 impl RecordBatch {
     /// A batch of no records at `offset`.
     pub(crate) fn empty(offset: u64) -> RecordBatch {
-        RecordBatch { frames: None, first_offset: offset, count: 0 }
+        RecordBatch::empty_until(offset, offset)
     }
 
-    /// Offset of the first record.
+    /// A batch of no records read at `offset`, the next read at `next`
+    /// (offsets in between were compacted away).
+    pub(crate) fn empty_until(offset: u64, next: u64) -> RecordBatch {
+        RecordBatch { frames: None, first_offset: offset, count: 0, next }
+    }
+
+    /// Offset of the first record (on a compacted topic, the first that
+    /// survived at or after the offset read).
     pub fn first_offset(&self) -> u64 {
         self.first_offset
     }
 
-    /// The offset after the last record: where the next read starts.
+    /// Where the next read starts: the offset after the last record (past
+    /// any offsets compaction removed after it).
     pub fn next_offset(&self) -> u64 {
-        self.first_offset + self.count
+        self.next
     }
 
     /// Records in the batch.
@@ -127,11 +138,21 @@ pub(crate) struct Segment {
     /// Set when a truncation or deletion took the segment out of its
     /// partition: readers holding it must look the offset up again.
     retired: AtomicBool,
+    /// Compacted: frames hold increasing offsets with holes, and the index
+    /// entry of a removed offset points at the next surviving frame (or the
+    /// end of the log). Such a segment is sealed and never appended to.
+    compacted: bool,
 }
 
 impl Segment {
     pub(crate) fn new(base_offset: u64, log: Arc<MappedFile>, index: Arc<MappedFile>, times: TimeIndex) -> Self {
-        Segment { base_offset, log, index, times: RwLock::new(times), retired: AtomicBool::new(false) }
+        let retired = AtomicBool::new(false);
+        Segment { base_offset, log, index, times: RwLock::new(times), retired, compacted: false }
+    }
+
+    /// Whether the segment was compacted (holds holes).
+    pub(crate) fn is_compacted(&self) -> bool {
+        self.compacted
     }
 
     /// Marks the segment as no longer part of its partition.
@@ -196,27 +217,59 @@ impl Segment {
 
     /// The published log bytes from the frame of `offset` on, checking the
     /// offset is in this segment and its index entry points inside the
-    /// log: a stale or crafted index is an error, never a wild read.
-    fn frames_from(&self, offset: u64) -> Result<(usize, &[u8])> {
+    /// log: a stale or crafted index is an error, never a wild read. `None`
+    /// when `offset` is in a compacted segment's holes after its last frame.
+    fn frames_from(&self, offset: u64) -> Result<Option<(usize, &[u8])>> {
         let n = offset.checked_sub(self.base_offset).filter(|&n| n < self.record_count()).ok_or(
             Error::OffsetOutOfRange { offset, log_start_offset: self.base_offset, end_offset: self.end_offset() },
         )?;
         let position = self.position(n);
         let published = self.log.published();
+        if self.compacted && position == published {
+            return Ok(None);
+        }
         if position < LOG_HEADER_BYTES || position.saturating_add(FRAME_HEADER_BYTES) > published {
             let reason = format!("index entry of offset {offset} points outside the log ({published} bytes)");
             return Err(Error::corrupt(self.log.path(), position as u64, reason));
         }
-        Ok((position, self.log.bytes(position, published - position)))
+        Ok(Some((position, self.log.bytes(position, published - position))))
     }
 
-    /// Reads the published record at `offset`, validating its frame.
-    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
-        let (position, available) = self.frames_from(offset)?;
+    /// Validates the frame at the start of `bytes`, read for offset `next`:
+    /// it holds `next` — or, compacted, an offset from `next` to the end
+    /// whose own index entry points at `position`. Returns its offset and
+    /// layout.
+    fn check_frame_for(&self, bytes: &[u8], position: usize, next: u64) -> Result<(u64, codec::Layout)> {
         let corrupt = |reason: String| Error::corrupt(self.log.path(), position as u64, reason);
-        let (layout, _) = check_frame(available, offset).map_err(|e| corrupt(e.to_string()))?;
-        self.check_tiling(offset + 1, position + layout.frame_len())?;
-        Ok(Record::new(self.log.pin(position, layout.frame_len()), layout))
+        if !self.compacted {
+            let (layout, _) = check_frame(bytes, next).map_err(|e| corrupt(e.to_string()))?;
+            return Ok((next, layout));
+        }
+        let (offset, layout, _) =
+            check_frame_within(bytes, next, self.end_offset()).map_err(|e| corrupt(e.to_string()))?;
+        let own = self.position(offset - self.base_offset);
+        if own != position {
+            return Err(corrupt(format!("offset {offset} is at {position}, but its index entry says {own}")));
+        }
+        Ok((offset, layout))
+    }
+
+    /// Reads the published record at `offset` — on a compacted segment, the
+    /// first surviving at or after it — validating its frame. `None` when
+    /// no record of this segment is at or after `offset` (compacted away).
+    pub(crate) fn record_from(&self, offset: u64) -> Result<Option<Record>> {
+        let Some((position, available)) = self.frames_from(offset)? else { return Ok(None) };
+        let (found, layout) = self.check_frame_for(available, position, offset)?;
+        self.check_tiling(found + 1, position + layout.frame_len())?;
+        Ok(Some(Record::new(self.log.pin(position, layout.frame_len()), layout)))
+    }
+
+    /// Reads the published record at exactly `offset` of a segment without
+    /// holes.
+    pub(crate) fn record(&self, offset: u64) -> Result<Record> {
+        debug_assert!(!self.compacted, "exact reads are for dense segments");
+        let found = self.record_from(offset)?.filter(|r| r.offset() == offset);
+        found.ok_or_else(|| Error::corrupt(self.log.path(), 0, format!("no record at offset {offset}")))
     }
 
     /// Checks that frames read up to `end` are followed by the index entry
@@ -226,7 +279,15 @@ impl Segment {
     /// caught as corruption rather than returned as a record.
     fn check_tiling(&self, next: u64, end: usize) -> Result<()> {
         let n = next - self.base_offset;
-        if n >= self.record_count() || self.position(n) == end {
+        if n >= self.record_count() {
+            // A compacted segment's last frame ends its log.
+            if self.compacted && end != self.log.published() {
+                let reason = format!("the last frame ends at {end}, before the end of the log");
+                return Err(Error::corrupt(self.log.path(), end as u64, reason));
+            }
+            return Ok(());
+        }
+        if self.position(n) == end {
             return Ok(());
         }
         let reason =
@@ -236,21 +297,31 @@ impl Segment {
 
     /// Reads up to `max_records` published records from `offset` (in this
     /// segment) as one batch, validating every frame once.
+    /// On a compacted segment, the batch starts at the first record that
+    /// survived at or after `offset`, and ends past the holes after its
+    /// last record.
     pub(crate) fn read_batch(&self, offset: u64, max_records: u64) -> Result<RecordBatch> {
-        let count = max_records.min(self.end_offset().saturating_sub(offset));
-        if count == 0 {
+        let most = max_records.min(self.end_offset().saturating_sub(offset));
+        if most == 0 {
             return Ok(RecordBatch::empty(offset));
         }
-        let (start, available) = self.frames_from(offset)?;
-        let mut len = 0;
-        for n in 0..count {
-            let frame = &available[len..];
-            let (layout, _) = check_frame(frame, offset + n)
-                .map_err(|e| Error::corrupt(self.log.path(), (start + len) as u64, e.to_string()))?;
+        let Some((start, available)) = self.frames_from(offset)? else {
+            return Ok(RecordBatch::empty_until(offset, self.end_offset()));
+        };
+        let (mut len, mut count, mut next, mut first) = (0, 0, offset, None);
+        while count < most && (len < available.len() || !self.compacted) {
+            let (found, layout) = self.check_frame_for(&available[len..], start + len, next)?;
+            first.get_or_insert(found);
             len += layout.frame_len();
+            count += 1;
+            next = found + 1;
         }
-        self.check_tiling(offset + count, start + len)?;
-        Ok(RecordBatch { frames: Some(self.log.pin(start, len)), first_offset: offset, count })
+        self.check_tiling(next, start + len)?;
+        if self.compacted && start + len == self.log.published() {
+            next = self.end_offset();
+        }
+        let first_offset = first.unwrap_or(offset);
+        Ok(RecordBatch { frames: Some(self.log.pin(start, len)), first_offset, count, next })
     }
 
     /// The time index.
@@ -261,11 +332,32 @@ impl Segment {
     /// Maps sealed segment `base` of `dir` read-only: its log of `log_len`
     /// bytes (checked by [`verify_seal`](crate::segment::check::verify_seal)
     /// or just rewritten) and its index.
-    pub(crate) fn open_sealed(dir: &Path, base: u64, log_len: u64, times: TimeIndex) -> Result<Arc<Segment>> {
+    /// Maps compacted segment `base..end` of `dir`, just installed, with
+    /// the time index written beside it.
+    pub(crate) fn open_compacted(dir: &Path, base: u64, end: u64) -> Result<Arc<Segment>> {
+        let [log_path, _, time_path] = files::paths(dir, base);
+        let log_len = files::open(&log_path, false)?
+            .metadata()
+            .map_err(|e| Error::io(crate::error::IoOp::Stat, &log_path, e))?
+            .len();
+        let bytes = crate::storage::meta::read_if_exists(&time_path)?.unwrap_or_default();
+        let times = TimeIndex::decode(&bytes, base, end).unwrap_or_default();
+        let segment = Segment::open_sealed(dir, base, log_len, times, true)?;
+        debug_assert_eq!(segment.end_offset(), end);
+        Ok(segment)
+    }
+
+    pub(crate) fn open_sealed(
+        dir: &Path,
+        base: u64,
+        log_len: u64,
+        times: TimeIndex,
+        compacted: bool,
+    ) -> Result<Arc<Segment>> {
         let [log_path, index_path, _] = files::paths(dir, base);
         let log = MappedFile::read_only(log_path.clone(), files::open(&log_path, false)?, LOG_HEADER_BYTES)?;
         let index = MappedFile::read_only(index_path.clone(), files::open(&index_path, false)?, INDEX_HEADER_BYTES)?;
         debug_assert_eq!(log.published() as u64, log_len);
-        Ok(Arc::new(Segment::new(base, log, index, times)))
+        Ok(Arc::new(Segment { compacted, ..Segment::new(base, log, index, times) }))
     }
 }

@@ -12,7 +12,7 @@ use crate::record::codec;
 use crate::record::NewRecord;
 use crate::segment::check::Scan;
 use crate::segment::files::{self, create_with, install, sync, temp_path, write_and_sync};
-use crate::segment::header::{encode_log_header, LOG_HEADER_BYTES};
+use crate::segment::header::{encode_compacted_log_header, encode_log_header, LOG_HEADER_BYTES};
 use crate::segment::index::{self, index_capacity, IndexHeader, Seal, INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES};
 use crate::segment::reader::Segment;
 use crate::segment::time_index::TimeIndex;
@@ -338,7 +338,13 @@ pub(crate) fn rewrite_valid_prefix(
     let log_len = scan.valid_end as u64;
     storage.set_len(&log_file, &log_path, log_len).map_err(|e| Error::io(IoOp::Truncate, &log_path, e))?;
     let synced = if active { LOG_HEADER_BYTES as u64 } else { log_len };
-    let header = encode_log_header(base, synced);
+    // A compacted segment keeps its holes up to where its valid frames
+    // (and, when all are valid, its holes) reach.
+    let end = base + scan.positions.len() as u64;
+    let header = match scan.compacted_end {
+        Some(_) if end > base => encode_compacted_log_header(base, log_len, end),
+        _ => encode_log_header(base, synced),
+    };
     storage.write_at(&log_file, &log_path, 0, &header).map_err(|e| Error::io(IoOp::Write, &log_path, e))?;
     storage.sync_file(&log_file, &log_path).map_err(|e| Error::io(IoOp::Sync, &log_path, e))?;
     let entries = index::encode_entries(&scan.positions);

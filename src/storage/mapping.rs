@@ -25,8 +25,15 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::error::{Error, IoOp, Result};
 use crate::storage::Storage;
 
-/// Bytes allocated at a time ahead of the writer.
-const ALLOCATE_CHUNK_BYTES: u64 = 32 << 20;
+/// The first allocation ahead of the writer: a partition holding a few
+/// records occupies about this much per file.
+const FIRST_CHUNK_BYTES: u64 = 64 << 10;
+/// The largest allocation ahead of the writer: files grow by doubling up to
+/// chunks of this size, so the number of allocations per segment stays small
+/// while a short segment stays small on disk.
+const LARGEST_CHUNK_BYTES: u64 = 32 << 20;
+/// Allocations end on a page boundary.
+const PAGE_BYTES: u64 = 4096;
 /// Bytes prefaulted at a time ahead of writes through the map.
 const PREFAULT_BYTES: usize = 4 << 20;
 
@@ -226,15 +233,16 @@ impl MapWriter {
         self.mapped.map.len()
     }
 
-    /// Makes sure the file has disk space up to `end` bytes, allocating in
-    /// chunks. Fails (disk full, ...) without changing any byte.
+    /// Makes sure the file has disk space up to `end` bytes, allocating
+    /// ahead in chunks that double with the file (see
+    /// [`allocation_target`]). Fails (disk full, ...) without changing any
+    /// byte.
     pub(crate) fn reserve(&mut self, storage: &dyn Storage, end: usize) -> Result<()> {
         if end as u64 <= self.allocated {
             return Ok(());
         }
         assert!(end <= self.capacity(), "reserve past the mapping's capacity");
-        let chunk_end = (end as u64).div_ceil(ALLOCATE_CHUNK_BYTES) * ALLOCATE_CHUNK_BYTES;
-        let target = chunk_end.min(self.capacity() as u64);
+        let target = allocation_target(self.allocated, end as u64, self.capacity() as u64);
         let mapped = &self.mapped;
         storage.allocate(&mapped.file, &mapped.path, target).map_err(|e| Error::io(IoOp::Allocate, &mapped.path, e))?;
         self.allocated = target;
@@ -310,6 +318,36 @@ impl MapWriter {
     }
 }
 
+/// The file length to allocate when a file of `allocated` bytes must hold
+/// `end`: at least `end`, ahead of it by as much as the file already holds
+/// (between [`FIRST_CHUNK_BYTES`] and [`LARGEST_CHUNK_BYTES`]), on a page
+/// boundary, and never past the mapping's `capacity`.
+fn allocation_target(allocated: u64, end: u64, capacity: u64) -> u64 {
+    let ahead = allocated.clamp(FIRST_CHUNK_BYTES, LARGEST_CHUNK_BYTES);
+    let target = end.max(allocated + ahead).div_ceil(PAGE_BYTES) * PAGE_BYTES;
+    let target = target.min(capacity);
+    debug_assert!(target >= end && target > allocated);
+    target
+}
+
 fn file_len(file: &File, path: &Path) -> Result<u64> {
     Ok(file.metadata().map_err(|e| Error::io(IoOp::Stat, path, e))?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_doubles_from_a_small_first_chunk_up_to_the_largest() {
+        let capacity = 1 << 30;
+        assert_eq!(allocation_target(128, 129, capacity), FIRST_CHUNK_BYTES + PAGE_BYTES);
+        assert_eq!(allocation_target(1 << 20, (1 << 20) + 1, capacity), 2 << 20);
+        assert_eq!(allocation_target(512 << 20, (512 << 20) + 1, capacity), (512 << 20) + LARGEST_CHUNK_BYTES);
+        // A large append gets at least what it needs, page-aligned.
+        assert_eq!(allocation_target(128, 10 << 20, capacity), 10 << 20);
+        assert_eq!(allocation_target(128, (10 << 20) + 1, capacity), (10 << 20) + PAGE_BYTES);
+        // Never past the mapping.
+        assert_eq!(allocation_target(capacity - 10, capacity, capacity), capacity);
+    }
 }
