@@ -135,6 +135,10 @@ fn buffer_memory_bounds_the_bytes_queued_whatever_the_record_count() {
     let error = endless.send(&ProducerRecord::new("t", &value)).unwrap().get().unwrap_err();
     assert!(matches!(error, Error::BufferExhausted { buffer_memory: 100, waited_ms: 0, .. }), "{error}");
     endless.send_direct(&ProducerRecord::new("t", &value)).unwrap();
+    // The largest bound is no bound at all, without overflow.
+    let unbounded = log.producer(ProducerConfig::default().buffer_memory(u64::MAX)).unwrap();
+    unbounded.send(&ProducerRecord::new("t", &value)).unwrap().get().unwrap();
+    assert_eq!(unbounded.stats().buffer_memory, u64::MAX);
     assert!(matches!(
         log.producer(ProducerConfig::default().buffer_memory(0)),
         Err(Error::InvalidArgument { name: "buffer_memory", .. })

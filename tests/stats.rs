@@ -62,6 +62,13 @@ fn a_snapshot_counts_what_was_done() {
     drop(producer);
     // A producer closed or dropped is not listed.
     assert!(log.stats().unwrap().producers.is_empty());
+    // After close: the log refuses, a partition still held answers (its
+    // counters as they were, no segment open), nothing panics.
+    let held = log.partition("events", 0).unwrap();
+    log.clone().close().unwrap();
+    assert!(matches!(log.stats(), Err(Error::Closed { .. })));
+    let after = held.stats();
+    assert_eq!((after.records_appended, after.end_offset, after.segments), (3, 3, 0));
 }
 
 #[test]

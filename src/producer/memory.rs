@@ -69,12 +69,13 @@ impl Memory {
         // No deadline (a wait too long to add) means waiting for room.
         let deadline = max_block.map(|wait| started.checked_add(wait));
         let mut used = self.used.lock();
-        while *used + bytes > self.limit {
+        while used.saturating_add(bytes) > self.limit {
             match deadline {
                 None => return Err(exhausted(0)),
                 Some(None) => self.freed.wait(&mut used),
                 Some(Some(deadline)) => {
-                    if self.freed.wait_until(&mut used, deadline).timed_out() && *used + bytes > self.limit {
+                    if self.freed.wait_until(&mut used, deadline).timed_out() && used.saturating_add(bytes) > self.limit
+                    {
                         return Err(exhausted(waited_ms));
                     }
                 }
