@@ -237,6 +237,18 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The log or partition was opened read-only (`Log::open_read_only`,
+    /// `Partition::open_read_only`): it reads what another process writes
+    /// and changes nothing, so appends, syncs, commits and admin calls are
+    /// refused.
+    #[error("cannot {operation}: {path} is open read-only (open it with Log::open or Partition::open to write)")]
+    ReadOnly {
+        /// What was refused: `"append"`, `"commit"`, `"create a topic"`, ...
+        operation: &'static str,
+        /// The log or partition directory.
+        path: PathBuf,
+    },
+
     /// A topic name (or group id) breaks Kafka's rule: 1 to 249 characters
     /// of `[A-Za-z0-9._-]`, not `.` or `..`.
     #[error("invalid name {name:?}: {reason}")]

@@ -18,6 +18,7 @@ pub mod clock;
 mod consumer;
 mod error;
 mod group;
+pub mod inspect;
 mod log;
 mod name;
 mod notify;
@@ -31,7 +32,8 @@ pub mod storage;
 mod trace;
 
 pub use catalog::{
-    CleanerReport, CleanupPolicy, Durability, PartitionDescription, TopicConfig, TopicDescription, WhenFull,
+    CleanerReport, CleanupPolicy, Durability, PartitionDescription, SegmentLimits, TopicConfig, TopicDescription,
+    WhenFull,
 };
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerIter, ConsumerRecord, ConsumerRecords, Rebalance,

@@ -172,6 +172,8 @@ struct LogInner {
     syncer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     /// The cleaner thread: `Catalog::stop_cleaner` stops it.
     cleaner: Mutex<Option<JoinHandle<()>>>,
+    /// A read-only log's follower thread: dropping the sender stops it.
+    follower: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     /// Held while open; released by `close`, or when the last owner drops.
     lock: Mutex<Option<DirLock>>,
 }
@@ -221,9 +223,80 @@ impl Log {
             producers: Mutex::new(Vec::new()),
             syncer: Mutex::new(Some(syncer)),
             cleaner: Mutex::new(Some(cleaner)),
+            follower: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
         };
         Ok(Log { inner: Arc::new(inner) })
+    }
+
+    /// Opens the log in `dir` read-only, for looking at it while another
+    /// process owns it (or after that process died): takes no lock and
+    /// writes nothing — no recovery, no cleaner, no syncer. Each partition
+    /// shows a consistent prefix (its sealed segments, and the active one up
+    /// to its last complete frame whose CRC verifies: the owner may be
+    /// mid-write), and follows the owner's appends, rolls, truncations,
+    /// retention and topic changes: a thread polls the files of the
+    /// partitions a consumer waits on every [`Log::FOLLOW_INTERVAL`], and
+    /// the topic list every [`Log::TOPICS_INTERVAL`] (a lookup of a topic
+    /// not seen yet looks at once).
+    ///
+    /// Consumers read, and may read a group's committed offsets (for lag),
+    /// but a commit — and a consumer that would auto-commit — fails with
+    /// [`Error::ReadOnly`], as do producers and every admin call. A read
+    /// below a start the owner moved up is [`Error::OffsetOutOfRange`] and a
+    /// consumer follows its `auto_offset_reset`.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Log, LogOptions, TopicConfig};
+    ///
+    /// let owner = Log::open(dir.path(), LogOptions::default())?;
+    /// owner.create_topic("events", TopicConfig::new(1))?;
+    /// owner.partition("events", 0)?.append(&larder::record::NewRecord::new(b"hello"))?;
+    ///
+    /// // Another process (here: the same one) looks at the live log.
+    /// let reader = Log::open_read_only(dir.path())?;
+    /// assert!(reader.is_read_only());
+    /// assert_eq!(reader.partition("events", 0)?.read(0)?.value(), Some(&b"hello"[..]));
+    /// assert!(matches!(reader.create_topic("x", TopicConfig::new(1)), Err(larder::Error::ReadOnly { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::invalid("dir", format!("{} is not a directory", dir.display())));
+        }
+        let catalog = Arc::new(Catalog::open_read_only(&dir, Arc::new(OsStorage), Arc::new(SystemClock))?);
+        let follower = start_follower(Arc::clone(&catalog))?;
+        let inner = LogInner {
+            dir,
+            catalog,
+            producers: Mutex::new(Vec::new()),
+            syncer: Mutex::new(None),
+            cleaner: Mutex::new(None),
+            follower: Mutex::new(Some(follower)),
+            lock: Mutex::new(None),
+        };
+        Ok(Log { inner: Arc::new(inner) })
+    }
+
+    /// How often a read-only log looks for new records in the partitions
+    /// consumers wait on (see docs/FORMAT.md, "Reading a live log").
+    pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
+
+    /// How often a read-only log looks for topics created, deleted or grown.
+    pub const TOPICS_INTERVAL: Duration = Duration::from_millis(200);
+
+    /// Whether the log was opened with [`Log::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.catalog.is_read_only()
+    }
+
+    /// Fails with [`Error::ReadOnly`] naming `operation` on a read-only log.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        self.inner.catalog.check_writable(operation)
     }
 
     /// The log's directory.
@@ -272,8 +345,15 @@ impl Log {
     }
 
     /// Configuration and per-partition figures of topic `name`.
+    /// On a read-only log, each partition is brought up to date first.
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        Ok(self.inner.catalog.topic(name)?.describe())
+        let topic = self.inner.catalog.topic(name)?;
+        if self.is_read_only() {
+            for partition in topic.partitions() {
+                partition.refresh()?;
+            }
+        }
+        Ok(topic.describe())
     }
 
     /// Grows topic `name` to `partitions` partitions; the count only grows.
@@ -281,6 +361,7 @@ impl Log {
     /// the topic keeps its old count. Groups subscribed to the topic
     /// rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
+        self.check_writable("add partitions")?;
         self.inner.catalog.topic(name)?.add_partitions(partitions)?;
         self.inner.catalog.topic_changed(name);
         Ok(())
@@ -293,6 +374,7 @@ impl Log {
     /// atomically first; new segment limits apply from the next append,
     /// new cleanup settings from the cleaner's next pass (woken at once).
     pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.check_writable("alter a topic")?;
         self.inner.catalog.topic(name)?.alter(config)
     }
 
@@ -302,6 +384,7 @@ impl Log {
     /// whole segments below it leave the disk. Returns the new log start.
     /// `before` past the end offset is refused with [`Error::InvalidArgument`].
     pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
+        self.check_writable("delete records")?;
         let partition = self.partition(name, partition)?;
         let end = partition.end_offset();
         if before > end {
@@ -341,14 +424,21 @@ impl Log {
     /// A producer sending into this log.
     pub fn producer(&self, config: ProducerConfig) -> Result<Producer> {
         self.inner.catalog.check_open()?;
+        self.check_writable("produce")?;
         let producer = Producer::start(Arc::clone(&self.inner.catalog), config)?;
         self.inner.producers.lock().push(producer.downgrade());
         Ok(producer)
     }
 
     /// A consumer reading from this log.
+    /// On a read-only log, a consumer with a group id and auto-commit on is
+    /// refused with [`Error::ReadOnly`] (it could never commit): turn
+    /// `enable_auto_commit` off.
     pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
         self.inner.catalog.check_open()?;
+        if config.group_id.is_some() && config.enable_auto_commit {
+            self.check_writable("auto-commit (set enable_auto_commit(false) on a read-only log)")?;
+        }
         Consumer::new(Arc::clone(&self.inner.catalog), config)
     }
 
@@ -365,7 +455,10 @@ impl Log {
         if !group.exists() {
             return Err(Error::UnknownGroup { group: id.to_string() });
         }
-        Ok(group.describe(|tp| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset())))
+        // `refresh` brings a read-only partition up to date, and returns
+        // the end offset of one this process owns.
+        let end_offset = |tp: &TopicPartition| self.partition(&tp.topic, tp.partition).and_then(|p| p.refresh());
+        Ok(group.describe(|tp| end_offset(tp).unwrap_or(0)))
     }
 
     /// A snapshot of the whole log, for a status endpoint or a metrics
@@ -420,6 +513,7 @@ impl Log {
     /// [`Error::GroupNotEmpty`] while it has members, and
     /// [`Error::UnknownGroup`] if it stores nothing.
     pub fn delete_group(&self, id: &str) -> Result<()> {
+        self.check_writable("delete a group")?;
         self.inner.catalog.group(id)?.delete()
     }
 
@@ -472,6 +566,10 @@ impl LogInner {
             drop(stop);
             let _ = syncer.join();
         }
+        if let Some((stop, follower)) = self.follower.lock().take() {
+            drop(stop);
+            let _ = follower.join();
+        }
         self.catalog.stop_cleaner();
         if let Some(cleaner) = self.cleaner.lock().take() {
             let _ = cleaner.join();
@@ -489,6 +587,38 @@ fn start_cleaner(catalog: Arc<Catalog>) -> Result<JoinHandle<()>> {
         .name(name.into())
         .spawn(move || catalog.run_cleaner())
         .map_err(|e| Error::io(IoOp::SpawnThread, name, e))
+}
+
+/// Follows a read-only log's files until its stop channel disconnects:
+/// the partitions consumers wait on every [`Log::FOLLOW_INTERVAL`] (a
+/// refresh wakes them if records came), the topic list every
+/// [`Log::TOPICS_INTERVAL`]. Polling rather than inotify: a refresh is one
+/// `pread` of the active segment's tail, works on every file system
+/// (inotify sees nothing of writes through a shared map on some), and needs
+/// no new dependency.
+fn start_follower(catalog: Arc<Catalog>) -> Result<(Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(0);
+    let name = "larder-follower";
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut topics_seen = Instant::now();
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Log::FOLLOW_INTERVAL) {
+                if topics_seen.elapsed() >= Log::TOPICS_INTERVAL {
+                    // A failure (the log's directory gone) is met by the
+                    // next lookup, which fails by name.
+                    let _ = catalog.follow();
+                    topics_seen = Instant::now();
+                }
+                for topic in catalog.open_topics() {
+                    for partition in topic.partitions().iter().filter(|p| p.watchers().is_watched()) {
+                        let _ = partition.refresh();
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::io(IoOp::SpawnThread, name, e))?;
+    Ok((stop, thread))
 }
 
 /// Syncs the partitions of `Interval` topics at their period, until its

@@ -113,6 +113,11 @@ impl Watchers {
         self.count.store(list.len(), Ordering::SeqCst);
     }
 
+    /// Whether any waker is registered (someone waits for new data).
+    pub(crate) fn is_watched(&self) -> bool {
+        self.count.load(Ordering::SeqCst) > 0
+    }
+
     /// Wakes every registered waker. Called after new data is published:
     /// the fence orders that publication before the load of `count`, and a
     /// consumer registers (SeqCst) before it looks for data, so either the

@@ -34,6 +34,21 @@ pub enum Durability {
     Sync,
 }
 
+/// A topic's segment settings as [`TopicConfig::segment_limits`] reports
+/// them (each set by the setter of the same name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentLimits {
+    /// Bytes at which the active segment rolls.
+    pub segment_bytes: u32,
+    /// Age at which the active segment rolls, if set.
+    pub segment_ms: Option<u64>,
+    /// The largest record accepted, in bytes of its frame.
+    pub max_record_bytes: u32,
+    /// Log bytes between two time index entries.
+    pub index_interval_bytes: u32,
+}
+
 /// How a topic is created and stored.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +159,17 @@ impl TopicConfig {
     /// The buffer bound and its behaviour, if set.
     pub fn buffer(&self) -> Option<(u64, WhenFull)> {
         self.cleanup.buffer
+    }
+
+    /// How segments are cut and records bounded.
+    pub fn segment_limits(&self) -> SegmentLimits {
+        let segments = &self.segments;
+        SegmentLimits {
+            segment_bytes: segments.segment_bytes,
+            segment_ms: segments.segment_ms,
+            max_record_bytes: segments.max_record_bytes,
+            index_interval_bytes: segments.index_interval_bytes,
+        }
     }
 
     /// The number of partitions.

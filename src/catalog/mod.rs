@@ -10,6 +10,7 @@ mod cleaner;
 mod cleanup;
 pub(crate) mod config;
 mod description;
+mod follow;
 mod topic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +25,7 @@ use crate::notify::Watchers;
 pub use cleaner::CleanerReport;
 pub(crate) use cleaner::{Cleaner, CleanerSettings};
 pub use cleanup::{CleanupPolicy, WhenFull};
-pub use config::{Durability, TopicConfig};
+pub use config::{Durability, SegmentLimits, TopicConfig};
 pub use description::{PartitionDescription, TopicDescription};
 pub(crate) use topic::{BufferReservation, Topic};
 
@@ -62,6 +63,8 @@ pub(crate) struct Catalog {
     /// Consumers that follow the topic list (subscribed by pattern, or
     /// without a group): woken when a topic is created, deleted or grown.
     topic_watchers: Watchers,
+    /// Opened read-only (`follow`): admin calls and commits are refused.
+    read_only: bool,
 }
 
 /// A group, once loaded.
@@ -106,6 +109,7 @@ impl Catalog {
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             topic_watchers: Watchers::default(),
+            read_only: false,
         };
         catalog.forget_missing_topics()?;
         Ok(catalog)
@@ -135,6 +139,7 @@ impl Catalog {
     /// One cleaner pass, now.
     pub(crate) fn clean(&self) -> Result<CleanerReport> {
         self.check_open()?;
+        self.check_writable("run the cleaner")?;
         self.cleaner.pass(self)
     }
 
@@ -226,6 +231,7 @@ impl Catalog {
     /// [`Error::TopicExists`] saying how it differs.
     pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         self.check_open()?;
+        self.check_writable("create a topic")?;
         validate_name(name)?;
         config.validate()?;
         let reservation = loop {
@@ -291,6 +297,7 @@ impl Catalog {
 
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_open()?;
+        self.check_writable("delete a topic")?;
         validate_name(name)?;
         let reservation = self.reserve(name)?;
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
@@ -332,12 +339,14 @@ impl Catalog {
         if let Some(group) = &*loaded {
             return Ok(Arc::clone(group));
         }
-        let group = Arc::new(Group::load(
-            &self.dir.join(GROUPS_DIR),
-            id,
-            Arc::clone(&self.storage),
-            Arc::clone(&self.env.cleaner),
-        )?);
+        let dir = self.dir.join(GROUPS_DIR);
+        let storage = Arc::clone(&self.storage);
+        let on_commit = Arc::clone(&self.env.cleaner);
+        let group = match self.read_only {
+            true => Group::load_read_only(&dir, id, storage, on_commit)?,
+            false => Group::load(&dir, id, storage, on_commit)?,
+        };
+        let group = Arc::new(group);
         *loaded = Some(Arc::clone(&group));
         drop(loaded);
         if self.check_open().is_err() {
@@ -360,6 +369,13 @@ impl Catalog {
             return Ok(Arc::clone(topic));
         }
         validate_name(name)?;
+        if self.read_only {
+            // The owner may have created it since the last look.
+            self.follow()?;
+            if let Some(topic) = self.topics.read().get(name) {
+                return Ok(Arc::clone(topic));
+            }
+        }
         Err(Error::UnknownTopic { topic: name.into() })
     }
 
@@ -403,7 +419,12 @@ fn config_difference(existing: &TopicConfig, asked: &TopicConfig) -> Option<Stri
 fn stored_group_ids(dir: &Path) -> Result<Vec<String>> {
     let dir = dir.join(GROUPS_DIR);
     let mut ids = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(IoOp::List, &dir, e))? {
+    let entries = match std::fs::read_dir(&dir) {
+        // A log read-only before its owner ever made it: no groups.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        entries => entries.map_err(|e| Error::io(IoOp::List, &dir, e))?,
+    };
+    for entry in entries {
         let name = entry.map_err(|e| Error::io(IoOp::List, &dir, e))?.file_name();
         let id = name.to_str().and_then(|n| n.strip_suffix(&format!(".{OFFSETS_EXTENSION}")));
         if let Some(id) = id.filter(|id| validate_group_id(id).is_ok()) {

@@ -37,6 +37,8 @@ pub(crate) struct Topic {
     /// Serializes the topic's own admin calls (adding partitions), which
     /// do file work without holding `partitions`.
     admin: Mutex<()>,
+    /// Opened read-only (another process owns it): admin calls refused.
+    read_only: bool,
     env: TopicEnv,
     /// Bytes sent to the topic and not yet appended, counted against its
     /// buffer.
@@ -129,7 +131,20 @@ impl Topic {
             let options = PartitionOptions { label: Some((Arc::from(name), n)), ..options.clone() };
             partitions.push(Arc::new(Partition::open(partition_dir, options)?));
         }
-        Ok(Topic {
+        Ok(Topic::assemble(dir, name, config, partitions, env, false))
+    }
+
+    /// A topic of `partitions`, open.
+    fn assemble(
+        dir: PathBuf,
+        name: &str,
+        config: TopicConfig,
+        partitions: Vec<Arc<Partition>>,
+        env: &TopicEnv,
+        read_only: bool,
+    ) -> Topic {
+        Topic {
+            read_only,
             name: name.into(),
             deleted: AtomicBool::new(false),
             dir,
@@ -141,7 +156,41 @@ impl Topic {
             space: Mutex::new(()),
             space_freed: Condvar::new(),
             senders_waiting: AtomicUsize::new(0),
-        })
+        }
+    }
+
+    /// Opens topic `name` in `dir` read-only: its configuration and its
+    /// partitions as another process stores them, followed, never written.
+    pub(crate) fn open_read_only(dir: PathBuf, name: &str, env: &TopicEnv) -> Result<Topic> {
+        let config = read_config(&dir)?;
+        let topic = Topic::assemble(dir, name, config.clone(), Vec::new(), env, true);
+        topic.open_partitions_read_only(&config)?;
+        Ok(topic)
+    }
+
+    /// Opens read-only the partitions `config` names that are not open
+    /// yet; returns whether there were any.
+    fn open_partitions_read_only(&self, config: &TopicConfig) -> Result<bool> {
+        let from = self.partition_count();
+        let options = config.partition_options(&self.env);
+        let mut added = Vec::new();
+        for n in from..config.partitions {
+            let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
+            added.push(Arc::new(Partition::open_read_only(self.dir.join(n.to_string()), options)?));
+        }
+        let grew = !added.is_empty();
+        self.partitions.write().extend(added);
+        Ok(grew)
+    }
+
+    /// A read-only topic catches up with its `topic.meta`: a configuration
+    /// changed by its owner, partitions added. Returns whether partitions
+    /// were added.
+    pub(crate) fn follow_read_only(&self) -> Result<bool> {
+        let config = read_config(&self.dir)?;
+        let grew = self.open_partitions_read_only(&config)?;
+        *self.config.write() = config;
+        Ok(grew)
     }
 
     /// Takes the topic's directory out of place, renaming it to
@@ -164,6 +213,15 @@ impl Topic {
         }
         storage::sync_dir(&*self.env.storage, doomed.parent().unwrap_or(Path::new(".")))?;
         remove_if_exists(&*self.env.storage, doomed)
+    }
+
+    /// Fails with [`Error::ReadOnly`] naming `operation` on a topic
+    /// another process owns.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        match self.read_only {
+            true => Err(Error::ReadOnly { operation, path: self.dir.clone() }),
+            false => Ok(()),
+        }
     }
 
     /// The topic's name.
@@ -222,6 +280,7 @@ impl Topic {
     /// `topic.meta` names them, and only then are they used: if any step
     /// fails, they are removed again and the topic keeps its old count.
     pub(crate) fn add_partitions(&self, count: u32) -> Result<()> {
+        self.check_writable("add partitions")?;
         let _admin = self.admin.lock();
         let current = self.partition_count();
         if count <= current {
@@ -264,6 +323,7 @@ impl Topic {
     /// the new cleanup settings at its next pass. Sealed segments are not
     /// rewritten.
     pub(crate) fn alter(&self, config: TopicConfig) -> Result<()> {
+        self.check_writable("alter a topic")?;
         let _admin = self.admin.lock();
         let current = self.partition_count();
         if config.partitions != current {
@@ -387,6 +447,13 @@ impl Topic {
         let partitions = self.partitions().iter().enumerate().map(|(n, p)| describe_partition(n as u32, p)).collect();
         TopicDescription { name: self.name.to_string(), config: self.config(), partitions }
     }
+}
+
+/// The configuration `dir/topic.meta` holds.
+fn read_config(dir: &Path) -> Result<TopicConfig> {
+    let path = dir.join(META_FILE);
+    let bytes = meta::read_if_exists(&path)?.ok_or_else(|| Error::corrupt(&path, 0, "topic metadata is missing"))?;
+    TopicConfig::decode(&bytes).map_err(|reason| Error::corrupt(&path, 0, reason))
 }
 
 /// Writes a new topic's metadata and empty partition directories into

@@ -8,6 +8,7 @@ mod assignor;
 mod description;
 mod membership;
 mod offsets;
+pub(crate) use offsets::inspect as inspect_offsets;
 mod topic_partition;
 
 use std::path::Path;
@@ -71,6 +72,25 @@ impl Group {
         })
     }
 
+    /// Group `id` of a log open read-only: its committed offsets as another
+    /// process stores them in `dir`, read again whenever they are asked for
+    /// and the file changed; it never commits.
+    pub(crate) fn load_read_only(
+        dir: &Path,
+        id: &str,
+        storage: Arc<dyn Storage>,
+        on_commit: Arc<Waker>,
+    ) -> Result<Group> {
+        let path = dir.join(format!("{id}.{OFFSETS_EXTENSION}"));
+        let offsets = Offsets::load_read_only(id, path, storage)?;
+        Ok(Group {
+            id: id.to_string(),
+            membership: Mutex::new(Membership::new(id)),
+            offsets: Mutex::new(offsets),
+            on_commit,
+        })
+    }
+
     /// The group's id.
     pub(crate) fn id(&self) -> &str {
         &self.id
@@ -78,7 +98,13 @@ impl Group {
 
     /// Whether the group exists: it has live members or stored offsets.
     pub(crate) fn exists(&self) -> bool {
-        self.membership.lock().len() > 0 || self.offsets.lock().stored()
+        // Membership before offsets (the lock order).
+        let members = self.membership.lock().len();
+        let mut offsets = self.offsets.lock();
+        // A read-only group whose file cannot be read exists: using it
+        // fails by name.
+        let readable = offsets.refresh().is_ok();
+        members > 0 || offsets.stored() || !readable
     }
 
     /// Adds a member subscribed to `topics`; see [`Membership::join`].
@@ -132,7 +158,9 @@ impl Group {
 
     /// The committed offset of `tp`, if any.
     pub(crate) fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
-        self.offsets.lock().committed(tp)
+        let mut offsets = self.offsets.lock();
+        offsets.refresh()?;
+        offsets.committed(tp)
     }
 
     /// The topics this group has committed offsets for.
@@ -168,7 +196,10 @@ impl Group {
     /// partition's end.
     pub(crate) fn describe(&self, end_offset: impl Fn(&TopicPartition) -> u64) -> GroupDescription {
         let (generation, rebalancing, members) = self.membership.lock().describe();
-        let stored = self.offsets.lock();
+        let mut stored = self.offsets.lock();
+        // A read-only group describes what it read last if the file cannot
+        // be read now.
+        let _ = stored.refresh();
         let offsets = stored
             .all()
             .iter()

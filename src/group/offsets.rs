@@ -37,6 +37,26 @@ pub(crate) struct Offsets {
     torn_commit_bytes: u64,
     /// The log was closed: every commit and lookup fails.
     closed: bool,
+    /// Set when the log is open read-only: the file another process
+    /// writes, as last read; nothing is ever written.
+    followed: Option<Followed>,
+}
+
+/// What a read-only group last read of its offsets file: its identity and
+/// length (`None`: there was no file). Read again when either changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Followed {
+    stamp: Option<(u64, u64, u64)>,
+}
+
+/// Device, inode and length of the file at `path`, if it exists.
+fn stamp_of(path: &Path) -> Result<Option<(u64, u64, u64)>> {
+    use std::os::unix::fs::MetadataExt as _;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.len()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(IoOp::Stat, path, e)),
+    }
 }
 
 impl Offsets {
@@ -48,11 +68,77 @@ impl Offsets {
             None => (None, BTreeMap::new()),
         };
         let torn_commit_bytes = log.as_ref().map_or(0, |log| log.torn_bytes);
-        Ok(Offsets { group: group.to_string(), path, storage, offsets, log, torn_commit_bytes, closed: false })
+        Ok(Offsets {
+            group: group.to_string(),
+            path,
+            storage,
+            offsets,
+            log,
+            torn_commit_bytes,
+            closed: false,
+            followed: None,
+        })
+    }
+
+    /// Reads the offsets another process stores at `path`, writing
+    /// nothing: a torn last commit (one being written) is skipped, not
+    /// cut. [`Offsets::refresh`] reads them again when the file changed;
+    /// commits and deletions fail with [`Error::ReadOnly`].
+    pub(crate) fn load_read_only(group: &str, path: PathBuf, storage: Arc<dyn Storage>) -> Result<Offsets> {
+        let mut offsets = Offsets {
+            group: group.to_string(),
+            path,
+            storage,
+            offsets: BTreeMap::new(),
+            log: None,
+            torn_commit_bytes: 0,
+            closed: false,
+            followed: Some(Followed { stamp: None }),
+        };
+        offsets.reread()?;
+        Ok(offsets)
+    }
+
+    /// A read-only group's offsets as the file holds them now (read again
+    /// only if the file changed); nothing for a group this process owns.
+    pub(crate) fn refresh(&mut self) -> Result<()> {
+        match self.followed {
+            Some(followed) if !self.closed && stamp_of(&self.path)? != followed.stamp => self.reread(),
+            _ => Ok(()),
+        }
+    }
+
+    fn reread(&mut self) -> Result<()> {
+        let stamp = stamp_of(&self.path)?;
+        let bytes = meta::read_if_exists(&self.path)?;
+        let replayed = match &bytes {
+            Some(bytes) => {
+                Some(replay(bytes).map_err(|(position, reason)| Error::corrupt(&self.path, position, reason))?)
+            }
+            None => None,
+        };
+        self.torn_commit_bytes = match (&bytes, &replayed) {
+            (Some(bytes), Some(replayed)) => bytes.len() as u64 - replayed.valid_len,
+            _ => 0,
+        };
+        self.offsets = replayed.map(|r| r.offsets).unwrap_or_default();
+        self.followed = Some(Followed { stamp: stamp.filter(|_| bytes.is_some()) });
+        Ok(())
+    }
+
+    /// Fails with [`Error::ReadOnly`] for a read-only group.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        match self.followed {
+            Some(_) => Err(Error::ReadOnly { operation, path: self.path.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Whether the group stores anything.
     pub(crate) fn stored(&self) -> bool {
+        if let Some(followed) = self.followed {
+            return followed.stamp.is_some();
+        }
         self.log.is_some()
     }
 
@@ -69,6 +155,7 @@ impl Offsets {
     /// them once durable.
     pub(crate) fn store(&mut self, offsets: &[(TopicPartition, u64)]) -> Result<()> {
         self.check_open()?;
+        self.check_writable("commit")?;
         let storage = &*self.storage;
         let mut committed = self.offsets.clone();
         apply(&mut committed, offsets.iter().cloned());
@@ -115,6 +202,7 @@ impl Offsets {
     /// Removes every offset and the file.
     pub(crate) fn delete(&mut self) -> Result<()> {
         self.check_open()?;
+        self.check_writable("delete a group")?;
         if self.log.take().is_none() {
             return Err(Error::UnknownGroup { group: self.group.clone() });
         }
@@ -235,6 +323,22 @@ struct Replayed {
     offsets: BTreeMap<TopicPartition, u64>,
     valid_len: u64,
     frames: usize,
+}
+
+/// What an offsets file holds, for inspection.
+pub(crate) struct Inspected {
+    /// The offsets its valid commits leave.
+    pub(crate) offsets: BTreeMap<TopicPartition, u64>,
+    /// How many valid commits there are.
+    pub(crate) commits: usize,
+    /// Where the valid commits end.
+    pub(crate) valid_len: u64,
+}
+
+/// An offsets file's contents — or the byte position and reason of the
+/// corruption that stops a replay.
+pub(crate) fn inspect(bytes: &[u8]) -> Result<Inspected, (u64, String)> {
+    replay(bytes).map(|r| Inspected { offsets: r.offsets, commits: r.frames, valid_len: r.valid_len })
 }
 
 /// Replays an offsets log. A bad frame that is the last thing in the file

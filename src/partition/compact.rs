@@ -67,6 +67,7 @@ impl Partition {
     /// range are rewritten even if nothing goes (they are clean from then
     /// on, so the next pass maps further); clean ones only if something does.
     pub(crate) fn compact(&self, rules: &CompactionRules) -> Result<Compaction> {
+        self.check_writable("compact")?;
         let _one_at_a_time = self.compaction.lock();
         let cleanable = self.cleanable_segments(rules);
         let total: u64 = cleanable.iter().map(|s| s.log_bytes()).sum();

@@ -18,9 +18,10 @@ use crate::record::{now_ms, NewRecord, Record};
 use crate::stats::{Latencies, PartitionStats};
 use crate::trace::{event, SLOW_SYNC};
 mod compact;
+mod follower;
 mod options;
 mod recovery;
-mod state;
+pub(crate) mod state;
 
 pub use crate::segment::{BatchIter, RecordBatch};
 pub(crate) use compact::CompactionRules;
@@ -115,6 +116,9 @@ pub struct Partition {
     syncs: Latencies,
     /// Held while open; released by a clean close, or when dropped.
     lock: Mutex<Option<DirLock>>,
+    /// Set when opened read-only: the files another process writes,
+    /// followed (see `follower`); there is no writer then.
+    follower: Option<follower::Follower>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -171,6 +175,7 @@ impl Partition {
             appended_bytes: AtomicU64::new(0),
             syncs: Latencies::default(),
             lock: Mutex::new(Some(lock)),
+            follower: None,
         })
     }
 
@@ -268,11 +273,17 @@ impl Partition {
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
+        if let Some(follower) = &self.follower {
+            return self.follower_bases(follower).len();
+        }
         self.segments.read().len()
     }
 
     /// Base offsets of the segments, ascending.
     pub fn segment_base_offsets(&self) -> Vec<u64> {
+        if let Some(follower) = &self.follower {
+            return self.follower_bases(follower);
+        }
         self.segments.read().iter().map(|s| s.base_offset()).collect()
     }
 
@@ -280,6 +291,9 @@ impl Partition {
     /// bounded buffer counts. Cheap: sealed segments are counted when the
     /// list of segments changes, the active one read as it grows.
     pub fn size_bytes(&self) -> u64 {
+        if let Some(follower) = &self.follower {
+            return self.follower_size_bytes(follower);
+        }
         let active = self.segments.read().last().map_or(0, |s| s.log_bytes() + s.index_bytes());
         self.sealed_bytes.load(Ordering::Acquire) + active
     }
@@ -297,6 +311,9 @@ impl Partition {
     /// Bytes the partition's files take on the file system (blocks
     /// allocated, preallocation included).
     pub fn disk_bytes(&self) -> u64 {
+        if let Some(follower) = &self.follower {
+            return self.follower_disk_bytes(follower);
+        }
         self.segments.read().iter().map(|s| s.disk_bytes()).sum()
     }
 
@@ -417,11 +434,27 @@ impl Partition {
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {
-        let writer = guard.as_mut().ok_or(Error::Closed { what: "partition" })?;
+        let writer = guard.as_mut().ok_or_else(|| self.not_writable("append"))?;
         if self.is_poisoned() {
             return Err(Error::Poisoned { path: self.dir.clone() });
         }
         Ok(writer)
+    }
+
+    /// Why there is no writer: the partition is read-only, or closed.
+    fn not_writable(&self, operation: &'static str) -> Error {
+        match self.follower {
+            Some(_) => Error::ReadOnly { operation, path: self.dir.clone() },
+            None => Error::Closed { what: "partition" },
+        }
+    }
+
+    /// Fails with [`Error::ReadOnly`] on a read-only partition.
+    fn check_writable(&self, operation: &'static str) -> Result<()> {
+        match self.follower {
+            Some(_) => Err(self.not_writable(operation)),
+            None => Ok(()),
+        }
     }
 
     /// Fails with [`Error::Closed`] once the partition is closed: reads
@@ -493,6 +526,7 @@ impl Partition {
     /// Seals the active segment and starts a new one at the end offset, if
     /// the active segment holds any record (otherwise does nothing).
     pub fn roll(&self) -> Result<()> {
+        self.check_writable("roll")?;
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
         if writer.record_count() == 0 {
@@ -556,6 +590,7 @@ impl Partition {
     /// (segments are shared memory maps), so a process crash never loses
     /// them; only [`Partition::sync`] makes them survive power loss.
     pub fn flush(&self) -> Result<()> {
+        self.check_writable("flush")?;
         self.active_segment()?.log().start_writeback()
     }
 
@@ -569,6 +604,7 @@ impl Partition {
         // The target is what was appended before this call: a caller that
         // waited for the lock while another sync covered its records
         // returns without an fdatasync of its own (group commit).
+        self.check_writable("sync")?;
         let target = self.end_offset();
         let mut syncing = self.sync_state.lock();
         loop {
@@ -659,6 +695,9 @@ impl Partition {
     /// does); if none survives before the end offset, the read fails with
     /// [`Error::OffsetOutOfRange`].
     pub fn read(&self, offset: u64) -> Result<Record> {
+        if let Some(follower) = &self.follower {
+            return self.follower_read(follower, offset);
+        }
         let mut at = offset;
         loop {
             let segment = self.segment_for(at)?;
@@ -694,6 +733,9 @@ impl Partition {
     /// segment) and its [`RecordBatch::next_offset`] is past the holes
     /// after its last record.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
+        if let Some(follower) = &self.follower {
+            return self.follower_read_batch(follower, offset, max_records);
+        }
         let mut at = offset;
         loop {
             if at == self.end_offset() && at >= self.log_start_offset() {
@@ -717,6 +759,9 @@ impl Partition {
     /// The first offset whose record has a timestamp >= `timestamp_ms`
     /// (Kafka's `offsets_for_times`), or `None` if no record is that recent.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        if let Some(follower) = &self.follower {
+            return self.follower_offset_for_timestamp(follower, timestamp_ms);
+        }
         self.check_open()?;
         let segments = self.segments.read().clone();
         let start = self.log_start_offset();
@@ -747,6 +792,7 @@ impl Partition {
     /// Records already read stay valid: the cut segment is rewritten into a
     /// new file, never changed in place.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        self.check_writable("truncate")?;
         let _no_compaction = self.compaction.lock();
         let mut guard = self.writer.lock();
         let writer = self.writable(&mut guard)?;
@@ -815,6 +861,7 @@ impl Partition {
     /// it are deleted. The new start is persisted before any file goes, and
     /// offsets never change.
     pub fn delete_before(&self, offset: u64) -> Result<u64> {
+        self.check_writable("delete records")?;
         let mut guard = self.writer.lock();
         let active_base = self.writable(&mut guard)?.segment().base_offset();
         let start = offset.min(self.end_offset()).max(self.log_start_offset());
@@ -860,6 +907,11 @@ impl Partition {
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
         let mut guard = self.writer.lock();
+        if self.follower.is_some() {
+            // Nothing to seal or mark: let go of the followed files.
+            self.release_files();
+            return Ok(());
+        }
         let Some(writer) = guard.take() else { return Ok(()) };
         self.closed.store(true, Ordering::Release);
         let closed = self.seal_and_mark_clean(writer);
@@ -877,6 +929,9 @@ impl Partition {
     fn release_files(&self) {
         self.closed.store(true, Ordering::Release);
         self.segments.write().clear();
+        if let Some(follower) = &self.follower {
+            follower.clear();
+        }
         self.lock.lock().take();
     }
 
@@ -933,6 +988,10 @@ impl Iterator for PartitionIter<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
+        if self.partition.follower.is_some() && self.next >= self.partition.end_offset() && !self.failed {
+            // A read-only partition learns of new records when refreshed.
+            let _ = self.partition.refresh();
+        }
         // The end first: a truncation retires segments before it lowers the
         // end, so an end that includes later appends comes with the retired
         // flags of what they replaced.
@@ -940,6 +999,15 @@ impl Iterator for PartitionIter<'_> {
             return None;
         }
         let offset = self.next;
+        if self.partition.follower.is_some() {
+            let record = self.partition.read(offset);
+            match &record {
+                // Past the holes compaction left, if any.
+                Ok(record) => self.next = record.offset() + 1,
+                Err(_) => self.failed = true,
+            }
+            return Some(record);
+        }
         let cached =
             self.segment.as_ref().filter(|s| s.base_offset() <= offset && offset < s.end_offset() && !s.is_retired());
         let cached = cached.filter(|_| offset >= self.partition.log_start_offset() && !self.partition.is_closed());

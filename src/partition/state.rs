@@ -31,7 +31,7 @@ impl PartitionState {
         meta::encode(&STATE, &payload)
     }
 
-    fn decode(bytes: &[u8]) -> Result<PartitionState, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<PartitionState, String> {
         let payload = meta::decode(&STATE, bytes)?;
         if payload.len() != 24 || payload[0] > 1 {
             return Err("malformed payload".into());

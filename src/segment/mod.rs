@@ -9,6 +9,7 @@
 pub(crate) mod check;
 pub(crate) mod compacted;
 pub(crate) mod files;
+pub(crate) mod follower;
 pub(crate) mod header;
 pub(crate) mod index;
 mod reader;

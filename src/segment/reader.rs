@@ -40,6 +40,12 @@ impl RecordBatch {
         RecordBatch::empty_until(offset, offset)
     }
 
+    /// A batch of `count` validated frames of consecutive offsets pinned
+    /// in `frames`, the first holding `first_offset`.
+    pub(crate) fn from_frames(frames: Pinned, first_offset: u64, count: u64) -> RecordBatch {
+        RecordBatch { frames: Some(frames), first_offset, count, next: first_offset + count }
+    }
+
     /// A batch of no records read at `offset`, the next read at `next`
     /// (offsets in between were compacted away).
     pub(crate) fn empty_until(offset: u64, next: u64) -> RecordBatch {

@@ -93,6 +93,11 @@ impl TimeIndex {
         bytes
     }
 
+    /// The entries: `(max timestamp of records up to offset, offset)`.
+    pub(crate) fn entries(&self) -> &[(i64, u64)] {
+        &self.entries
+    }
+
     /// Decodes a `.tix` file written for the segment of offsets
     /// `[base_offset, end_offset)`; `None` if it cannot be trusted (the
     /// caller rebuilds it from the log). A CRC that matches is not enough:

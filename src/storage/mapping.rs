@@ -129,6 +129,31 @@ impl MappedFile {
         Ok(Arc::new(MappedFile { path, file, map, header_bytes, published, read_only }))
     }
 
+    /// Maps the first `len` bytes of a file another process writes,
+    /// read-only, with nothing past the header published: the follower
+    /// publishes bytes only once it has verified them through `pread`
+    /// ([`MappedFile::publish_verified`]), and never reads the map past
+    /// them. Not registered as a read-only map of this process: the file
+    /// belongs to its owner, who may append to it while it is mapped here.
+    pub(crate) fn followed(path: PathBuf, file: File, len: usize, header_bytes: usize) -> Result<Arc<MappedFile>> {
+        assert!(header_bytes <= len && len > 0);
+        // A read-only map of `len` bytes, `len` no more than the file's
+        // length when it was read. Only bytes below the published length
+        // are ever accessed, and those are frames the owner published and
+        // never cuts or rewrites in place (docs/FORMAT.md, "Reading a live
+        // log"), so no access can fault past the end of the file.
+        let map = MmapOptions::new().len(len).map_raw_read_only(&file).map_err(|e| Error::io(IoOp::Map, &path, e))?;
+        let published = AtomicUsize::new(header_bytes);
+        Ok(Arc::new(MappedFile { path, file, map, header_bytes, published, read_only: None }))
+    }
+
+    /// Publishes bytes up to `end` of a [`MappedFile::followed`] map, once
+    /// they were verified as complete frames; never moves backwards.
+    pub(crate) fn publish_verified(&self, end: usize) {
+        assert!(end <= self.map.len(), "verified end {end} past the map of {}", self.path.display());
+        self.published.fetch_max(end, Ordering::AcqRel);
+    }
+
     /// Borrows `len` published bytes starting at `position`.
     ///
     /// Panics if the range is not entirely published: that is a bug in the
