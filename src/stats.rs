@@ -184,8 +184,9 @@ pub struct ProducerStats {
     pub queued_records: usize,
     /// The queue's capacity in records.
     pub queue_capacity: usize,
-    /// Bytes of records sent and not yet acknowledged (queued or being
-    /// appended).
+    /// Bytes of records queued or being appended: held from `send` until
+    /// the appender is done with the record (just after its
+    /// acknowledgement).
     pub buffered_bytes: u64,
     /// The bound on `buffered_bytes` (`ProducerConfig::buffer_memory`).
     pub buffer_memory: u64,

@@ -144,3 +144,38 @@ fn buffer_memory_bounds_the_bytes_queued_whatever_the_record_count() {
         Err(Error::InvalidArgument { name: "buffer_memory", .. })
     ));
 }
+
+#[test]
+fn a_send_waiting_for_buffer_memory_goes_through_once_room_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let frame = larder::record::NewRecord::OVERHEAD_BYTES as u64 + 1000;
+    let config = ProducerConfig::default().buffer_memory(2 * frame).max_block(Duration::from_secs(600));
+    let producer = log.producer(config).unwrap();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let value = [3u8; 1000];
+    let first = producer
+        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    let second = producer.send(&ProducerRecord::new("t", &value)).unwrap();
+    // The third send has no room until the appender moves on: it waits
+    // (however the threads are scheduled), and goes through once it does.
+    let waiting = {
+        let producer = producer.clone();
+        std::thread::spawn(move || producer.send(&ProducerRecord::new("t", &value)).unwrap().get())
+    };
+    release.send(()).unwrap();
+    assert_eq!(first.get().unwrap().offset, 0);
+    assert_eq!(second.get().unwrap().offset, 1);
+    assert_eq!(waiting.join().unwrap().unwrap().offset, 2);
+    // Room is given back once the appender is done with the record: by the
+    // time a flush returns.
+    producer.flush().unwrap();
+    assert_eq!(producer.stats().buffered_bytes, 0);
+}

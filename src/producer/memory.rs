@@ -4,6 +4,7 @@
 //! reached — so a producer holds at most `buffer_memory` bytes of records
 //! whatever their size, beside the queue's bound in records.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,12 +12,17 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 
-/// Bytes of queued records, and the senders waiting for room. Its lock is
-/// a leaf (docs/DESIGN.md, 12).
+/// Bytes of queued records, and the senders waiting for room. Taking and
+/// giving back room are atomic operations, so senders and the appender
+/// never contend for a lock; only a sender that must wait takes `lock`
+/// (a leaf, docs/DESIGN.md 12), and a release takes it only while someone
+/// waits.
 #[derive(Debug)]
 pub(crate) struct Memory {
     limit: u64,
-    used: Mutex<u64>,
+    used: AtomicU64,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
     freed: Condvar,
 }
 
@@ -30,25 +36,47 @@ pub(crate) struct MemoryReservation {
 
 impl Drop for MemoryReservation {
     fn drop(&mut self) {
-        *self.memory.used.lock() -= self.bytes;
-        self.memory.freed.notify_all();
+        let memory = &self.memory;
+        memory.used.fetch_sub(self.bytes, Ordering::SeqCst);
+        // SeqCst on both sides: either this sees the waiter counted, or the
+        // waiter's next try sees the room given back.
+        if memory.waiters.load(Ordering::SeqCst) > 0 {
+            let _locked = memory.lock.lock();
+            memory.freed.notify_all();
+        }
     }
 }
 
 impl Memory {
     /// A bound of `limit` bytes.
     pub(crate) fn new(limit: u64) -> Arc<Memory> {
-        Arc::new(Memory { limit, used: Mutex::new(0), freed: Condvar::new() })
+        let (used, waiters) = (AtomicU64::new(0), AtomicUsize::new(0));
+        Arc::new(Memory { limit, used, waiters, lock: Mutex::new(()), freed: Condvar::new() })
     }
 
     /// Bytes held now.
     pub(crate) fn used(&self) -> u64 {
-        *self.used.lock()
+        self.used.load(Ordering::Relaxed)
     }
 
     /// The bound.
     pub(crate) fn limit(&self) -> u64 {
         self.limit
+    }
+
+    /// Takes `bytes` if they fit now.
+    fn try_take(&self, bytes: u64) -> bool {
+        let mut used = self.used.load(Ordering::SeqCst);
+        loop {
+            let wanted = used.saturating_add(bytes);
+            if wanted > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(used, wanted, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
     }
 
     /// Holds `bytes`, waiting for room up to `max_block` after `started`
@@ -60,28 +88,38 @@ impl Memory {
         max_block: Option<Duration>,
         started: Instant,
     ) -> Result<MemoryReservation> {
-        let waited_ms = max_block.map_or(0, |wait| wait.as_millis() as u64);
         let exhausted =
             |waited_ms| Error::BufferExhausted { buffer_memory: self.limit, requested_bytes: bytes, waited_ms };
         if bytes > self.limit {
             return Err(exhausted(0));
         }
-        // No deadline (a wait too long to add) means waiting for room.
-        let deadline = max_block.map(|wait| started.checked_add(wait));
-        let mut used = self.used.lock();
-        while used.saturating_add(bytes) > self.limit {
+        if !self.try_take(bytes) {
+            let Some(wait) = max_block else { return Err(exhausted(0)) };
+            self.wait_for(bytes, started.checked_add(wait)).map_err(|()| exhausted(wait.as_millis() as u64))?;
+        }
+        Ok(MemoryReservation { memory: Arc::clone(self), bytes })
+    }
+
+    /// Waits until `bytes` are taken, or `deadline` passes (`None`: no
+    /// deadline).
+    fn wait_for(&self, bytes: u64, deadline: Option<Instant>) -> std::result::Result<(), ()> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut locked = self.lock.lock();
+        let taken = loop {
+            if self.try_take(bytes) {
+                break Ok(());
+            }
             match deadline {
-                None => return Err(exhausted(0)),
-                Some(None) => self.freed.wait(&mut used),
-                Some(Some(deadline)) => {
-                    if self.freed.wait_until(&mut used, deadline).timed_out() && used.saturating_add(bytes) > self.limit
-                    {
-                        return Err(exhausted(waited_ms));
+                None => self.freed.wait(&mut locked),
+                Some(deadline) => {
+                    if self.freed.wait_until(&mut locked, deadline).timed_out() {
+                        break if self.try_take(bytes) { Ok(()) } else { Err(()) };
                     }
                 }
             }
-        }
-        *used += bytes;
-        Ok(MemoryReservation { memory: Arc::clone(self), bytes })
+        };
+        drop(locked);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        taken
     }
 }
