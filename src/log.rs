@@ -27,6 +27,7 @@ use crate::error::{Error, IoOp, Result};
 use crate::group::{GroupDescription, TopicPartition};
 use crate::partition::{Partition, RecoveryReport};
 use crate::producer::{Producer, ProducerConfig, ProducerInner};
+use crate::stats::{GroupStats, LogStats, PartitionLag, TopicStats};
 use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::{self, OsStorage, Storage};
 
@@ -38,6 +39,7 @@ pub struct LogOptions {
     auto_create: Option<TopicConfig>,
     repair: bool,
     storage: Arc<dyn Storage>,
+    lock_timeout: Duration,
     clock: Arc<dyn Clock>,
     cleaner_interval: Duration,
     cleaner_map_bytes: usize,
@@ -49,6 +51,7 @@ impl Default for LogOptions {
             auto_create: None,
             repair: false,
             storage: Arc::new(OsStorage),
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
             clock: Arc::new(SystemClock),
             cleaner_interval: LogOptions::DEFAULT_CLEANER_INTERVAL,
             cleaner_map_bytes: LogOptions::DEFAULT_CLEANER_MAP_BYTES,
@@ -57,6 +60,22 @@ impl Default for LogOptions {
 }
 
 impl LogOptions {
+    /// Default [`LogOptions::lock_timeout`]: 1 s, long enough for the
+    /// kernel to release the locks of a process killed with SIGKILL (it
+    /// takes tens of milliseconds), short enough to report a log that is
+    /// really open elsewhere without a long hang.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How long [`Log::open`] waits for the directory's lock while another
+    /// opener holds it, before failing with [`Error::Locked`] (default
+    /// [`LogOptions::DEFAULT_LOCK_TIMEOUT`]; zero tries once). A process
+    /// killed with `kill -9` holds its locks until the kernel has torn it
+    /// down, so a supervisor that restarts it at once needs this wait.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Creates an unknown topic with `config` on its first send (off by
     /// default, like a careful Kafka broker's `auto.create.topics.enable`).
     pub fn auto_create_topics(mut self, config: TopicConfig) -> Self {
@@ -122,6 +141,25 @@ impl LogOptions {
 /// clone, and every producer made from it, is gone (or [`Log::close`] is
 /// called). Consumers do not keep it open: once those are gone, a
 /// consumer's calls fail with [`Error::Closed`].
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{Log, LogOptions, TopicConfig};
+///
+/// // A restart right after a crash waits for the old process's lock.
+/// let options = LogOptions::default().lock_timeout(Duration::from_secs(5));
+/// let log = Log::open(dir.path(), options)?;
+/// log.create_topic("events", TopicConfig::new(3).retention_ms(7 * 24 * 3600 * 1000))?;
+/// assert_eq!(log.list_topics(), ["events"]);
+/// assert_eq!(log.describe_topic("events")?.partitions.len(), 3);
+/// // Every open partition recovered (here: created) cleanly or says what it cut.
+/// assert!(log.recovery_reports().iter().all(|(_, _, report)| report.truncated_bytes == 0));
+/// log.close()?; // drains producers, syncs, marks a clean shutdown
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Log {
     inner: Arc<LogInner>,
@@ -158,7 +196,7 @@ impl Log {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
         storage::create_dir_synced(&*storage, &dir)?;
-        let lock = lock_file(&dir, LOCK_FILE)?;
+        let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let catalog = Arc::new(Catalog::open(
             &dir,
             storage,
@@ -269,9 +307,29 @@ impl Log {
 
     /// Creates topic `name` with `config`. Atomic: the topic is built in a
     /// directory of its own and renamed into place, so a failure (or a
-    /// crash) part way leaves nothing behind. [`Error::TopicExists`] if the
-    /// topic exists, or is being created or deleted by another call (as
-    /// Kafka refuses to create a topic marked for deletion).
+    /// crash) part way leaves nothing behind.
+    ///
+    /// Idempotent, so a service can declare its topics at every start: if
+    /// the topic exists with the same configuration this succeeds and
+    /// changes nothing; with another configuration (a different partition
+    /// count, say) it fails with [`Error::TopicExists`] saying how they
+    /// differ ([`Log::alter_topic`] and [`Log::add_partitions`] change a
+    /// topic). A create of a topic being deleted waits for the deletion,
+    /// then creates it afresh.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Error, Log, LogOptions, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(3))?;
+    /// log.create_topic("events", TopicConfig::new(3))?; // no-op
+    /// let error = log.create_topic("events", TopicConfig::new(4)).unwrap_err();
+    /// assert!(matches!(error, Error::TopicExists { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.catalog.create_topic(name, config).map(drop)
     }
@@ -410,6 +468,53 @@ impl Log {
         Ok(group.describe(|tp| end_offset(tp).unwrap_or(0)))
     }
 
+    /// A snapshot of the whole log, for a status endpoint or a metrics
+    /// exporter: per partition, records and bytes appended since open,
+    /// start, end and synced offsets, size on disk, segments and fdatasync
+    /// latencies; per group, generation, members and lag; per producer,
+    /// queue depth and buffered bytes. It reads counters and takes each
+    /// lock for a lookup only — cheap enough to call every second (a group
+    /// stored on disk is loaded on the first call). `Serialize` with the
+    /// `serde` feature.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(2))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// producer.send_direct(&ProducerRecord::new("events", b"hello").partition(1))?;
+    /// let stats = log.stats()?;
+    /// let events = &stats.topics[0];
+    /// assert_eq!((events.name.as_str(), events.partitions[1].records_appended), ("events", 1));
+    /// assert_eq!(stats.producers[0].queued_records, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Result<LogStats> {
+        let catalog = &self.inner.catalog;
+        catalog.check_open()?;
+        let topics = catalog
+            .open_topics()
+            .iter()
+            .map(|topic| TopicStats {
+                name: topic.name().to_string(),
+                partitions: topic.partitions().iter().map(|p| p.stats()).collect(),
+            })
+            .collect();
+        let mut groups = Vec::new();
+        for id in catalog.list_groups()? {
+            let group = catalog.group(&id)?;
+            let end = |tp: &TopicPartition| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset());
+            groups.push(group_stats(group.describe(end)));
+        }
+        let producers = self.inner.producers.lock().clone();
+        let producers = producers.iter().filter_map(Weak::upgrade).filter(|p| p.is_open()).map(|p| p.stats()).collect();
+        Ok(LogStats { topics, groups, producers })
+    }
+
     /// Deletes group `id` and its committed offsets, as
     /// `kafka-consumer-groups --delete`: refused with
     /// [`Error::GroupNotEmpty`] while it has members, and
@@ -424,6 +529,7 @@ impl Log {
     /// was appended stays in the OS page cache, as when the process is
     /// killed. Producers and consumers should be dropped first.
     #[cfg(feature = "fault-injection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
     pub fn simulate_crash(self) {
         let _ = self.inner.shut(|partition| {
             partition.abandon();
@@ -563,4 +669,27 @@ fn sync_due(topics: &Topics, last_sync: &mut BTreeMap<String, Instant>) -> Durat
         }
     }
     tick
+}
+
+/// A group's figures, from its description.
+fn group_stats(description: GroupDescription) -> GroupStats {
+    let partitions: Vec<PartitionLag> = description
+        .offsets
+        .into_iter()
+        .map(|o| PartitionLag {
+            topic: o.partition.topic,
+            partition: o.partition.partition,
+            committed: o.committed,
+            end_offset: o.end_offset,
+            lag: o.lag,
+        })
+        .collect();
+    GroupStats {
+        group_id: description.group_id,
+        generation: description.generation,
+        rebalancing: description.rebalancing,
+        members: description.members.len(),
+        total_lag: partitions.iter().map(|p| p.lag).sum(),
+        partitions,
+    }
 }

@@ -52,21 +52,25 @@ fn a_commit_to_a_recreated_topic_survives_the_old_deletion() {
         std::thread::spawn(move || log.delete_topic("t"))
     };
     entered.wait();
-    // The name may be free again (then the topic is created anew, used and
-    // committed to while the old deletion still runs), or still reserved
-    // by the deletion (Kafka refuses to create a topic being deleted): then
-    // the same happens once the deletion returned.
-    let mut deleter = Some(deleter);
-    let recreated_during_delete = log.create_topic("t", TopicConfig::new(1));
-    match &recreated_during_delete {
-        Ok(()) => {}
-        Err(larder::Error::TopicExists { .. }) => {
-            release.wait();
-            deleter.take().unwrap().join().unwrap().unwrap();
-            log.create_topic("t", TopicConfig::new(1)).unwrap();
+    // The topic is created anew under the name, used and committed to: while
+    // the old deletion still runs if the name is free (it was), or once it
+    // returned if the create waits for it.
+    let creator = {
+        let log = log.clone();
+        std::thread::spawn(move || log.create_topic("t", TopicConfig::new(1)))
+    };
+    for _ in 0..200 {
+        if creator.is_finished() {
+            break;
         }
-        Err(error) => panic!("create_topic during delete_topic: {error:?}"),
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
+    let mut deleter = Some(deleter);
+    if !creator.is_finished() {
+        release.wait();
+        deleter.take().unwrap().join().unwrap().unwrap();
+    }
+    creator.join().unwrap().unwrap();
     for _ in 0..3 {
         producer.send_direct(&ProducerRecord::new("t", b"new")).unwrap();
     }

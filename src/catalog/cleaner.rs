@@ -22,8 +22,10 @@ use crate::error::Result;
 use crate::group::TopicPartition;
 use crate::notify::Waker;
 use crate::partition::{CompactionRules, Partition, SegmentSummary};
+use crate::trace::event;
 
 /// What one cleaner pass did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanerReport {
@@ -118,10 +120,24 @@ impl Cleaner {
         let mut first_error = None;
         for topic in catalog.open_topics() {
             match self.clean_topic(catalog, &topic) {
-                Ok(done) => report.add(done),
+                Ok(done) => {
+                    if done != CleanerReport::default() {
+                        event!(
+                            INFO,
+                            topic = topic.name().as_ref(),
+                            segments_deleted = done.segments_deleted,
+                            bytes_freed = done.bytes_freed,
+                            partitions_compacted = done.partitions_compacted,
+                            records_compacted = done.records_compacted,
+                            "cleaner removed records"
+                        );
+                    }
+                    report.add(done);
+                }
                 // Deleted during the pass: its partitions stopped under it.
                 Err(_) if topic.is_deleted() => {}
                 Err(error) => {
+                    event!(WARN, topic = topic.name().as_ref(), error = %error, "cleaner pass failed on a topic");
                     first_error.get_or_insert(error);
                 }
             }

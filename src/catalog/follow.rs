@@ -51,6 +51,7 @@ impl Catalog {
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             admitted: RwLock::new(()),
+            topic_watchers: Default::default(),
             read_only: true,
         })
     }

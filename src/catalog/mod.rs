@@ -3,10 +3,11 @@
 //! `Log` itself, so the client layer has no import loop with it).
 //!
 //! Creating, deleting, growing and altering a topic do their file work
-//! outside the topic map's lock; the name is reserved meanwhile. A create
-//! of a reserved name fails with `TopicExists` (as Kafka refuses to create
-//! a topic being deleted); the other calls wait for the name, then look
-//! the topic up again.
+//! outside the topic map's lock; the name is reserved meanwhile. Every
+//! admin call on a reserved name waits for it, then looks the topic up
+//! again: a create after a deletion creates the topic afresh (its old
+//! committed offsets are gone by then), a grow or alter after one finds no
+//! topic.
 
 mod cleaner;
 mod cleanup;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::name::validate_name;
+use crate::notify::Watchers;
 pub use cleaner::CleanerReport;
 pub(crate) use cleaner::{Cleaner, CleanerSettings};
 pub use cleanup::{CleanupPolicy, WhenFull};
@@ -67,6 +69,9 @@ pub(crate) struct Catalog {
     /// all its file work; `close` takes it exclusively, so it returns only
     /// once they are done, and none writes to the directory after it.
     admitted: RwLock<()>,
+    /// Consumers that follow the topic list (subscribed by pattern, or
+    /// without a group): woken when a topic is created, deleted or grown.
+    topic_watchers: Watchers,
     /// Opened read-only (`follow`): admin calls and commits are refused.
     read_only: bool,
 }
@@ -113,6 +118,7 @@ impl Catalog {
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             admitted: RwLock::new(()),
+            topic_watchers: Watchers::default(),
             read_only: false,
         };
         catalog.forget_missing_topics()?;
@@ -212,6 +218,7 @@ impl Catalog {
                 group.close();
             }
         }
+        self.topic_watchers.notify();
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
         for topic in topics.values() {
@@ -249,14 +256,26 @@ impl Catalog {
         Ok(admitted)
     }
 
+    /// Creates topic `name`; if it exists with the same configuration,
+    /// returns it and changes nothing (a create under way by another
+    /// caller is waited for, then compared; so is a deletion). With another
+    /// configuration: [`Error::TopicExists`] saying how it differs.
     pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
         let _admitted = self.admit()?;
         self.check_writable("create a topic")?;
         validate_name(name)?;
         config.validate()?;
-        let reservation = self.reserve(name)?;
-        if self.topics.read().contains_key(name) {
-            return Err(Error::TopicExists { topic: name.into() });
+        let reservation = loop {
+            match self.reserve(name) {
+                Ok(reservation) => break reservation,
+                Err(_) => self.wait_not_busy(name),
+            }
+        };
+        if let Some(existing) = self.topics.read().get(name) {
+            return match config_difference(&existing.config(), &config) {
+                None => Ok(Arc::clone(existing)),
+                Some(reason) => Err(Error::TopicExists { topic: name.into(), reason }),
+            };
         }
         let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
         self.topics.write().insert(name.to_string(), Arc::clone(&topic));
@@ -265,11 +284,18 @@ impl Catalog {
         Ok(topic)
     }
 
-    /// Lets every group follow a change of `topic`'s partitions.
+    /// Lets every group, and every consumer following the topic list,
+    /// follow a change of `topic`'s partitions.
     pub(crate) fn topic_changed(&self, topic: &str) {
         for group in self.loaded_groups() {
             group.topic_changed(topic);
         }
+        self.topic_watchers.notify();
+    }
+
+    /// The consumers woken by [`Catalog::topic_changed`].
+    pub(crate) fn topic_watchers(&self) -> &Watchers {
+        &self.topic_watchers
     }
 
     /// Every group stored or in use, loaded.
@@ -360,7 +386,8 @@ impl Catalog {
     /// [`Error::TopicExists`] if another one is working on it.
     fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
         if !self.busy.lock().insert(name.to_string()) {
-            return Err(Error::TopicExists { topic: name.into() });
+            let reason = "another admin call is creating or deleting it".to_string();
+            return Err(Error::TopicExists { topic: name.into(), reason });
         }
         Ok(Reservation { catalog: self, name: name.to_string() })
     }
@@ -455,6 +482,18 @@ impl Catalog {
             self.busy_done.wait(&mut busy);
         }
     }
+}
+
+/// How `existing` differs from `asked`, in words; `None` if they are the
+/// same configuration.
+fn config_difference(existing: &TopicConfig, asked: &TopicConfig) -> Option<String> {
+    if existing == asked {
+        return None;
+    }
+    if existing.partitions != asked.partitions {
+        return Some(format!("it has {} partitions, not {}", existing.partitions, asked.partitions));
+    }
+    Some(format!("its configuration is {existing:?}, not {asked:?}"))
 }
 
 /// Ids of the groups with an offsets file in `dir`'s groups directory.

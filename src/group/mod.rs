@@ -203,6 +203,8 @@ impl Group {
     /// [`Error::Closed`]. Waits for a commit under way.
     pub(crate) fn close(&self) {
         self.offsets.lock().close();
+        // Members blocked in a poll learn the log is closed.
+        self.membership.lock().wake_all();
     }
 
     /// Members, generation and committed offsets; `end_offset` gives each

@@ -14,6 +14,7 @@ use crate::catalog::{BufferReservation, Durability, Topic};
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::producer::delivery::{Delivery, ON_APPENDER};
+use crate::producer::memory::MemoryReservation;
 use crate::producer::record::{ProducerRecord, RecordMetadata};
 use crate::record::NewRecord;
 
@@ -44,6 +45,8 @@ pub(crate) struct Message {
     delivery: Arc<Delivery>,
     /// Given back when the message is dropped, after its append.
     _reservation: Option<BufferReservation>,
+    /// The producer's `buffer_memory` held for it, given back likewise.
+    _memory: MemoryReservation,
 }
 
 impl Message {
@@ -62,7 +65,12 @@ impl Message {
     }
 
     /// A record routed as `routed`, its bytes copied, completing `delivery`.
-    pub(crate) fn new(record: &ProducerRecord<'_>, routed: Routed, delivery: Arc<Delivery>) -> Message {
+    pub(crate) fn new(
+        record: &ProducerRecord<'_>,
+        routed: Routed,
+        delivery: Arc<Delivery>,
+        memory: MemoryReservation,
+    ) -> Message {
         let Routed { topic, partition, timestamp_ms, frame_len, reservation } = routed;
         let NewRecord { key, value, headers, .. } = record.record;
         let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
@@ -82,6 +90,7 @@ impl Message {
             headers,
             delivery,
             _reservation: reservation,
+            _memory: memory,
         }
     }
 }

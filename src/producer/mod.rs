@@ -18,6 +18,7 @@
 mod appender;
 mod config;
 mod delivery;
+mod memory;
 pub mod partitioner;
 mod record;
 mod typed;
@@ -40,9 +41,11 @@ use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
 use crate::partition::Partition;
 use crate::record::{codec, now_ms, NewRecord};
+use crate::stats::ProducerStats;
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
 use delivery::{refuse_on_appender, Delivery};
+use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
 /// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
@@ -140,6 +143,8 @@ pub(crate) struct ProducerInner {
     /// The log the producer was made from, kept open while the producer
     /// lives (dropped after the appender is joined).
     _log: Arc<dyn Any + Send + Sync>,
+    /// Bytes of queued records, bounded by `buffer_memory`.
+    memory: Arc<Memory>,
 }
 
 impl Producer {
@@ -159,6 +164,7 @@ impl Producer {
         let inner = ProducerInner {
             log,
             sticky: Sticky::new(config.sticky_partition_bytes),
+            memory: Memory::new(config.buffer_memory),
             config,
             queue: RwLock::new(Some(queue)),
             drains,
@@ -231,7 +237,8 @@ impl Producer {
         let max_block = blocking.then_some(self.inner.config.max_block);
         let started = Instant::now();
         let queued = self.route(record, false, max_block).and_then(|routed| {
-            let message = Message::new(record, routed, Arc::clone(&delivery));
+            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
+            let message = Message::new(record, routed, Arc::clone(&delivery), memory);
             self.push(Envelope::Record(message), max_block, started)
         });
         self.settle(delivery, queued)
@@ -319,6 +326,12 @@ impl Producer {
         }
     }
 
+    /// The producer's queue and buffer now: records queued, bytes held
+    /// against [`ProducerConfig::buffer_memory`]. Clones share them.
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.stats()
+    }
+
     /// Blocks until every send made before this call is acknowledged (or
     /// failed).
     pub fn flush(&self) -> Result<()> {
@@ -346,6 +359,21 @@ impl Producer {
 }
 
 impl ProducerInner {
+    /// See [`Producer::stats`].
+    pub(crate) fn stats(&self) -> ProducerStats {
+        ProducerStats {
+            queued_records: self.queue.read().as_ref().map_or(0, Sender::len),
+            queue_capacity: self.config.queue_capacity,
+            buffered_bytes: self.memory.used(),
+            buffer_memory: self.memory.limit(),
+        }
+    }
+
+    /// Whether the producer still takes sends.
+    pub(crate) fn is_open(&self) -> bool {
+        self.queue.read().is_some()
+    }
+
     pub(crate) fn close(&self) {
         self.queue.write().take();
         let me = std::thread::current().id();
