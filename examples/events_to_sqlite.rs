@@ -19,6 +19,9 @@
 //! ```text
 //! cargo run --release --example events_to_sqlite -- [--events N] [--producers N] [--crash-loader] [--dir DIR]
 //! ```
+//!
+//! Without `--dir` it works in a fresh temporary directory and removes it
+//! at the end; a `--dir` given must be empty or missing, and is kept.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +45,8 @@ struct Options {
     producers: u64,
     crash_loader: bool,
     dir: PathBuf,
+    /// Whether this run made `dir` (and so removes it at the end).
+    made_dir: bool,
 }
 
 fn options() -> std::result::Result<Options, String> {
@@ -49,7 +54,8 @@ fn options() -> std::result::Result<Options, String> {
         events: 400_000,
         producers: 4,
         crash_loader: false,
-        dir: std::env::temp_dir().join("larder-events-to-sqlite"),
+        dir: std::env::temp_dir().join(format!("larder-events-to-sqlite-{}", std::process::id())),
+        made_dir: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,12 +66,24 @@ fn options() -> std::result::Result<Options, String> {
                 options.producers = value("--producers")?.parse().map_err(|e| format!("--producers: {e}"))?
             }
             "--crash-loader" => options.crash_loader = true,
-            "--dir" => options.dir = value("--dir")?.into(),
+            "--dir" => {
+                options.dir = value("--dir")?.into();
+                options.made_dir = false;
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     if options.producers == 0 {
         return Err("--producers must be at least 1".into());
+    }
+    // An example never deletes what it did not make: a directory given
+    // must be empty (or missing), so the counts start from nothing.
+    let empty = |dir: &std::path::Path| std::fs::read_dir(dir).map(|mut e| e.next().is_none()).unwrap_or(false);
+    if !options.made_dir && options.dir.exists() && !empty(&options.dir) {
+        return Err(format!("--dir {} is not empty: refusing to touch it", options.dir.display()));
+    }
+    if options.made_dir {
+        std::fs::create_dir(&options.dir).map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
     }
     Ok(options)
 }
@@ -96,14 +114,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(error) = run(&options) {
+    let outcome = run(&options);
+    if options.made_dir {
+        let _ = std::fs::remove_dir_all(&options.dir);
+    }
+    if let Err(error) = outcome {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
 }
 
 fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
-    let _ = std::fs::remove_dir_all(&options.dir);
     let log = Log::open(options.dir.join("log"), LogOptions::default())?;
     // Segments leave the disk once the loader has committed past them.
     let config = TopicConfig::new(PARTITIONS)

@@ -7,9 +7,12 @@
 //! batches, committing after each as a database loader would. Then the log
 //! is closed and reopened, and recovery reports a clean shutdown.
 //!
-//! `cargo run --release --example quickstart [DIR]` (default: a fresh
-//! directory under the system's temporary directory).
+//! `cargo run --release --example quickstart [DIR]`. Without `DIR` it
+//! works in a fresh directory under the system's temporary directory and
+//! removes it at the end. A `DIR` given is used if it is empty, missing or
+//! a larder log already, and kept; anything else is refused, untouched.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use larder::{
@@ -19,9 +22,31 @@ use larder::{
 const THREADS: u64 = 4;
 const CLICKS_PER_THREAD: u64 = 250_000;
 
+/// Where to work, and whether this run made it (and so removes it).
+fn work_dir() -> std::result::Result<(PathBuf, bool), String> {
+    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        let fresh = std::env::temp_dir().join(format!("larder-quickstart-{}", std::process::id()));
+        return match std::fs::create_dir(&fresh) {
+            Ok(()) => Ok((fresh, true)),
+            Err(e) => Err(format!("cannot create {}: {e}", fresh.display())),
+        };
+    };
+    let empty = |dir: &Path| std::fs::read_dir(dir).map(|mut entries| entries.next().is_none()).unwrap_or(false);
+    let is_log = |dir: &Path| dir.join("LOCK").is_file() && dir.join("topics").is_dir();
+    if dir.exists() && !(dir.is_dir() && (empty(&dir) || is_log(&dir))) {
+        return Err(format!("{} is not empty and not a larder log: refusing to touch it", dir.display()));
+    }
+    Ok((dir, false))
+}
+
 fn main() -> Result<()> {
-    let dir = std::env::args().nth(1).map(Into::into).unwrap_or_else(|| std::env::temp_dir().join("larder-quickstart"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let (dir, made) = match work_dir() {
+        Ok(found) => found,
+        Err(reason) => {
+            eprintln!("quickstart: {reason}");
+            std::process::exit(2);
+        }
+    };
     let log = Log::open(&dir, LogOptions::default())?;
     log.create_topic("clicks", TopicConfig::new(3))?;
     log.create_topic("payments", TopicConfig::new(1).durability(Durability::Sync))?;
@@ -64,6 +89,7 @@ fn main() -> Result<()> {
     let mut consumer = log.consumer(config.enable_auto_commit(false))?;
     consumer.subscribe(&["clicks"])?;
     let mut drained = 0u64;
+    // A log from an earlier run: the group resumes after what it committed.
     while drained < clicks {
         let records = consumer.poll(Duration::from_secs(1))?;
         drained += records.iter().filter(|record| record.value().is_some()).count() as u64;
@@ -81,6 +107,8 @@ fn main() -> Result<()> {
     let clean = log.recovery_reports().iter().all(|(_, _, report)| report.clean_shutdown);
     println!("reopened: every partition closed cleanly = {clean}");
     log.close()?;
-    std::fs::remove_dir_all(&dir).ok();
+    if made {
+        std::fs::remove_dir_all(&dir).ok();
+    }
     Ok(())
 }

@@ -30,6 +30,7 @@ fn serialized_what(topic: &Option<String>, field: &str) -> String {
 /// The file-system operation an [`Error::Io`] comes from. Whether a failure
 /// of it leaves the partition's durable state unknown — and so poisons the
 /// partition — is decided here, in [`IoOp::poisons`], and nowhere else.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IoOp {
@@ -198,6 +199,22 @@ pub enum Error {
         end_offset: u64,
     },
 
+    /// A commit named an offset past its partition's end offset — from
+    /// `commit_offsets`, or from `commit` after a `seek` past the end. It
+    /// would make the group skip every record later appended below it
+    /// (and `u64::MAX` would erase the commit), so nothing was committed.
+    #[error("commit of offset {offset} for {topic}/{partition} refused: past the end offset {end_offset}")]
+    CommitPastEnd {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset the commit named.
+        offset: u64,
+        /// The partition's end offset when the commit was made.
+        end_offset: u64,
+    },
+
     /// An option or argument is out of its allowed range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {
@@ -265,11 +282,16 @@ pub enum Error {
         topic: String,
     },
 
-    /// A topic of that name exists already.
-    #[error("topic {topic:?} exists already")]
+    /// A topic of that name exists already with another configuration
+    /// (`create_topic` with the same configuration succeeds and changes
+    /// nothing, as a declarative setup wants), or another admin call is
+    /// deleting it.
+    #[error("topic {topic:?} exists already: {reason}")]
     TopicExists {
         /// The topic.
         topic: String,
+        /// How the existing topic differs from the one asked for.
+        reason: String,
     },
 
     /// An explicit partition number is not below the topic's count.
@@ -414,6 +436,19 @@ pub enum Error {
         max_block_ms: u64,
     },
 
+    /// The producer's `buffer_memory` (Kafka's `buffer.memory`) had no room
+    /// for the record: the records queued before it were not written within
+    /// `max_block`, or the record alone is larger than the whole bound.
+    #[error("producer buffer_memory of {buffer_memory} bytes has no room for {requested_bytes} more bytes (waited {waited_ms} ms)")]
+    BufferExhausted {
+        /// The bound, in bytes.
+        buffer_memory: u64,
+        /// Bytes the record needed.
+        requested_bytes: u64,
+        /// How long the send waited, in milliseconds.
+        waited_ms: u64,
+    },
+
     /// Waiting for a delivery or a flush took longer than allowed.
     #[error("timed out after {waited_ms} ms waiting for {what}")]
     Timeout {
@@ -430,6 +465,13 @@ pub enum Error {
         /// What was closed: `"log"`, `"producer"`, `"partition"`, ...
         what: &'static str,
     },
+
+    /// [`Consumer::wakeup`](crate::Consumer::wakeup) (or a
+    /// [`WakeupHandle`](crate::WakeupHandle)) ended a poll: the one
+    /// blocked then, or the next one. Nothing was delivered or committed
+    /// by it; the consumer is as before and may poll again (or close).
+    #[error("the poll was interrupted by a wakeup")]
+    Wakeup,
 
     /// A call that waits for the producer's appender thread was made on that
     /// thread, from a delivery callback: it would wait for itself. Callbacks
@@ -463,7 +505,29 @@ pub enum Error {
     },
 }
 
+/// With the `serde` feature, an error serializes as its variant's name
+/// and its message: `{"kind": "UnknownTopic", "message": "unknown topic
+/// \"t\""}`, for a status endpoint or a command-line tool.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut fields = serializer.serialize_struct("Error", 2)?;
+        fields.serialize_field("kind", &self.kind())?;
+        fields.serialize_field("message", &self.to_string())?;
+        fields.end()
+    }
+}
+
 impl Error {
+    /// The variant's name, `"UnknownTopic"` for [`Error::UnknownTopic`]:
+    /// for logs and metrics labels.
+    pub fn kind(&self) -> String {
+        let debug = format!("{self:?}");
+        debug.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_string()
+    }
+
     /// A [`Error::Serialization`] saying why: what a
     /// [`Serializer`](crate::serializer::Serializer) returns when it cannot
     /// serialize. The typed producer fills in the topic and the field.

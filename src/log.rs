@@ -27,6 +27,7 @@ use crate::error::{Error, IoOp, Result};
 use crate::group::{GroupDescription, TopicPartition};
 use crate::partition::{Partition, RecoveryReport};
 use crate::producer::{Producer, ProducerConfig, ProducerInner};
+use crate::stats::{GroupStats, LogStats, PartitionLag, TopicStats};
 use crate::storage::lock::{lock_file, DirLock};
 use crate::storage::{self, OsStorage, Storage};
 
@@ -38,6 +39,7 @@ pub struct LogOptions {
     auto_create: Option<TopicConfig>,
     repair: bool,
     storage: Arc<dyn Storage>,
+    lock_timeout: Duration,
     clock: Arc<dyn Clock>,
     cleaner_interval: Duration,
     cleaner_map_bytes: usize,
@@ -49,6 +51,7 @@ impl Default for LogOptions {
             auto_create: None,
             repair: false,
             storage: Arc::new(OsStorage),
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
             clock: Arc::new(SystemClock),
             cleaner_interval: LogOptions::DEFAULT_CLEANER_INTERVAL,
             cleaner_map_bytes: LogOptions::DEFAULT_CLEANER_MAP_BYTES,
@@ -57,6 +60,22 @@ impl Default for LogOptions {
 }
 
 impl LogOptions {
+    /// Default [`LogOptions::lock_timeout`]: 1 s, long enough for the
+    /// kernel to release the locks of a process killed with SIGKILL (it
+    /// takes tens of milliseconds), short enough to report a log that is
+    /// really open elsewhere without a long hang.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How long [`Log::open`] waits for the directory's lock while another
+    /// opener holds it, before failing with [`Error::Locked`] (default
+    /// [`LogOptions::DEFAULT_LOCK_TIMEOUT`]; zero tries once). A process
+    /// killed with `kill -9` holds its locks until the kernel has torn it
+    /// down, so a supervisor that restarts it at once needs this wait.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Creates an unknown topic with `config` on its first send (off by
     /// default, like a careful Kafka broker's `auto.create.topics.enable`).
     pub fn auto_create_topics(mut self, config: TopicConfig) -> Self {
@@ -120,7 +139,27 @@ impl LogOptions {
 /// An open log directory: topics of partitions, shared by producers and
 /// consumers. Cheap to clone; the directory stays locked until the last
 /// clone, and every producer made from it, is gone (or [`Log::close`] is
-/// called).
+/// called). Consumers do not keep it open: once those are gone, a
+/// consumer's calls fail with [`Error::Closed`].
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{Log, LogOptions, TopicConfig};
+///
+/// // A restart right after a crash waits for the old process's lock.
+/// let options = LogOptions::default().lock_timeout(Duration::from_secs(5));
+/// let log = Log::open(dir.path(), options)?;
+/// log.create_topic("events", TopicConfig::new(3).retention_ms(7 * 24 * 3600 * 1000))?;
+/// assert_eq!(log.list_topics(), ["events"]);
+/// assert_eq!(log.describe_topic("events")?.partitions.len(), 3);
+/// // Every open partition recovered (here: created) cleanly or says what it cut.
+/// assert!(log.recovery_reports().iter().all(|(_, _, report)| report.truncated_bytes == 0));
+/// log.close()?; // drains producers, syncs, marks a clean shutdown
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Log {
     inner: Arc<LogInner>,
@@ -157,7 +196,7 @@ impl Log {
             return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
         }
         storage::create_dir_synced(&*storage, &dir)?;
-        let lock = lock_file(&dir, LOCK_FILE)?;
+        let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let catalog = Arc::new(Catalog::open(
             &dir,
             storage,
@@ -269,16 +308,40 @@ impl Log {
     /// Creates topic `name` with `config`. Atomic: the topic is built in a
     /// directory of its own and renamed into place, so a failure (or a
     /// crash) part way leaves nothing behind.
+    ///
+    /// Idempotent, so a service can declare its topics at every start: if
+    /// the topic exists with the same configuration this succeeds and
+    /// changes nothing; with another configuration (a different partition
+    /// count, say) it fails with [`Error::TopicExists`] saying how they
+    /// differ ([`Log::alter_topic`] and [`Log::add_partitions`] change a
+    /// topic). A create of a topic being deleted waits for the deletion,
+    /// then creates it afresh.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Error, Log, LogOptions, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(3))?;
+    /// log.create_topic("events", TopicConfig::new(3))?; // no-op
+    /// let error = log.create_topic("events", TopicConfig::new(4)).unwrap_err();
+    /// assert!(matches!(error, Error::TopicExists { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.inner.catalog.create_topic(name, config).map(drop)
     }
 
     /// Deletes topic `name` and all its records. Producers' later sends to
     /// it fail with [`Error::UnknownTopic`]; its groups' committed offsets
-    /// go with it. If this fails once the topic is out of the log, whether
-    /// it is gone shows on the next open (a power cut may bring it back,
-    /// with its committed offsets); a topic created again under the name
-    /// starts without offsets either way.
+    /// go with it, before the name is free for a new topic. Waits for
+    /// another admin call working on the topic. If this fails once the
+    /// topic is out of the log, whether it is gone shows on the next open
+    /// (a power cut may bring it back, with its committed offsets); a
+    /// topic created again under the name starts without offsets either
+    /// way.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.inner.catalog.delete_topic(name)
     }
@@ -306,9 +369,7 @@ impl Log {
     /// rebalance so the new partitions are read.
     pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
         self.check_writable("add partitions")?;
-        self.inner.catalog.topic(name)?.add_partitions(partitions)?;
-        self.inner.catalog.topic_changed(name);
-        Ok(())
+        self.inner.catalog.add_partitions(name, partitions)
     }
 
     /// Replaces topic `name`'s configuration (Kafka's `alter_configs`):
@@ -319,23 +380,26 @@ impl Log {
     /// new cleanup settings from the cleaner's next pass (woken at once).
     pub fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.check_writable("alter a topic")?;
-        self.inner.catalog.topic(name)?.alter(config)
+        self.inner.catalog.alter_topic(name, config)
     }
 
     /// Removes the records of `name`'s `partition` below `before` (Kafka's
     /// `delete_records`): the log start moves there at once (made durable
-    /// before this returns) and readers below it are moved up to it; the
-    /// whole segments below it leave the disk. Returns the new log start.
+    /// before this returns); the whole segments below it leave the disk.
+    /// A consumer whose position (or group's committed offset) is below the
+    /// new start is reset by its `auto_offset_reset`, as in Kafka: with
+    /// `Latest`, to the end. Returns the new log start.
     /// `before` past the end offset is refused with [`Error::InvalidArgument`].
     pub fn delete_records(&self, name: &str, partition: u32, before: u64) -> Result<u64> {
         self.check_writable("delete records")?;
-        let partition = self.partition(name, partition)?;
+        let topic = self.inner.catalog.topic(name)?;
+        let partition = topic.partition(partition)?;
         let end = partition.end_offset();
         if before > end {
             let reason = format!("offset {before} is past the end offset {end} of {}", partition.dir().display());
             return Err(Error::invalid("before", reason));
         }
-        partition.delete_before(before)?;
+        partition.delete_before(before).map_err(|e| topic.partition_error(e))?;
         Ok(partition.log_start_offset())
     }
 
@@ -369,7 +433,10 @@ impl Log {
     pub fn producer(&self, config: ProducerConfig) -> Result<Producer> {
         self.inner.catalog.check_open()?;
         self.check_writable("produce")?;
-        let producer = Producer::start(Arc::clone(&self.inner.catalog), config)?;
+        // The producer holds the log's state: the log stays open (and its
+        // directory locked) while the producer lives, as documented.
+        let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self.inner) as _;
+        let producer = Producer::start(Arc::clone(&self.inner.catalog), config, owner)?;
         self.inner.producers.lock().push(producer.downgrade());
         Ok(producer)
     }
@@ -405,6 +472,53 @@ impl Log {
         Ok(group.describe(|tp| end_offset(tp).unwrap_or(0)))
     }
 
+    /// A snapshot of the whole log, for a status endpoint or a metrics
+    /// exporter: per partition, records and bytes appended since open,
+    /// start, end and synced offsets, size on disk, segments and fdatasync
+    /// latencies; per group, generation, members and lag; per producer,
+    /// queue depth and buffered bytes. It reads counters and takes each
+    /// lock for a lookup only — cheap enough to call every second (a group
+    /// stored on disk is loaded on the first call). `Serialize` with the
+    /// `serde` feature.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(2))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// producer.send_direct(&ProducerRecord::new("events", b"hello").partition(1))?;
+    /// let stats = log.stats()?;
+    /// let events = &stats.topics[0];
+    /// assert_eq!((events.name.as_str(), events.partitions[1].records_appended), ("events", 1));
+    /// assert_eq!(stats.producers[0].queued_records, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Result<LogStats> {
+        let catalog = &self.inner.catalog;
+        catalog.check_open()?;
+        let topics = catalog
+            .open_topics()
+            .iter()
+            .map(|topic| TopicStats {
+                name: topic.name().to_string(),
+                partitions: topic.partitions().iter().map(|p| p.stats()).collect(),
+            })
+            .collect();
+        let mut groups = Vec::new();
+        for id in catalog.list_groups()? {
+            let group = catalog.group(&id)?;
+            let end = |tp: &TopicPartition| self.partition(&tp.topic, tp.partition).map_or(0, |p| p.end_offset());
+            groups.push(group_stats(group.describe(end)));
+        }
+        let producers = self.inner.producers.lock().clone();
+        let producers = producers.iter().filter_map(Weak::upgrade).filter(|p| p.is_open()).map(|p| p.stats()).collect();
+        Ok(LogStats { topics, groups, producers })
+    }
+
     /// Deletes group `id` and its committed offsets, as
     /// `kafka-consumer-groups --delete`: refused with
     /// [`Error::GroupNotEmpty`] while it has members, and
@@ -419,6 +533,7 @@ impl Log {
     /// was appended stays in the OS page cache, as when the process is
     /// killed. Producers and consumers should be dropped first.
     #[cfg(feature = "fault-injection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
     pub fn simulate_crash(self) {
         let _ = self.inner.shut(|partition| {
             partition.abandon();
@@ -440,8 +555,9 @@ impl Log {
 }
 
 impl Drop for LogInner {
-    /// The last owner gone: close every partition here and now (sealed,
-    /// marked clean, unlocked), whoever else still holds a topic.
+    /// The last owner gone (every `Log` clone and every producer made from
+    /// it): close every partition here and now (sealed, marked clean,
+    /// unlocked), whoever else — a consumer — still holds a topic.
     fn drop(&mut self) {
         let _ = self.shut(Partition::shutdown);
     }
@@ -451,7 +567,9 @@ impl LogInner {
     /// Closes the log once: producers drained, the syncer joined, the
     /// catalog closed (each partition with `close_partition`), unlocked.
     fn shut(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
-        if self.catalog.check_open().is_err() {
+        // From here every call of the log's handles fails with `Closed`
+        // (sends already queued are still appended and acknowledged).
+        if !self.catalog.begin_close() {
             return Ok(());
         }
         let producers: Vec<_> = self.producers.lock().drain(..).filter_map(|p| p.upgrade()).collect();
@@ -555,4 +673,27 @@ fn sync_due(topics: &Topics, last_sync: &mut BTreeMap<String, Instant>) -> Durat
         }
     }
     tick
+}
+
+/// A group's figures, from its description.
+fn group_stats(description: GroupDescription) -> GroupStats {
+    let partitions: Vec<PartitionLag> = description
+        .offsets
+        .into_iter()
+        .map(|o| PartitionLag {
+            topic: o.partition.topic,
+            partition: o.partition.partition,
+            committed: o.committed,
+            end_offset: o.end_offset,
+            lag: o.lag,
+        })
+        .collect();
+    GroupStats {
+        group_id: description.group_id,
+        generation: description.generation,
+        rebalancing: description.rebalancing,
+        members: description.members.len(),
+        total_lag: partitions.iter().map(|p| p.lag).sum(),
+        partitions,
+    }
 }

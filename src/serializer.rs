@@ -75,10 +75,12 @@ impl Serializer<String> for StringSerializer {
 
 /// Any `serde::Serialize` value as JSON (feature `serde`).
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonSerializer;
 
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<T: serde::Serialize + ?Sized> Serializer<T> for JsonSerializer {
     fn serialize(&self, value: &T) -> Result<Vec<u8>> {
         serde_json::to_vec(value).map_err(|e| Error::serialization(e.to_string()))
@@ -104,6 +106,7 @@ impl Deserializer<String> for StringSerializer {
 }
 
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<T: serde::de::DeserializeOwned> Deserializer<T> for JsonSerializer {
     fn deserialize(&self, bytes: &[u8]) -> Result<T> {
         serde_json::from_slice(bytes).map_err(|e| Error::serialization(e.to_string()))

@@ -1,7 +1,8 @@
 //! A full queue makes `send` block for `max_block` and then complete its
 //! handle with `QueueFull`; `try_send` does so at once; nothing queued is
 //! lost, and once the appender moves again every accepted send is
-//! acknowledged; a closed producer refuses sends with `Err(Closed)`.
+//! acknowledged; a closed producer refuses sends with `Err(Closed)`;
+//! `buffer_memory` bounds the bytes queued as the queue bounds records.
 
 use std::time::{Duration, Instant};
 
@@ -85,4 +86,96 @@ fn closed_producer_refuses_sends_after_draining_the_queue() {
     // Closed wins over whatever else is wrong with the record.
     assert!(matches!(producer.try_send(&ProducerRecord::new("nope", b"late")), Err(Error::Closed { .. })));
     assert_eq!(log.partition("t", 0).unwrap().end_offset(), 1000);
+}
+
+#[test]
+fn buffer_memory_bounds_the_bytes_queued_whatever_the_record_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let frame = larder::record::NewRecord::OVERHEAD_BYTES as u64 + 1000;
+    // Room for three 1000-byte values; the record count bound is far away.
+    let config = ProducerConfig::default().buffer_memory(3 * frame).max_block(Duration::from_millis(50));
+    let producer = log.producer(config).unwrap();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let value = [7u8; 1000];
+    // The first record is held inside its callback, so its bytes stay held.
+    let first = producer
+        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    let queued: Vec<_> = (0..2).map(|_| producer.send(&ProducerRecord::new("t", &value)).unwrap()).collect();
+    for refused in
+        [producer.send(&ProducerRecord::new("t", &value)), producer.try_send(&ProducerRecord::new("t", &value))]
+    {
+        let error = refused.unwrap().get().unwrap_err();
+        assert!(
+            matches!(error, Error::BufferExhausted { buffer_memory, requested_bytes, .. }
+                if buffer_memory == 3 * frame && requested_bytes == frame),
+            "{error}"
+        );
+    }
+    // Even a small record waits: the bound is exact.
+    let error = producer.try_send(&ProducerRecord::new("t", b"x")).unwrap().get().unwrap_err();
+    assert!(matches!(error, Error::BufferExhausted { waited_ms: 0, .. }), "{error}");
+    release.send(()).unwrap();
+    first.get().unwrap();
+    for handle in &queued {
+        handle.get().unwrap();
+    }
+    // Room again once written.
+    assert_eq!(producer.send(&ProducerRecord::new("t", &value)).unwrap().get().unwrap().offset, 3);
+    // A record larger than the whole bound fails at once, even with an
+    // endless max_block; send_direct is not bounded by it.
+    let endless = log.producer(ProducerConfig::default().buffer_memory(100).max_block(Duration::MAX)).unwrap();
+    let error = endless.send(&ProducerRecord::new("t", &value)).unwrap().get().unwrap_err();
+    assert!(matches!(error, Error::BufferExhausted { buffer_memory: 100, waited_ms: 0, .. }), "{error}");
+    endless.send_direct(&ProducerRecord::new("t", &value)).unwrap();
+    // The largest bound is no bound at all, without overflow.
+    let unbounded = log.producer(ProducerConfig::default().buffer_memory(u64::MAX)).unwrap();
+    unbounded.send(&ProducerRecord::new("t", &value)).unwrap().get().unwrap();
+    assert_eq!(unbounded.stats().buffer_memory, u64::MAX);
+    assert!(matches!(
+        log.producer(ProducerConfig::default().buffer_memory(0)),
+        Err(Error::InvalidArgument { name: "buffer_memory", .. })
+    ));
+}
+
+#[test]
+fn a_send_waiting_for_buffer_memory_goes_through_once_room_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let frame = larder::record::NewRecord::OVERHEAD_BYTES as u64 + 1000;
+    let config = ProducerConfig::default().buffer_memory(2 * frame).max_block(Duration::from_secs(600));
+    let producer = log.producer(config).unwrap();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let value = [3u8; 1000];
+    let first = producer
+        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    let second = producer.send(&ProducerRecord::new("t", &value)).unwrap();
+    // The third send has no room until the appender moves on: it waits
+    // (however the threads are scheduled), and goes through once it does.
+    let waiting = {
+        let producer = producer.clone();
+        std::thread::spawn(move || producer.send(&ProducerRecord::new("t", &value)).unwrap().get())
+    };
+    release.send(()).unwrap();
+    assert_eq!(first.get().unwrap().offset, 0);
+    assert_eq!(second.get().unwrap().offset, 1);
+    assert_eq!(waiting.join().unwrap().unwrap().offset, 2);
+    // Room is given back once the appender is done with the record: by the
+    // time a flush returns.
+    producer.flush().unwrap();
+    assert_eq!(producer.stats().buffered_bytes, 0);
 }

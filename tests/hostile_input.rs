@@ -202,7 +202,7 @@ fn bad_calls_get_typed_errors_and_change_nothing() {
                 consumer.assign(&[TopicPartition::new("t", 0)])?;
                 consumer.commit_offsets(&HashMap::from([(TopicPartition::new("t", 0), 1_000_000)]))
             },
-            |e| matches!(e, Error::OffsetOutOfRange { offset: 1_000_000, .. }),
+            |e| matches!(e, Error::CommitPastEnd { offset: 1_000_000, end_offset: 10, partition: 0, .. }),
         ),
         (
             "a zero max_poll_interval",

@@ -49,6 +49,33 @@ fn every_handle_of_a_closed_log_fails_with_closed() {
     closed(other.producer(ProducerConfig::default()).map(drop), "producer");
     closed(other.consumer(ConsumerConfig::default()).map(drop), "consumer");
     closed(other.describe_group("g").map(drop), "describe_group");
+    // Every other call that returns a Result, on every kind of handle.
+    closed(partition.read_batch(partition.end_offset(), 10).map(drop), "partition read_batch at the end");
+    closed(partition.read_batch(0, 10).map(drop), "partition read_batch");
+    closed(partition.iter_from(0).next().unwrap().map(drop), "partition iter");
+    closed(partition.offset_for_timestamp(0).map(drop), "partition offset_for_timestamp");
+    closed(partition.roll(), "partition roll");
+    closed(partition.flush(), "partition flush");
+    closed(partition.truncate_to(0), "partition truncate_to");
+    closed(partition.delete_before(1).map(drop), "partition delete_before");
+    closed(consumer.position(&tp).map(drop), "position");
+    closed(consumer.lag(&tp).map(drop), "lag");
+    closed(consumer.seek(&tp, 0), "seek");
+    closed(consumer.seek_to_end(&[]), "seek_to_end");
+    closed(consumer.pause(std::slice::from_ref(&tp)), "pause");
+    closed(consumer.commit(), "commit()");
+    closed(consumer.beginning_offsets(std::slice::from_ref(&tp)).map(drop), "beginning_offsets");
+    closed(consumer.offsets_for_times(&[(tp.clone(), 0)].into()).map(drop), "offsets_for_times");
+    closed(consumer.assign(std::slice::from_ref(&tp)), "assign");
+    closed(consumer.subscribe(&["t"]), "subscribe");
+    closed(other.delete_topic("t"), "delete_topic");
+    closed(other.add_partitions("t", 2), "add_partitions");
+    closed(other.alter_topic("t", TopicConfig::new(1)), "alter_topic");
+    closed(other.delete_records("t", 0, 1).map(drop), "delete_records");
+    closed(other.run_cleaner().map(drop), "run_cleaner");
+    closed(other.partition("t", 0).map(drop), "partition");
+    closed(other.list_groups().map(drop), "list_groups");
+    closed(other.delete_group("g"), "delete_group");
 }
 
 #[test]

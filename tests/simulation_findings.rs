@@ -14,6 +14,10 @@ use larder::{Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord,
 /// leaves the new, empty `.log` behind and does not poison the partition;
 /// appends go on in the old segment past the orphan's base offset, and the
 /// next open, even after a clean close, fails with `Corrupt`.
+/// Power-cut seeds per reproduction: few in a debug build (the README's
+/// test command stays quick), all 32 in a release build, as CI runs them.
+const SEEDS: u64 = if cfg!(debug_assertions) { 8 } else { 32 };
+
 #[test]
 fn a_failed_roll_leaves_no_orphan_segment_that_breaks_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +86,7 @@ fn disk_full_is_only_reported_when_appends_can_resume() {
 /// when a power cut undid the rename.
 #[test]
 fn a_partition_that_took_synced_records_survives_a_power_cut() {
-    for seed in 0..32 {
+    for seed in 0..SEEDS {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(SimStorage::new());
         let options = LogOptions::default().storage(disk.clone());
@@ -127,7 +131,7 @@ fn a_partition_that_took_synced_records_survives_a_power_cut() {
 /// shown it deleted (and a new topic of that name may have been created).
 #[test]
 fn a_topic_shown_deleted_stays_deleted_after_a_power_cut() {
-    for seed in 0..32 {
+    for seed in 0..SEEDS {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(SimStorage::new());
         let options = LogOptions::default().storage(disk.clone());
@@ -158,7 +162,7 @@ fn a_topic_shown_deleted_stays_deleted_after_a_power_cut() {
 fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
     use larder::{ConsumerConfig, TopicPartition};
     use std::collections::HashMap;
-    for seed in 0..32 {
+    for seed in 0..SEEDS {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(SimStorage::new());
         let options = LogOptions::default().storage(disk.clone());
@@ -197,7 +201,7 @@ fn an_acknowledged_commit_survives_a_power_cut_after_a_failed_group_load() {
 /// ("roll step 1: an empty last segment: kept (or recreated)").
 #[test]
 fn an_interrupted_roll_after_a_reopen_opens_without_repair() {
-    for seed in 0..32 {
+    for seed in 0..SEEDS {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(SimStorage::new());
         let options = PartitionOptions::default().storage(disk.clone());

@@ -102,3 +102,52 @@ fn bad_records_fail_at_send_and_leave_the_batch_alone() {
     let after = producer.send(&ProducerRecord::new("t", b"after")).unwrap();
     assert_eq!((good.get().unwrap().offset, after.get().unwrap().offset), (0, 1));
 }
+
+#[test]
+fn create_topic_is_a_no_op_for_the_same_configuration_and_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let config = TopicConfig::new(2).segment_bytes(4096).durability(Durability::Sync);
+    log.create_topic("orders", config.clone()).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    producer.send_direct(&ProducerRecord::new("orders", b"kept").partition(1)).unwrap();
+    // The same declaration again, in this open and the next: nothing changes.
+    log.create_topic("orders", config.clone()).unwrap();
+    assert_eq!(log.partition("orders", 1).unwrap().end_offset(), 1);
+    drop(producer);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("orders", config.clone()).unwrap();
+    assert_eq!(log.partition("orders", 1).unwrap().end_offset(), 1);
+    // Another partition count, or any other setting: refused, saying how.
+    match log.create_topic("orders", TopicConfig::new(3)) {
+        Err(Error::TopicExists { topic, reason }) => {
+            assert_eq!(topic, "orders");
+            assert!(reason.contains("2 partitions, not 3"), "{reason}");
+        }
+        other => panic!("expected TopicExists, got {other:?}"),
+    }
+    let error = log.create_topic("orders", config.clone().segment_bytes(8192)).unwrap_err();
+    assert!(matches!(error, Error::TopicExists { .. }), "{error}");
+    // After a change, the changed configuration is the one that matches.
+    log.add_partitions("orders", 3).unwrap();
+    assert!(log.create_topic("orders", config.clone()).is_err());
+    log.create_topic("orders", TopicConfig::new(3).segment_bytes(4096).durability(Durability::Sync)).unwrap();
+    assert_eq!(log.list_topics(), ["orders"]);
+}
+
+#[test]
+fn concurrent_creates_of_the_same_topic_all_succeed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || log.create_topic("shared", TopicConfig::new(3)))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap().unwrap();
+    }
+    assert_eq!(log.describe_topic("shared").unwrap().partitions.len(), 3);
+}

@@ -11,11 +11,15 @@ use std::path::Path;
 use common::{append_values, check, segment_file, small, Rng};
 use larder::partition::Partition;
 
+/// Segment size: room for every record here, small enough that rewriting
+/// the file for each of hundreds of damaged variants stays quick.
+const SEGMENT_BYTES: u32 = 16 * 1024;
+
 /// A partition whose one segment holds records `0..synced` synced and
 /// `synced..total` unsynced, abandoned as by a crash. Returns the log's
 /// bytes and the position where the unsynced tail starts and ends.
 fn crashed(dir: &Path, synced: u64, total: u64) -> (Vec<u8>, usize, usize) {
-    let (options, storage) = small(1 << 20);
+    let (options, storage) = small(SEGMENT_BYTES);
     storage.skip_syncs(true);
     let partition = Partition::open(dir, options).unwrap();
     append_values(&partition, 0, synced);
@@ -30,7 +34,7 @@ fn crashed(dir: &Path, synced: u64, total: u64) -> (Vec<u8>, usize, usize) {
 /// Reopens and checks: every record returned is exactly what was appended
 /// at its offset; at least `synced` records survive; offsets are dense.
 fn reopen_and_check(dir: &Path, synced: u64, total: u64) -> u64 {
-    let (options, storage) = small(1 << 20);
+    let (options, storage) = small(SEGMENT_BYTES);
     storage.skip_syncs(true);
     let partition = Partition::open(dir, options).unwrap();
     let end = partition.end_offset();
@@ -101,7 +105,7 @@ fn torn_tail_is_reported_and_the_log_continues_after_it() {
     let mut damaged = log.clone();
     damaged[tail_start + 10] ^= 0xFF;
     fs::write(segment_file(dir.path(), 0, "log"), &damaged).unwrap();
-    let (options, _) = small(1 << 20);
+    let (options, _) = small(SEGMENT_BYTES);
     let partition = Partition::open(dir.path(), options.clone()).unwrap();
     let report = partition.recovery_report().clone();
     assert_eq!(partition.end_offset(), 5);

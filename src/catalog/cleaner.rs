@@ -22,8 +22,10 @@ use crate::error::Result;
 use crate::group::TopicPartition;
 use crate::notify::Waker;
 use crate::partition::{CompactionRules, Partition, SegmentSummary};
+use crate::trace::event;
 
 /// What one cleaner pass did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CleanerReport {
@@ -88,9 +90,14 @@ impl Cleaner {
     /// interval. A failed pass is retried at the next.
     pub(crate) fn run(&self, catalog: &Catalog) {
         while !self.stopping.load(Ordering::Acquire) {
-            let _ = self.pass(catalog);
-            let deadline = Instant::now().checked_add(self.interval).unwrap_or_else(Instant::now);
-            self.waker.wait_until(deadline);
+            // A pass `Log::run_cleaner` runs is waited for, but never past
+            // `stop`: closing the log does not queue behind it here.
+            if let Some(one_at_a_time) = self.pass.try_lock_for(Duration::from_millis(10)) {
+                let _ = self.pass_locked(catalog);
+                drop(one_at_a_time);
+                let deadline = Instant::now().checked_add(self.interval).unwrap_or_else(Instant::now);
+                self.waker.wait_until(deadline);
+            }
         }
     }
 
@@ -104,12 +111,33 @@ impl Cleaner {
     /// (the other topics are still cleaned).
     pub(crate) fn pass(&self, catalog: &Catalog) -> Result<CleanerReport> {
         let _one_at_a_time = self.pass.lock();
+        self.pass_locked(catalog)
+    }
+
+    /// A pass, under the `pass` lock.
+    fn pass_locked(&self, catalog: &Catalog) -> Result<CleanerReport> {
         let mut report = CleanerReport::default();
         let mut first_error = None;
         for topic in catalog.open_topics() {
             match self.clean_topic(catalog, &topic) {
-                Ok(done) => report.add(done),
+                Ok(done) => {
+                    if done != CleanerReport::default() {
+                        event!(
+                            INFO,
+                            topic = topic.name().as_ref(),
+                            segments_deleted = done.segments_deleted,
+                            bytes_freed = done.bytes_freed,
+                            partitions_compacted = done.partitions_compacted,
+                            records_compacted = done.records_compacted,
+                            "cleaner removed records"
+                        );
+                    }
+                    report.add(done);
+                }
+                // Deleted during the pass: its partitions stopped under it.
+                Err(_) if topic.is_deleted() => {}
                 Err(error) => {
+                    event!(WARN, topic = topic.name().as_ref(), error = %error, "cleaner pass failed on a topic");
                     first_error.get_or_insert(error);
                 }
             }

@@ -9,6 +9,7 @@ use crate::name::validate_name;
 /// Which records a topic's cleaner removes (Kafka's `cleanup.policy`, plus
 /// retention until consumed). Offsets never change: removed records leave
 /// the log start higher, or holes a read steps over.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CleanupPolicy {
     /// Whole segments, oldest first, once older than `retention_ms` or
@@ -48,6 +49,7 @@ impl CleanupPolicy {
 }
 
 /// What a send does when its topic's buffer is full.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenFull {
     /// Wait up to the producer's `max_block` for consumers to commit and
@@ -61,6 +63,7 @@ pub enum WhenFull {
 }
 
 /// A topic's cleanup settings, with Kafka's names and defaults.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CleanupConfig {
     pub(crate) policy: CleanupPolicy,

@@ -20,6 +20,7 @@ const V1_PAYLOAD_BYTES: usize = 40;
 
 /// When an appended record is made durable, per topic; in the spirit of
 /// Kafka's `flush.messages` / `flush.ms`, with an honest name per level.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// In the OS page cache when acknowledged (safe from a process crash,
@@ -49,6 +50,7 @@ pub struct SegmentLimits {
 }
 
 /// How a topic is created and stored.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
     pub(crate) partitions: u32,

@@ -4,6 +4,7 @@ use crate::catalog::config::TopicConfig;
 use crate::partition::Partition;
 
 /// Per-partition figures of a topic, as Kafka's `describe` gives them.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PartitionDescription {
@@ -25,6 +26,7 @@ pub struct PartitionDescription {
 }
 
 /// A topic and its partitions, as `describe_topic` reports them.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TopicDescription {

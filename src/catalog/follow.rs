@@ -50,6 +50,8 @@ impl Catalog {
             busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
+            admitted: RwLock::new(()),
+            topic_watchers: Default::default(),
             read_only: true,
         })
     }

@@ -2,9 +2,12 @@
 //! what the producer and consumer look things up in (they never see the
 //! `Log` itself, so the client layer has no import loop with it).
 //!
-//! Creating, deleting and growing a topic do their file work outside the
-//! topic map's lock; a name being created or deleted is reserved meanwhile,
-//! so no second admin call on it starts.
+//! Creating, deleting, growing and altering a topic do their file work
+//! outside the topic map's lock; the name is reserved meanwhile. Every
+//! admin call on a reserved name waits for it, then looks the topic up
+//! again: a create after a deletion creates the topic afresh (its old
+//! committed offsets are gone by then), a grow or alter after one finds no
+//! topic.
 
 mod cleaner;
 mod cleanup;
@@ -18,9 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::name::validate_name;
+use crate::notify::Watchers;
 pub use cleaner::CleanerReport;
 pub(crate) use cleaner::{Cleaner, CleanerSettings};
 pub use cleanup::{CleanupPolicy, WhenFull};
@@ -40,8 +44,10 @@ pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
 
 /// The topics and groups of one open log.
 ///
-/// Locks (docs/DESIGN.md, 1 to 3): `busy`, `topics`, `groups`, each held for
-/// a lookup or an insertion only, never across file I/O.
+/// Locks (docs/DESIGN.md, 0a to 3): `admitted`, held (shared) across an
+/// admin call's file work so that `close` waits for it; `busy`, `topics`,
+/// `groups`, each held for a lookup or an insertion only, never across
+/// file I/O.
 pub(crate) struct Catalog {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
@@ -51,7 +57,7 @@ pub(crate) struct Catalog {
     /// Configuration of topics created on their first send, if that is on.
     auto_create: Option<TopicConfig>,
     topics: Topics,
-    /// Topic names an admin call (create, delete) is working on.
+    /// Topic names an admin call (create, delete, grow, alter) is working on.
     busy: Mutex<BTreeSet<String>>,
     busy_done: Condvar,
     /// Each group's slot: the map's lock is held for a lookup only, the
@@ -59,6 +65,13 @@ pub(crate) struct Catalog {
     /// commit cut), so one group's load holds up no other.
     groups: Mutex<BTreeMap<String, Arc<GroupSlot>>>,
     closed: AtomicBool,
+    /// Held shared by each admin call admitted before the log closed, for
+    /// all its file work; `close` takes it exclusively, so it returns only
+    /// once they are done, and none writes to the directory after it.
+    admitted: RwLock<()>,
+    /// Consumers that follow the topic list (subscribed by pattern, or
+    /// without a group): woken when a topic is created, deleted or grown.
+    topic_watchers: Watchers,
     /// Opened read-only (`follow`): admin calls and commits are refused.
     read_only: bool,
 }
@@ -104,6 +117,8 @@ impl Catalog {
             busy_done: Condvar::new(),
             groups: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
+            admitted: RwLock::new(()),
+            topic_watchers: Watchers::default(),
             read_only: false,
         };
         catalog.forget_missing_topics()?;
@@ -181,22 +196,33 @@ impl Catalog {
         slots.iter().filter_map(|slot| slot.lock().clone()).collect()
     }
 
-    /// Closes the catalog once: every later lookup fails with
-    /// [`Error::Closed`], every group's offsets file is closed, and each
-    /// partition is closed with `close_partition`. Returns the first error.
+    /// Marks the catalog closed: from now on every lookup and admin call
+    /// fails with [`Error::Closed`]. Returns whether this call did it (the
+    /// first to close the log).
+    pub(crate) fn begin_close(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Closes the catalog (marked closed by [`Catalog::begin_close`], or
+    /// here): every later lookup and admin call fails
+    /// with [`Error::Closed`], the admin calls under way are waited for,
+    /// every group's offsets file is closed, and each partition (those the
+    /// admin calls made too) is closed with `close_partition`. Returns the
+    /// first error.
     pub(crate) fn close(&self, close_partition: impl Fn(&Partition) -> Result<()>) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
+        self.begin_close();
+        drop(self.admitted.write());
         let slots = std::mem::take(&mut *self.groups.lock());
         for slot in slots.into_values() {
             if let Some(group) = slot.lock().take() {
                 group.close();
             }
         }
+        self.topic_watchers.notify();
         let topics = std::mem::take(&mut *self.topics.write());
         let mut first_error = Ok(());
         for topic in topics.values() {
+            topic.shut();
             for partition in topic.partitions() {
                 let closed = close_partition(&partition);
                 if first_error.is_ok() {
@@ -219,19 +245,42 @@ impl Catalog {
         Ok(())
     }
 
-    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+    /// Admits an admin call, which holds the guard across its file work:
+    /// [`Error::Closed`] once `close` began; otherwise `close` waits for
+    /// the call to finish, and then closes what it made.
+    fn admit(&self) -> Result<RwLockReadGuard<'_, ()>> {
+        // Recursive: an admin call may run inside another's (auto-creation
+        // from a send made in a storage callback, say) while `close` waits.
+        let admitted = self.admitted.read_recursive();
         self.check_open()?;
+        Ok(admitted)
+    }
+
+    /// Creates topic `name`; if it exists with the same configuration,
+    /// returns it and changes nothing (a create under way by another
+    /// caller is waited for, then compared; so is a deletion). With another
+    /// configuration: [`Error::TopicExists`] saying how it differs.
+    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Arc<Topic>> {
+        let _admitted = self.admit()?;
         self.check_writable("create a topic")?;
         validate_name(name)?;
         config.validate()?;
-        let reservation = self.reserve(name)?;
-        if self.topics.read().contains_key(name) {
-            return Err(Error::TopicExists { topic: name.into() });
+        let reservation = loop {
+            match self.reserve(name) {
+                Ok(reservation) => break reservation,
+                Err(_) => self.wait_not_busy(name),
+            }
+        };
+        if let Some(existing) = self.topics.read().get(name) {
+            return match config_difference(&existing.config(), &config) {
+                None => Ok(Arc::clone(existing)),
+                Some(reason) => Err(Error::TopicExists { topic: name.into(), reason }),
+            };
         }
         // A topic created under a name starts afresh: offsets a deletion of
         // an earlier topic of that name left (it failed before it could
         // know the deletion durable) go first.
-        for group in self.all_groups()? {
+        for group in self.all_groups_admitted()? {
             group.forget_topic(name)?;
         }
         let topic = Arc::new(Topic::create(&self.topics_dir(), name, config, &self.env)?);
@@ -241,11 +290,18 @@ impl Catalog {
         Ok(topic)
     }
 
-    /// Lets every group follow a change of `topic`'s partitions.
+    /// Lets every group, and every consumer following the topic list,
+    /// follow a change of `topic`'s partitions.
     pub(crate) fn topic_changed(&self, topic: &str) {
         for group in self.loaded_groups() {
             group.topic_changed(topic);
         }
+        self.topic_watchers.notify();
+    }
+
+    /// The consumers woken by [`Catalog::topic_changed`].
+    pub(crate) fn topic_watchers(&self) -> &Watchers {
+        &self.topic_watchers
     }
 
     /// Every group stored or in use, loaded.
@@ -254,6 +310,35 @@ impl Catalog {
             self.group(&id)?;
         }
         Ok(self.loaded_groups())
+    }
+
+    /// As [`Catalog::all_groups`], for an admitted admin call: `close`,
+    /// which may have begun, waits for it before it closes the groups.
+    fn all_groups_admitted(&self) -> Result<Vec<Arc<Group>>> {
+        for id in stored_group_ids(&self.dir)? {
+            self.load_group(&id)?;
+        }
+        Ok(self.loaded_groups())
+    }
+
+    /// Grows topic `name` to `partitions` partitions, then lets the groups
+    /// follow.
+    pub(crate) fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
+        let _admitted = self.admit()?;
+        validate_name(name)?;
+        let reservation = self.reserve_when_free(name);
+        self.topic(name)?.add_partitions(partitions)?;
+        drop(reservation);
+        self.topic_changed(name);
+        Ok(())
+    }
+
+    /// Replaces topic `name`'s configuration.
+    pub(crate) fn alter_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        let _admitted = self.admit()?;
+        validate_name(name)?;
+        let _reservation = self.reserve_when_free(name);
+        self.topic(name)?.alter(config)
     }
 
     /// Removes committed offsets of topics that no longer exist, in every
@@ -277,10 +362,10 @@ impl Catalog {
     }
 
     pub(crate) fn delete_topic(&self, name: &str) -> Result<()> {
-        self.check_open()?;
+        let _admitted = self.admit()?;
         self.check_writable("delete a topic")?;
         validate_name(name)?;
-        let reservation = self.reserve(name)?;
+        let reservation = self.reserve_when_free(name);
         let topic = self.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.into() })?;
         let doomed = match topic.retire_dir(&self.topics_dir()) {
             Ok(doomed) => doomed,
@@ -291,37 +376,67 @@ impl Catalog {
             }
         };
         let finished = topic.finish_delete(&doomed);
+        // A topic created again under this name starts afresh: its old
+        // offsets go while the name is still reserved, so none committed
+        // to the new topic is taken with them — once the deletion is known
+        // durable: a failed one may be undone by a power cut, and the topic
+        // must then come back with its offsets. What is not forgotten here
+        // is, on the next open if the topic is gone, or by the creation of
+        // a topic of that name.
+        let forgotten = match &finished {
+            Ok(()) => {
+                self.all_groups_admitted().and_then(|groups| groups.iter().try_for_each(|g| g.forget_topic(name)))
+            }
+            Err(_) => Ok(()),
+        };
         drop(reservation);
         self.topic_changed(name);
-        // The committed offsets go once the deletion is known durable: a
-        // failed one may be undone by a power cut, and the topic must then
-        // come back with its offsets. What is not forgotten here is, on the
-        // next open if the topic is gone, or by a creation of a topic of
-        // that name.
-        finished?;
-        for group in self.all_groups()? {
-            group.forget_topic(name)?;
-        }
-        Ok(())
+        finished.and(forgotten)
     }
 
     /// Reserves `name` for an admin call, or fails with
     /// [`Error::TopicExists`] if another one is working on it.
     fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
         if !self.busy.lock().insert(name.to_string()) {
-            return Err(Error::TopicExists { topic: name.into() });
+            let reason = "another admin call is creating or deleting it".to_string();
+            return Err(Error::TopicExists { topic: name.into(), reason });
         }
         Ok(Reservation { catalog: self, name: name.to_string() })
+    }
+
+    /// Reserves `name` for an admin call on an existing topic (delete,
+    /// grow, alter), once no other admin call works on it: the caller looks
+    /// the topic up after this, so it never works on a topic another call
+    /// deleted or is deleting (its directory would be made again).
+    fn reserve_when_free(&self, name: &str) -> Reservation<'_> {
+        let mut busy = self.busy.lock();
+        while busy.contains(name) {
+            self.busy_done.wait(&mut busy);
+        }
+        busy.insert(name.to_string());
+        Reservation { catalog: self, name: name.to_string() }
     }
 
     /// Group `id`, loaded on first use.
     pub(crate) fn group(&self, id: &str) -> Result<Arc<Group>> {
         self.check_open()?;
+        let (group, fresh) = self.load_group(id)?;
+        if fresh && self.check_open().is_err() {
+            // Closed while loading: `close` may have missed it.
+            group.close();
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(group)
+    }
+
+    /// Group `id`, loaded on first use (then `true`), whether or not
+    /// `close` began.
+    fn load_group(&self, id: &str) -> Result<(Arc<Group>, bool)> {
         validate_group_id(id)?;
         let slot = Arc::clone(self.groups.lock().entry(id.to_string()).or_default());
         let mut loaded = slot.lock();
         if let Some(group) = &*loaded {
-            return Ok(Arc::clone(group));
+            return Ok((Arc::clone(group), false));
         }
         let dir = self.dir.join(GROUPS_DIR);
         let storage = Arc::clone(&self.storage);
@@ -332,13 +447,7 @@ impl Catalog {
         };
         let group = Arc::new(group);
         *loaded = Some(Arc::clone(&group));
-        drop(loaded);
-        if self.check_open().is_err() {
-            // Closed while loading: `close` may have missed it.
-            group.close();
-            return Err(Error::Closed { what: "log" });
-        }
-        Ok(group)
+        Ok((group, true))
     }
 
     /// The partition count of `topic`, 0 if it does not exist.
@@ -385,6 +494,18 @@ impl Catalog {
             self.busy_done.wait(&mut busy);
         }
     }
+}
+
+/// How `existing` differs from `asked`, in words; `None` if they are the
+/// same configuration.
+fn config_difference(existing: &TopicConfig, asked: &TopicConfig) -> Option<String> {
+    if existing == asked {
+        return None;
+    }
+    if existing.partitions != asked.partitions {
+        return Some(format!("it has {} partitions, not {}", existing.partitions, asked.partitions));
+    }
+    Some(format!("its configuration is {existing:?}, not {asked:?}"))
 }
 
 /// Ids of the groups with an offsets file in `dir`'s groups directory.

@@ -31,12 +31,14 @@ pub(crate) const LEGACY_DELETING_SUFFIX: &str = "~deleted";
 pub(crate) struct Topic {
     name: Arc<str>,
     deleted: AtomicBool,
+    /// The log closed: senders waiting for buffer room give up.
+    closed: AtomicBool,
     dir: PathBuf,
     config: RwLock<TopicConfig>,
     partitions: RwLock<Vec<Arc<Partition>>>,
     /// Serializes the topic's own admin calls (adding partitions,
-    /// altering, and taking the directory away for a deletion), which do
-    /// file work without holding `partitions`. Holds the most partitions
+    /// altering), which do file work without holding `partitions`. Holds
+    /// the most partitions
     /// the `topic.meta` on disk may name: more than the topic has when an
     /// `add_partitions` failed and could not put the old file back (the
     /// new partitions' directories then stay, so that either file opens).
@@ -152,6 +154,7 @@ impl Topic {
             read_only,
             name: name.into(),
             deleted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             dir,
             config: RwLock::new(config),
             partitions: RwLock::new(partitions),
@@ -202,24 +205,29 @@ impl Topic {
     /// `<name>~d`: one atomic step, after which the topic is gone (on disk
     /// too, once [`Topic::finish_delete`] synced it). Fails without
     /// changing anything.
+    ///
+    /// Every partition's writes are held off across the rename (their
+    /// writer locks, taken in partition order; nothing holds two otherwise):
+    /// an append never rolls into the moved directory (an I/O error that
+    /// would read as a failing disk), and once the topic is marked deleted
+    /// and its partitions stopped, the writes that waited fail as on a
+    /// deleted topic.
     pub(crate) fn retire_dir(&self, topics_dir: &Path) -> Result<PathBuf> {
-        // Not while a growth or an alteration works in the directory: one
-        // renamed away under it would create its next files under the old
-        // name, bringing back a directory that holds part of a topic.
-        let _admin = self.admin.lock();
         let doomed = topics_dir.join(format!("{}{DELETING_SUFFIX}", self.name));
         remove_if_exists(&*self.env.storage, &doomed)?;
+        let partitions = self.partitions();
+        let holds: Vec<_> = partitions.iter().map(|p| p.hold_writes()).collect();
         self.env.storage.rename(&self.dir, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
         self.mark_deleted();
+        for (partition, hold) in partitions.iter().zip(holds) {
+            partition.abandon_held(hold);
+        }
         Ok(doomed)
     }
 
-    /// After [`Topic::retire_dir`]: stops the partitions, makes the rename
-    /// durable and removes the files.
+    /// After [`Topic::retire_dir`]: makes the rename durable and removes
+    /// the files.
     pub(crate) fn finish_delete(&self, doomed: &Path) -> Result<()> {
-        for partition in self.partitions() {
-            partition.abandon();
-        }
         storage::sync_dir(&*self.env.storage, doomed.parent().unwrap_or(Path::new(".")))?;
         remove_if_exists(&*self.env.storage, doomed)
     }
@@ -253,9 +261,30 @@ impl Topic {
         self.config.read().segments.max_record_bytes
     }
 
-    /// Marks the topic deleted: queued sends to it fail.
+    /// Marks the topic deleted: queued sends to it fail, and senders
+    /// waiting for room in its buffer fail at once.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
+        self.space_freed();
+    }
+
+    /// Its log is closing: senders waiting for room in its buffer fail at
+    /// once (the cleaner that would free room is stopped).
+    pub(crate) fn shut(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.space_freed();
+    }
+
+    /// Why a send to the topic can no longer wait for room: it was
+    /// deleted, or its log closed.
+    fn gone(&self) -> Result<()> {
+        if self.is_deleted() {
+            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: "log" });
+        }
+        Ok(())
     }
 
     /// Whether the topic was deleted.
@@ -263,13 +292,15 @@ impl Topic {
         self.deleted.load(Ordering::Acquire)
     }
 
-    /// For an admin call, under `admin`: a deletion that took the
-    /// directory away first leaves nothing to work on.
-    fn check_not_deleted(&self) -> Result<()> {
-        if self.is_deleted() {
-            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+    /// `error`, from a call on one of the topic's partitions, as a caller
+    /// of the topic should see it: a partition closed because the topic was
+    /// deleted is [`Error::UnknownTopic`] (deletion marks the topic before
+    /// it stops the partitions), not a closed log.
+    pub(crate) fn partition_error(&self, error: Error) -> Error {
+        match error {
+            Error::Closed { .. } if self.is_deleted() => Error::UnknownTopic { topic: self.name.to_string() },
+            error => error,
         }
-        Ok(())
     }
 
     /// The number of partitions.
@@ -300,7 +331,6 @@ impl Topic {
     pub(crate) fn add_partitions(&self, count: u32) -> Result<()> {
         self.check_writable("add partitions")?;
         let mut named = self.admin.lock();
-        self.check_not_deleted()?;
         let current = self.partition_count();
         if count <= current {
             let reason = format!("topic {:?} has {current} partitions; the count can only grow", self.name);
@@ -351,7 +381,6 @@ impl Topic {
     pub(crate) fn alter(&self, config: TopicConfig) -> Result<()> {
         self.check_writable("alter a topic")?;
         let _admin = self.admin.lock();
-        self.check_not_deleted()?;
         let current = self.partition_count();
         if config.partitions != current {
             let reason = format!(
@@ -434,7 +463,9 @@ impl Topic {
     /// one: at once if they fit; otherwise as its `WhenFull` says — wait up
     /// to `max_block` (no wait when `None`) for the cleaner to free space,
     /// refuse, or let the cleaner drop the oldest segments. Fails with
-    /// [`Error::BufferFull`].
+    /// [`Error::BufferFull`]; a wait ends at once with
+    /// [`Error::UnknownTopic`] if the topic is deleted meanwhile, and with
+    /// [`Error::Closed`] if its log closes.
     pub(crate) fn reserve(
         self: &Arc<Self>,
         bytes: u64,
@@ -455,6 +486,9 @@ impl Topic {
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
         loop {
+            // Checked under `space`, which `mark_deleted` and `shut` take
+            // to wake the waiters: no wake-up is missed.
+            self.gone()?;
             let used = self.buffer_used();
             if used + bytes <= limit || when_full == WhenFull::DropOldest {
                 self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -476,7 +510,8 @@ impl Topic {
                 }
             };
             self.senders_waiting.fetch_sub(1, Ordering::AcqRel);
-            if timed_out || self.is_deleted() {
+            self.gone()?;
+            if timed_out {
                 return Err(full(started.elapsed()));
             }
         }

@@ -29,6 +29,7 @@ pub struct ConsumerConfig {
     pub(crate) consumer_timeout: Option<Duration>,
     pub(crate) assignor: Assignor,
     pub(crate) max_poll_interval: Duration,
+    pub(crate) enable_partition_eof: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -42,6 +43,7 @@ impl Default for ConsumerConfig {
             consumer_timeout: None,
             assignor: Assignor::Range,
             max_poll_interval: Duration::from_secs(300),
+            enable_partition_eof: false,
         }
     }
 }
@@ -102,6 +104,16 @@ impl ConsumerConfig {
     /// joins the group again.
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.max_poll_interval = interval;
+        self
+    }
+
+    /// Report reaching the end of a partition (confluent-kafka's
+    /// `enable.partition.eof`; default off): in
+    /// [`ConsumerRecords::partition_eof`](crate::ConsumerRecords::partition_eof),
+    /// once per time the position reaches the end — so a batch job knows
+    /// when it has read everything there was.
+    pub fn enable_partition_eof(mut self, enable: bool) -> Self {
+        self.enable_partition_eof = enable;
         self
     }
 

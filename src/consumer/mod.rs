@@ -15,9 +15,13 @@
 
 mod config;
 mod iter;
+mod pattern;
 mod rebalance;
 mod records;
+#[cfg(feature = "async")]
+mod stream;
 mod typed;
+mod wakeup;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,13 +31,18 @@ pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use iter::ConsumerIter;
 pub use rebalance::{Rebalance, RebalanceListener};
 pub use records::{ConsumerRecord, ConsumerRecords};
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use stream::{ConsumerStream, PollFuture};
 pub use typed::{TypedConsumer, TypedIter, TypedRecord};
+pub use wakeup::WakeupHandle;
 
 use crate::catalog::{Catalog, Topic};
 use crate::error::{Error, Result};
 use crate::group::{Directive, Group, JoinOptions, TopicPartition};
 use crate::notify::Waker;
 use crate::partition::Partition;
+use pattern::TopicPattern;
 use rebalance::Listener;
 
 /// The next offset to deliver from an assigned partition.
@@ -56,6 +65,9 @@ struct Assigned {
     partition: Arc<Partition>,
     position: Position,
     paused: bool,
+    /// Whether reaching its end was reported and nothing was delivered
+    /// from it since (`enable_partition_eof`).
+    at_eof: bool,
 }
 
 enum Mode {
@@ -75,7 +87,43 @@ enum Mode {
     },
 }
 
-/// Reads records from a [`Log`](crate::Log). `Send`: one per thread.
+/// Reads records from a [`Log`](crate::Log). `Send`: one per thread (or
+/// task); [`Consumer::wakeup_handle`] reaches it from others.
+///
+/// A consumer group's loop, at-least-once: poll, process, commit.
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+///
+/// let log = Log::open(dir.path(), LogOptions::default())?;
+/// log.create_topic("events", TopicConfig::new(2))?;
+/// let producer = log.producer(ProducerConfig::default())?;
+/// for n in 0..10u8 {
+///     producer.send_direct(&ProducerRecord::new("events", &[n]))?;
+/// }
+/// let config = ConsumerConfig::default()
+///     .group_id("loader")
+///     .auto_offset_reset(AutoOffsetReset::Earliest)
+///     .enable_auto_commit(false)
+///     .enable_partition_eof(true);
+/// let mut consumer = log.consumer(config)?;
+/// consumer.subscribe(&["events"])?;
+/// let mut processed = 0;
+/// let mut ended = std::collections::HashSet::new();
+/// while ended.len() < 2 {
+///     let records = consumer.poll(Duration::from_secs(10))?;
+///     processed += records.len(); // insert them somewhere
+///     consumer.commit()?; // then commit: a crash before this replays, never skips
+///     ended.extend(records.partition_eof().iter().cloned());
+/// }
+/// assert_eq!(processed, 10);
+/// consumer.close()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Consumer {
     log: Arc<Catalog>,
     config: ConsumerConfig,
@@ -90,6 +138,9 @@ pub struct Consumer {
     /// Partitions whose `on_assigned` has not yet returned Ok: nothing is
     /// fetched until it has.
     pending_assigned: Option<Vec<TopicPartition>>,
+    /// The pattern subscribed to, if any: the subscription follows the
+    /// topics that match it.
+    pattern: Option<TopicPattern>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -113,6 +164,7 @@ impl Consumer {
             last_commit: Instant::now(),
             listener: None,
             pending_assigned: None,
+            pattern: None,
         })
     }
 
@@ -159,12 +211,125 @@ impl Consumer {
             return Ok(());
         }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        match self.group.clone() {
-            Some(group) => self.join(group, topics)?,
-            None => self.mode = Mode::Alone { topics },
-        }
+        self.set_topics(topics)?;
         self.listener = listener;
         Ok(())
+    }
+
+    /// Subscribes to every topic whose whole name matches the regular
+    /// expression `pattern` (kafka-python's `subscribe(pattern=...)`), now
+    /// and as topics are created and deleted: the subscription follows at
+    /// the next `poll`, as a rebalance (partitions held are revoked, then
+    /// the new set assigned). The syntax is the common core of Kafka's
+    /// patterns — characters, `.`, `\.`, `\d`, `\w`, classes `[a-z0-9_-]`
+    /// and `[^...]`, groups, `|`, `*`, `+`, `?` (anchors `^` and `$` are
+    /// accepted: every match is of the whole name); anything else is
+    /// refused with [`Error::InvalidArgument`] naming `pattern`.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events.eu", TopicConfig::new(1))?;
+    /// log.create_topic("audit", TopicConfig::new(1))?;
+    /// let config = ConsumerConfig::default().group_id("all-events").auto_offset_reset(AutoOffsetReset::Earliest);
+    /// let mut consumer = log.consumer(config)?;
+    /// consumer.subscribe_pattern(r"events\..*")?;
+    /// // A topic created later is followed too.
+    /// log.create_topic("events.us", TopicConfig::new(1))?;
+    /// log.producer(ProducerConfig::default())?.send_direct(&ProducerRecord::new("events.us", b"hi"))?;
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// assert_eq!(consumer.subscription(), ["events.eu", "events.us"]);
+    /// assert_eq!(records.iter().next().map(|r| r.topic().to_string()).as_deref(), Some("events.us"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        self.subscribe_pattern_inner(pattern, None)
+    }
+
+    /// As [`Consumer::subscribe_pattern`], with rebalance callbacks the
+    /// consumer keeps.
+    pub fn subscribe_pattern_with_listener(
+        &mut self,
+        pattern: &str,
+        listener: impl RebalanceListener + Send + 'static,
+    ) -> Result<()> {
+        self.subscribe_pattern_inner(pattern, Some(Box::new(listener)))
+    }
+
+    fn subscribe_pattern_inner(
+        &mut self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener + Send>>,
+    ) -> Result<()> {
+        self.log.check_open()?;
+        let pattern = TopicPattern::new(pattern)?;
+        self.unsubscribe();
+        self.log.topic_watchers().add(&self.waker);
+        let topics = self.log.list_topics().into_iter().filter(|t| pattern.matches(t)).collect();
+        self.pattern = Some(pattern);
+        self.set_topics(topics)?;
+        self.listener = listener;
+        Ok(())
+    }
+
+    /// The topics subscribed to now (for a pattern, those matching it
+    /// now), sorted as given; empty with `assign` or no subscription.
+    pub fn subscription(&self) -> Vec<String> {
+        match &self.mode {
+            Mode::Alone { topics } | Mode::Member { topics, .. } => topics.clone(),
+            Mode::Idle | Mode::Assigned => Vec::new(),
+        }
+    }
+
+    /// From no subscription, subscribes to `topics`: joins the group, or
+    /// follows the topics alone. Nothing for an empty list.
+    fn set_topics(&mut self, topics: Vec<String>) -> Result<()> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        match self.group.clone() {
+            Some(group) => self.join(group, topics)?,
+            None => {
+                self.log.topic_watchers().add(&self.waker);
+                self.mode = Mode::Alone { topics };
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the topics matching the subscribed pattern: if they changed,
+    /// the partitions held are revoked and the group rejoined with the new
+    /// list (without a group, `follow_topics` does the rest).
+    fn follow_pattern(&mut self, listener: &mut Listener<'_>) -> Result<()> {
+        let Some(pattern) = &self.pattern else { return Ok(()) };
+        let matched: Vec<String> = self.log.list_topics().into_iter().filter(|t| pattern.matches(t)).collect();
+        if matched == self.subscription() {
+            return Ok(());
+        }
+        if let Mode::Alone { topics } = &mut self.mode {
+            *topics = matched;
+            return Ok(());
+        }
+        let mut revoked = Ok(());
+        if let Mode::Member { .. } = self.mode {
+            if self.config.enable_auto_commit && !std::thread::panicking() {
+                self.commit_or_ignore_stale()?;
+            }
+            let held = self.assignment();
+            revoked = listener.call(self, Rebalance::Revoked(&held));
+            self.release_all();
+            self.pending_assigned = None;
+            if let Mode::Member { group, member, .. } = std::mem::replace(&mut self.mode, Mode::Idle) {
+                group.leave(&member, |t| self.log.partition_count(t));
+            }
+        }
+        self.set_topics(matched)?;
+        revoked
     }
 
     fn join(&mut self, group: Arc<Group>, topics: Vec<String>) -> Result<()> {
@@ -188,6 +353,8 @@ impl Consumer {
     fn leave(&mut self) {
         self.release_all();
         self.pending_assigned = None;
+        self.pattern = None;
+        self.log.topic_watchers().remove(&self.waker);
         if let Mode::Member { group, member, .. } = std::mem::replace(&mut self.mode, Mode::Idle) {
             group.leave(&member, |t| self.log.partition_count(t));
         }
@@ -246,6 +413,7 @@ impl Consumer {
     /// them one by one.
     fn poll_inner(&mut self, timeout: Duration, mut listener: Listener<'_>, deliver: bool) -> Result<ConsumerRecords> {
         self.log.check_open()?;
+        self.check_wakeup()?;
         // No deadline (a timeout too long to add) means waiting until data.
         let deadline = Instant::now().checked_add(timeout);
         self.auto_commit_if_due()?;
@@ -253,7 +421,7 @@ impl Consumer {
             self.waker.reset();
             self.follow(&mut listener)?;
             let records = self.fetch(deliver)?;
-            if !records.is_empty() {
+            if !records.is_empty() || !records.partition_eof.is_empty() {
                 return Ok(records);
             }
             match deadline {
@@ -262,7 +430,30 @@ impl Consumer {
                 None => self.waker.wait_until(Instant::now() + Duration::from_secs(3600)),
             };
             self.log.check_open()?;
+            self.check_wakeup()?;
         }
+    }
+
+    /// Fails with [`Error::Wakeup`] if a wakeup is pending (and clears it).
+    fn check_wakeup(&self) -> Result<()> {
+        match self.waker.take_interrupt() {
+            true => Err(Error::Wakeup),
+            false => Ok(()),
+        }
+    }
+
+    /// Makes the poll under way, or the next one, return [`Error::Wakeup`]
+    /// (Kafka's `wakeup`). From another thread, use a
+    /// [`WakeupHandle`]: the consumer itself is used by one thread.
+    pub fn wakeup(&self) {
+        self.waker.interrupt();
+    }
+
+    /// A handle that ends this consumer's blocked poll from another
+    /// thread — a signal handler's thread, a shutdown hook — with
+    /// [`Error::Wakeup`].
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        WakeupHandle { waker: Arc::clone(&self.waker) }
     }
 
     /// Records one at a time, polling as needed; ends after
@@ -277,6 +468,7 @@ impl Consumer {
     /// the group's rebalances or the subscribed topics' partitions, and
     /// retries an `on_assigned` that failed.
     fn follow(&mut self, listener: &mut Listener<'_>) -> Result<()> {
+        self.follow_pattern(listener)?;
         self.drop_deleted_topics(listener)?;
         match &self.mode {
             Mode::Member { .. } => self.follow_group(listener)?,
@@ -349,13 +541,21 @@ impl Consumer {
             }
             Directive::Revoke => {
                 let revoked = self.assignment();
-                if self.config.enable_auto_commit && !std::thread::panicking() {
-                    self.commit_or_ignore_stale()?;
-                }
+                // A failed commit does not hold the rebalance up (Kafka logs
+                // it in `onJoinPrepare` and goes on): the partitions go to
+                // their next owner, which starts from the last commit that
+                // succeeded (redelivery, never a skip), and the failure is
+                // this poll's error. Returned before rejoining, it would
+                // come back at every poll and stall the whole group.
+                let committed = match self.config.enable_auto_commit && !std::thread::panicking() {
+                    true => self.commit_or_ignore_stale(),
+                    false => Ok(()),
+                };
                 let called = listener.call(self, Rebalance::Revoked(&revoked));
                 self.release_all();
                 self.pending_assigned = None;
                 group.rejoin(&member, |t| self.log.partition_count(t));
+                committed?;
                 called?;
                 self.follow_group(listener)
             }
@@ -387,8 +587,14 @@ impl Consumer {
                 continue;
             }
             let position = self.valid_position(n)?;
+            let report_eof = deliver && self.config.enable_partition_eof;
             let assigned = &mut self.assigned[n];
-            if position >= assigned.partition.end_offset() {
+            let end = assigned.partition.end_offset();
+            if position >= end {
+                if report_eof && !assigned.at_eof {
+                    assigned.at_eof = true;
+                    records.partition_eof.push(assigned.tp.clone());
+                }
                 continue;
             }
             let batch = match assigned.partition.read_batch(position, remaining) {
@@ -399,10 +605,18 @@ impl Consumer {
                     assigned.position = Position::OutOfRange;
                     continue;
                 }
+                // Deleted since `follow` looked (its partitions are closed
+                // now): nothing more of it is read, and the next `follow`
+                // reports it as `TopicDeleted`, never as a closed log.
+                Err(Error::Closed { .. }) if assigned.topic.is_deleted() => continue,
                 Err(error) => return Err(error),
             };
             if deliver {
                 assigned.position = Position::At(batch.next_offset());
+                assigned.at_eof = report_eof && batch.next_offset() >= end;
+                if assigned.at_eof {
+                    records.partition_eof.push(assigned.tp.clone());
+                }
             }
             remaining -= batch.len();
             records.batches.push((Arc::clone(assigned.topic.name()), assigned.tp.partition, batch));
@@ -442,6 +656,7 @@ impl Consumer {
     /// Marks the record at `offset` of `assigned[n]` delivered.
     pub(crate) fn delivered(&mut self, n: usize, offset: u64) {
         self.assigned[n].position = Position::At(offset + 1);
+        self.assigned[n].at_eof = false;
     }
 
     /// Index in `assigned` of `(topic, partition)`.
@@ -473,7 +688,14 @@ impl Consumer {
             .map(|tp| {
                 let topic = self.log.topic(&tp.topic)?;
                 let partition = topic.partition(tp.partition)?;
-                Ok(Assigned { tp: tp.clone(), topic, partition, position: Position::Unknown, paused: false })
+                Ok(Assigned {
+                    tp: tp.clone(),
+                    topic,
+                    partition,
+                    position: Position::Unknown,
+                    paused: false,
+                    at_eof: false,
+                })
             })
             .collect()
     }
@@ -518,15 +740,41 @@ impl Consumer {
 
     /// The next offset `poll` returns from `tp` (assigned).
     pub fn position(&mut self, tp: &TopicPartition) -> Result<u64> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         self.valid_position(n)
     }
 
     /// Makes `offset` the next one read from `tp` (assigned). An offset
     /// outside the log is reset by `auto_offset_reset` at the next poll.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use larder::{ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(1))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// for value in [b"a", b"b", b"c"] {
+    ///     producer.send_direct(&ProducerRecord::new("events", value))?;
+    /// }
+    /// let mut consumer = log.consumer(ConsumerConfig::default())?;
+    /// let tp = TopicPartition::new("events", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.seek(&tp, 1)?; // replay from offset 1
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// assert_eq!(records.iter().map(|r| r.offset()).collect::<Vec<_>>(), [1, 2]);
+    /// assert_eq!(consumer.position(&tp)?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         self.assigned[n].position = Position::At(offset);
+        self.assigned[n].at_eof = false;
         Ok(())
     }
 
@@ -541,10 +789,12 @@ impl Consumer {
     }
 
     fn seek_each(&mut self, partitions: &[TopicPartition], to: impl Fn(&Partition) -> u64) -> Result<()> {
+        self.log.check_open()?;
         let targets = if partitions.is_empty() { self.assignment() } else { partitions.to_vec() };
         for tp in &targets {
             let n = self.find(tp)?;
             self.assigned[n].position = Position::At(to(&self.assigned[n].partition));
+            self.assigned[n].at_eof = false;
         }
         Ok(())
     }
@@ -565,6 +815,7 @@ impl Consumer {
     }
 
     fn set_paused(&mut self, partitions: &[TopicPartition], paused: bool) -> Result<()> {
+        self.log.check_open()?;
         for tp in partitions {
             let n = self.find(tp)?;
             self.assigned[n].paused = paused;
@@ -609,6 +860,7 @@ impl Consumer {
 
     /// How far `tp` (assigned) is behind: end offset − position.
     pub fn lag(&mut self, tp: &TopicPartition) -> Result<u64> {
+        self.log.check_open()?;
         let n = self.find(tp)?;
         let position = self.valid_position(n)?;
         Ok(self.assigned[n].partition.end_offset().saturating_sub(position))
@@ -616,28 +868,68 @@ impl Consumer {
 
     /// Commits the position of every assigned partition — what was
     /// delivered; returns once the offsets are durable. Partitions of a
-    /// topic deleted since the last poll are left out (the deletion
-    /// removed their committed offsets; the next poll reports it).
+    /// topic deleted meanwhile are left out (the next `poll` reports the
+    /// deletion): their offsets went with the topic. A position past its
+    /// partition's end (a `seek` there, not yet reset by a `poll`) is
+    /// refused with [`Error::CommitPastEnd`], and nothing is committed:
+    /// the group would skip the records later appended below it. (The
+    /// automatic commits — in `poll`, on close, on drop — leave such a
+    /// partition's last commit as it is.)
     pub fn commit(&mut self) -> Result<()> {
-        // A topic deleted since the last poll took its records and its
-        // committed offsets with it: there is nothing of it to commit (the
-        // next poll reports the deletion).
-        let offsets: Vec<(TopicPartition, u64)> = self
-            .assigned
-            .iter()
-            .filter(|a| !a.topic.is_deleted())
-            .filter_map(|a| match a.position {
-                Position::At(offset) => Some((a.tp.clone(), offset)),
-                _ => None,
-            })
-            .collect();
+        let offsets = self.committable(false)?;
         self.commit_list(&offsets)
+    }
+
+    /// The positions a commit stores: those of the assigned partitions,
+    /// but for deleted topics, and positions past the end refused — or,
+    /// with `skip_past_end`, left out.
+    fn committable(&self, skip_past_end: bool) -> Result<Vec<(TopicPartition, u64)>> {
+        let mut offsets = Vec::new();
+        for a in self.assigned.iter().filter(|a| !a.topic.is_deleted()) {
+            let Position::At(offset) = a.position else { continue };
+            let end_offset = a.partition.end_offset();
+            if offset <= end_offset {
+                offsets.push((a.tp.clone(), offset));
+            } else if !skip_past_end {
+                let (topic, partition) = (a.tp.topic.clone(), a.tp.partition);
+                return Err(Error::CommitPastEnd { topic, partition, offset, end_offset });
+            }
+        }
+        Ok(offsets)
     }
 
     /// Commits the given offsets (each the next offset to read, at most the
     /// partition's end) of assigned partitions; returns once they are
-    /// durable. A partition of a deleted topic is refused with
-    /// [`Error::TopicDeleted`], and nothing is committed.
+    /// durable. For committing less than a poll returned — the records
+    /// processed so far of a batch, say. An offset past the end is refused
+    /// with [`Error::CommitPastEnd`], a deleted topic's partition with
+    /// [`Error::TopicDeleted`]; then nothing is committed.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::collections::HashMap;
+    /// use std::time::Duration;
+    /// use larder::{AutoOffsetReset, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
+    ///
+    /// let log = Log::open(dir.path(), LogOptions::default())?;
+    /// log.create_topic("events", TopicConfig::new(1))?;
+    /// let producer = log.producer(ProducerConfig::default())?;
+    /// for n in 0..5u8 {
+    ///     producer.send_direct(&ProducerRecord::new("events", &[n]))?;
+    /// }
+    /// let config = ConsumerConfig::default().group_id("g").auto_offset_reset(AutoOffsetReset::Earliest);
+    /// let mut consumer = log.consumer(config.enable_auto_commit(false))?;
+    /// consumer.subscribe(&["events"])?;
+    /// let records = consumer.poll(Duration::from_secs(10))?;
+    /// // Only the first two records were processed: commit past them.
+    /// let last = records.iter().nth(1).expect("two records");
+    /// let tp = TopicPartition::new(last.topic(), last.partition());
+    /// consumer.commit_offsets(&HashMap::from([(tp.clone(), last.offset() + 1)]))?;
+    /// assert_eq!(consumer.committed(&tp)?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit_offsets(&mut self, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
@@ -646,10 +938,10 @@ impl Consumer {
             if assigned.topic.is_deleted() {
                 return Err(Error::TopicDeleted { topic: tp.topic.clone() });
             }
-            let partition = &assigned.partition;
-            let (start, end) = (partition.log_start_offset(), partition.end_offset());
-            if *offset > end {
-                return Err(Error::OffsetOutOfRange { offset: *offset, log_start_offset: start, end_offset: end });
+            let end_offset = assigned.partition.end_offset();
+            if *offset > end_offset {
+                let (topic, partition) = (tp.topic.clone(), tp.partition);
+                return Err(Error::CommitPastEnd { topic, partition, offset: *offset, end_offset });
             }
         }
         self.commit_list(&list)
@@ -666,24 +958,29 @@ impl Consumer {
         // partition whose durable end is below its committed offset, so
         // that after a power loss no committed offset points past the end.
         for (tp, offset) in offsets {
-            let partition = &self.assigned[self.find(tp)?].partition;
+            let assigned = &self.assigned[self.find(tp)?];
+            let partition = &assigned.partition;
             if partition.is_poisoned() {
                 // What a poisoned partition holds durably is unknown.
                 return Err(Error::Poisoned { path: partition.dir().to_path_buf() });
             }
             if partition.synced_offset() < *offset {
-                partition.sync()?;
+                partition.sync().map_err(|error| match error {
+                    // Deleted meanwhile: its partitions are closed.
+                    Error::Closed { .. } if assigned.topic.is_deleted() => {
+                        Error::TopicDeleted { topic: tp.topic.clone() }
+                    }
+                    error => error,
+                })?;
             }
         }
         let member = match &self.mode {
             Mode::Member { member, generation, .. } => Some((member.as_str(), *generation)),
             _ => None,
         };
-        // Checked again where the offsets are stored, against a deletion
-        // that ran since: `delete_topic` marks the topic deleted before it
-        // removes the group's offsets of it.
-        let deleted = |tp: &TopicPartition| self.index_of(&tp.topic, tp.partition).map(|n| &self.assigned[n].topic);
-        group.commit(member, offsets, |tp| deleted(tp).is_some_and(|t| t.is_deleted()))
+        let topics: HashMap<&str, &Arc<Topic>> =
+            self.assigned.iter().map(|a| (a.tp.topic.as_str(), &a.topic)).collect();
+        group.commit(member, offsets, |tp| topics.get(tp.topic.as_str()).is_some_and(|t| t.is_deleted()))
     }
 
     fn auto_commit_if_due(&mut self) -> Result<()> {
@@ -704,8 +1001,14 @@ impl Consumer {
         if self.group.is_none() || std::thread::panicking() {
             return Ok(());
         }
-        match self.commit() {
-            Err(Error::StaleGeneration { .. } | Error::UnknownMember { .. } | Error::Closed { .. }) => Ok(()),
+        match self.committable(true).and_then(|offsets| self.commit_list(&offsets)) {
+            Err(
+                Error::StaleGeneration { .. }
+                | Error::UnknownMember { .. }
+                | Error::Closed { .. }
+                // Deleted meanwhile: the next poll reports it.
+                | Error::TopicDeleted { .. },
+            ) => Ok(()),
             other => other,
         }
     }

@@ -27,6 +27,38 @@ pub enum Rebalance<'a> {
 /// offsets stored in a database never lets a record be read from anywhere
 /// else. A failed `on_revoked` does not keep the partitions: they go to
 /// their next owner, which starts from the last commit.
+///
+/// ```
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use larder::{Consumer, ConsumerConfig, Log, LogOptions, RebalanceListener, TopicConfig, TopicPartition};
+///
+/// /// Commits before losing partitions, and says what it got.
+/// struct CommitOnRevoke {
+///     assigned: Vec<TopicPartition>,
+/// }
+///
+/// impl RebalanceListener for CommitOnRevoke {
+///     fn on_revoked(&mut self, consumer: &mut Consumer, _: &[TopicPartition]) -> larder::Result<()> {
+///         consumer.commit() // the generation is still current here
+///     }
+///
+///     fn on_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> larder::Result<()> {
+///         self.assigned = partitions.to_vec();
+///         Ok(())
+///     }
+/// }
+///
+/// let log = Log::open(dir.path(), LogOptions::default())?;
+/// log.create_topic("events", TopicConfig::new(2))?;
+/// let mut consumer = log.consumer(ConsumerConfig::default().group_id("g"))?;
+/// consumer.subscribe_with_listener(&["events"], CommitOnRevoke { assigned: Vec::new() })?;
+/// consumer.poll(Duration::from_millis(10))?; // joins the group; on_assigned runs here
+/// assert_eq!(consumer.assignment().len(), 2);
+/// # Ok(())
+/// # }
+/// ```
 pub trait RebalanceListener {
     /// The consumer is about to lose `partitions`; commit what was
     /// processed now (the generation is still current).

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::group::TopicPartition;
+
 use crate::record::{Headers, Record};
 use crate::segment::RecordBatch;
 
@@ -52,10 +54,13 @@ impl ConsumerRecord {
     }
 }
 
-/// What one `poll` returned: a batch per partition it read from.
+/// What one `poll` returned: a batch per partition it read from, and,
+/// with [`ConsumerConfig::enable_partition_eof`](crate::ConsumerConfig::enable_partition_eof),
+/// the partitions whose end it reached.
 #[derive(Debug, Default)]
 pub struct ConsumerRecords {
     pub(crate) batches: Vec<(Arc<str>, u32, RecordBatch)>,
+    pub(crate) partition_eof: Vec<TopicPartition>,
 }
 
 impl ConsumerRecords {
@@ -64,9 +69,22 @@ impl ConsumerRecords {
         self.batches.iter().map(|(_, _, b)| b.len()).sum()
     }
 
-    /// Whether the poll returned nothing.
+    /// Whether the poll returned no record (it may still report
+    /// [`ConsumerRecords::partition_eof`]).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The partitions this poll reached the end of (confluent-kafka's
+    /// `_PARTITION_EOF` events), with
+    /// [`ConsumerConfig::enable_partition_eof`](crate::ConsumerConfig::enable_partition_eof)
+    /// on: each is reported once when the consumer's position reaches the
+    /// partition's end, and again only after more records were delivered
+    /// from it (or it was sought). A poll with nothing to return but an
+    /// end reached returns at once. Always empty when it is off, and for
+    /// the iterators.
+    pub fn partition_eof(&self) -> &[TopicPartition] {
+        &self.partition_eof
     }
 
     /// The batches: `(topic, partition, records)`, for reading without any

@@ -7,6 +7,7 @@ use crate::group::topic_partition::TopicPartition;
 
 /// How a group splits partitions among its members (Kafka's
 /// `partition.assignment.strategy`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Assignor {
     /// Per topic, contiguous ranges of partitions, the first members taking

@@ -3,6 +3,7 @@
 use crate::group::topic_partition::TopicPartition;
 
 /// One member as `describe_group` reports it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemberDescription {
@@ -15,6 +16,7 @@ pub struct MemberDescription {
 }
 
 /// One committed offset as `describe_group` reports it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CommittedOffset {
@@ -29,6 +31,7 @@ pub struct CommittedOffset {
 }
 
 /// A group as `describe_group` reports it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GroupDescription {

@@ -16,6 +16,7 @@ use crate::group::assignor::Assignor;
 use crate::group::description::MemberDescription;
 use crate::group::topic_partition::TopicPartition;
 use crate::notify::Waker;
+use crate::trace::event;
 
 struct Member {
     subscription: Vec<String>,
@@ -163,6 +164,13 @@ impl Membership {
         }
     }
 
+    /// Wakes every member's poll.
+    pub(crate) fn wake_all(&self) {
+        for member in self.members.values() {
+            member.waker.wake();
+        }
+    }
+
     /// The generation, whether a rebalance is under way, and the members.
     pub(crate) fn describe(&self) -> (u64, bool, Vec<MemberDescription>) {
         let members = self
@@ -179,8 +187,21 @@ impl Membership {
 
     /// Removes the members a rebalance is waiting on that have not polled
     /// within their `max_poll_interval` (Kafka's `max.poll.interval.ms`).
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     fn remove_overdue(&mut self) {
-        self.members.retain(|_, m| m.rejoined || m.last_seen.elapsed() <= m.max_poll_interval);
+        let group = &self.group;
+        self.members.retain(|_id, m| {
+            let keep = m.rejoined || m.last_seen.elapsed() <= m.max_poll_interval;
+            if !keep {
+                event!(
+                    WARN,
+                    group = group.as_str(),
+                    member = _id.as_str(),
+                    "member removed: no poll within max_poll_interval"
+                );
+            }
+            keep
+        });
     }
 
     fn start_rebalance(&mut self) {
@@ -211,6 +232,7 @@ impl Membership {
             member.generation = generation;
             member.waker.wake();
         }
+        event!(INFO, group = self.group.as_str(), generation, members = self.members.len(), "rebalance completed");
     }
 }
 

@@ -140,13 +140,12 @@ impl Group {
     }
 
     /// Commits `offsets` durably. A group member must be of the current
-    /// generation and hold every partition it commits. A partition whose
-    /// topic `deleted` says is gone is refused with
-    /// [`Error::TopicDeleted`], checked under the offsets' lock: a
-    /// deletion marks its topic before it takes that lock to remove the
-    /// topic's offsets, so an offset stored for a deleted topic is always
-    /// removed after, never left behind for a topic created again under
-    /// its name.
+    /// generation and hold every partition it commits. `deleted` says
+    /// whether a partition's topic was deleted: asked under the offsets
+    /// lock, which a deletion takes (to forget the topic's offsets) only
+    /// after marking it deleted, so a commit either lands before the
+    /// deletion forgets it, or is refused with [`Error::TopicDeleted`] —
+    /// never left behind for a topic created again under the name.
     pub(crate) fn commit(
         &self,
         member: Option<(&str, u64)>,
@@ -204,6 +203,8 @@ impl Group {
     /// [`Error::Closed`]. Waits for a commit under way.
     pub(crate) fn close(&self) {
         self.offsets.lock().close();
+        // Members blocked in a poll learn the log is closed.
+        self.membership.lock().wake_all();
     }
 
     /// Members, generation and committed offsets; `end_offset` gives each

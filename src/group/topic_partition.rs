@@ -1,6 +1,7 @@
 //! A partition of a topic, as the client names it.
 
 /// A partition of a topic.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
     /// The topic.

@@ -86,6 +86,9 @@ impl Partition {
             closed: Default::default(),
             report: RecoveryReport::default(),
             watchers: Watchers::default(),
+            appended_records: Default::default(),
+            appended_bytes: Default::default(),
+            syncs: Default::default(),
             lock: Mutex::new(None),
             follower: Some(follower),
         };

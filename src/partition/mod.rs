@@ -15,6 +15,8 @@ use crate::error::{Error, IoOp, Result};
 use crate::notify::Watchers;
 use crate::record::codec;
 use crate::record::{now_ms, NewRecord, Record};
+use crate::stats::{Latencies, PartitionStats};
+use crate::trace::{event, SLOW_SYNC};
 mod compact;
 mod follower;
 mod options;
@@ -112,6 +114,11 @@ pub struct Partition {
     report: RecoveryReport,
     /// Consumers to wake when records are appended.
     watchers: Watchers,
+    /// Records and bytes of frames appended since open, for `stats`.
+    appended_records: AtomicU64,
+    appended_bytes: AtomicU64,
+    /// How long this partition's fdatasyncs took.
+    syncs: Latencies,
     /// Held while open; released by a clean close, or when dropped.
     lock: Mutex<Option<DirLock>>,
     /// Set when opened read-only: the files another process writes,
@@ -136,8 +143,9 @@ impl Partition {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         create_dir(&*options.storage, &dir)?;
-        let lock = lock_file(&dir, LOCK_FILE)?;
+        let lock = lock_file(&dir, LOCK_FILE, options.lock_timeout)?;
         let recovered = recovery::recover(&dir, &options)?;
+        report_recovery(&dir, &options, &recovered.report);
         let end = recovered.writer.segment().end_offset();
         let state = PartitionState {
             clean: false,
@@ -168,6 +176,9 @@ impl Partition {
             closed: AtomicBool::new(false),
             report: recovered.report,
             watchers: Watchers::default(),
+            appended_records: AtomicU64::new(0),
+            appended_bytes: AtomicU64::new(0),
+            syncs: Latencies::default(),
             lock: Mutex::new(Some(lock)),
             follower: None,
         })
@@ -222,6 +233,47 @@ impl Partition {
     /// log it belongs to).
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// The topic and partition number for events, `("", 0)` standalone.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    fn label(&self) -> (&str, u32) {
+        self.options.label.as_ref().map_or(("", 0), |(topic, partition)| (topic.as_ref(), *partition))
+    }
+
+    /// A snapshot of the partition's figures: records and bytes appended
+    /// since it was opened, its offsets, size and segments, and its
+    /// fdatasyncs. Reads atomics and takes the segment list's lock for a
+    /// moment: cheap enough to call every second.
+    ///
+    /// ```
+    /// # fn main() -> larder::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use larder::partition::{Partition, PartitionOptions};
+    /// use larder::record::NewRecord;
+    ///
+    /// let partition = Partition::open(dir.path(), PartitionOptions::default())?;
+    /// partition.append_batch(&[NewRecord::new(b"a"), NewRecord::new(b"b")])?;
+    /// partition.sync()?;
+    /// let stats = partition.stats();
+    /// assert_eq!((stats.records_appended, stats.end_offset, stats.synced_offset), (2, 2, 2));
+    /// assert_eq!(stats.syncs.count, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> PartitionStats {
+        PartitionStats {
+            partition: self.label().1,
+            records_appended: self.appended_records.load(Ordering::Relaxed),
+            bytes_appended: self.appended_bytes.load(Ordering::Relaxed),
+            log_start_offset: self.log_start_offset(),
+            end_offset: self.end_offset(),
+            synced_offset: self.synced_offset(),
+            size_bytes: self.size_bytes(),
+            segments: self.segment_count(),
+            poisoned: self.is_poisoned(),
+            syncs: self.syncs.snapshot(),
+        }
     }
 
     /// Number of segments.
@@ -339,6 +391,8 @@ impl Partition {
             self.end_offset.store(offset + count, Ordering::Release);
             self.debug_check_invariants(guard.as_ref());
             drop(guard);
+            self.appended_records.fetch_add(count, Ordering::Relaxed);
+            self.appended_bytes.fetch_add(total as u64, Ordering::Relaxed);
             self.watchers.notify();
         }
         Ok(Appended { offset, timestamp_ms: first_timestamp })
@@ -355,7 +409,9 @@ impl Partition {
                 Damage::Files => matches!(error, Error::Io { .. }),
             };
             if poisons {
-                self.poisoned.store(true, Ordering::Release);
+                if !self.poisoned.swap(true, Ordering::AcqRel) {
+                    event!(ERROR, topic = self.label().0, partition = self.label().1, error = %error, "partition poisoned: writes refused until it is reopened");
+                }
                 // Not `DiskFull`: that promises appends resume once there
                 // is room, and a poisoned partition refuses them.
                 return error;
@@ -372,6 +428,7 @@ impl Partition {
         if !error.is_no_space() {
             return error;
         }
+        event!(WARN, topic = self.label().0, partition = self.label().1, path = %path.display(), "disk full: appends refused until there is room");
         let (topic, partition) = match &self.options.label {
             Some((topic, partition)) => (Some(topic.to_string()), Some(*partition)),
             None => (None, None),
@@ -616,7 +673,20 @@ impl Partition {
             (Arc::clone(writer.segment().log()), writer.position(), covered, self.truncations.load(Ordering::Relaxed))
         };
         let storage = &*self.options.storage;
-        self.check(files::sync(storage, &log), Damage::Files)?;
+        let started = std::time::Instant::now();
+        let synced = files::sync(storage, &log);
+        let took = started.elapsed();
+        self.syncs.record(took);
+        if took >= SLOW_SYNC {
+            event!(
+                WARN,
+                topic = self.label().0,
+                partition = self.label().1,
+                took_ms = took.as_millis() as u64,
+                "slow fdatasync"
+            );
+        }
+        self.check(synced, Damage::Files)?;
         let mut guard = self.writer.lock();
         if self.truncations.load(Ordering::Relaxed) != truncations {
             // What was synced was replaced meanwhile: claim nothing.
@@ -678,6 +748,7 @@ impl Partition {
     /// segment) and its [`RecordBatch::next_offset`] is past the holes
     /// after its last record.
     pub fn read_batch(&self, offset: u64, max_records: usize) -> Result<RecordBatch> {
+        self.check_open()?;
         if let Some(follower) = &self.follower {
             return self.follower_read_batch(follower, offset, max_records);
         }
@@ -718,8 +789,25 @@ impl Partition {
             if !active && times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                 continue;
             }
-            let mut from = times.scan_start(segment.base_offset(), timestamp_ms).max(start).max(segment.base_offset());
+            // The entry the scan starts after says every record up to it is
+            // older: trusted only if its record is there with the entry's
+            // timestamp (one frame read); a false one (a crafted `.tix`
+            // whose CRC matches) scans the whole segment rather than skip
+            // records.
+            let entry = times.last_older_than(timestamp_ms);
             drop(times);
+            let holds = |(ts, offset): (i64, u64)| {
+                segment
+                    .record_from(offset)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.offset() == offset && r.timestamp_ms() == ts)
+            };
+            let scan_start = match entry {
+                Some(entry) if holds(entry) => entry.1 + 1,
+                _ => segment.base_offset(),
+            };
+            let mut from = scan_start.max(start).max(segment.base_offset());
             while from < segment.end_offset() {
                 // On a compacted segment, the next surviving record.
                 let Some(record) = segment.record_from(from)? else { break };
@@ -854,6 +942,10 @@ impl Partition {
 
     /// Seals and marks clean, once; later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<()> {
+        // A compaction under way (from `Log::run_cleaner`) writes its
+        // cleaned files without the writer lock: it finishes first, so
+        // nothing is written, or left open, once the partition is closed.
+        let _no_compaction = self.compaction.lock();
         let mut guard = self.writer.lock();
         if self.follower.is_some() {
             // Nothing to seal or mark: let go of the followed files.
@@ -865,6 +957,8 @@ impl Partition {
         let closed = self.seal_and_mark_clean(writer);
         self.release_files();
         drop(guard);
+        // Readers blocked waiting for records learn it is closed.
+        self.watchers.notify();
         closed
     }
 
@@ -897,15 +991,33 @@ impl Partition {
     /// Stops writing without touching the files: for a partition whose
     /// directory is being deleted. Later writes fail as on a closed one.
     pub(crate) fn abandon(&self) {
-        let mut guard = self.writer.lock();
+        self.abandon_held(self.hold_writes());
+    }
+
+    /// Holds off every write (a compaction under way is waited for; then
+    /// appends, rolls, truncations, deletions, the end of a sync) until the
+    /// hold is given to [`Partition::abandon_held`] or dropped: a topic
+    /// being deleted holds its partitions across the rename of its
+    /// directory, so none writes into the moved directory.
+    pub(crate) fn hold_writes(&self) -> WriteHold<'_> {
+        let compaction = self.compaction.lock();
+        WriteHold { _compaction: compaction, writer: self.writer.lock() }
+    }
+
+    /// As [`Partition::abandon`], under a hold taken before.
+    pub(crate) fn abandon_held(&self, hold: WriteHold<'_>) {
+        let WriteHold { writer: mut guard, _compaction } = hold;
         guard.take();
         self.release_files();
+        drop(guard);
+        self.watchers.notify();
     }
 
     /// Abandons the partition as a crash would: nothing is sealed or synced
     /// and no clean-shutdown marker is written. What was appended stays in
     /// the OS page cache, exactly as when the process is killed.
     #[cfg(feature = "fault-injection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
     pub fn simulate_crash(self) {
         self.abandon();
     }
@@ -915,6 +1027,13 @@ impl Drop for Partition {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// A partition's compaction and writer locks, held by
+/// [`Partition::hold_writes`].
+pub(crate) struct WriteHold<'a> {
+    _compaction: parking_lot::MutexGuard<'a, ()>,
+    writer: parking_lot::MutexGuard<'a, Option<SegmentWriter>>,
 }
 
 /// Iterator over a partition's records, from [`Partition::iter_from`].
@@ -997,4 +1116,32 @@ fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
         return Err(Error::invalid("dir", format!("{} exists and is not a directory", dir.display())));
     }
     crate::storage::create_dir_synced(storage, dir)
+}
+
+/// Tells `tracing` subscribers what recovery found, at a level fitting
+/// what it means: damage repaired away is `error`, a torn tail cut or a
+/// restart past lost records `warn`, rebuilt indexes `info`.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn report_recovery(dir: &Path, options: &PartitionOptions, report: &RecoveryReport) {
+    let topic = options.label.as_ref().map_or("", |(topic, _)| topic.as_ref());
+    let partition = options.label.as_ref().map_or(0, |(_, partition)| *partition);
+    let dir = dir.display();
+    if let Some(repaired) = &report.repaired {
+        event!(ERROR, topic, partition, %dir, repaired = repaired.as_str(), "recovery cut corruption (repair)");
+    }
+    if report.truncated_bytes > 0 {
+        let (bytes, records) = (report.truncated_bytes, report.truncated_records);
+        event!(WARN, topic, partition, %dir, bytes, records, "recovery cut a torn tail");
+    }
+    if let Some(end) = report.restarted_from {
+        event!(WARN, topic, partition, %dir, end, "recovery restarted the log empty at its start");
+    }
+    if report.indexes_rebuilt > 0 || report.state_rebuilt {
+        let (indexes, state) = (report.indexes_rebuilt, report.state_rebuilt);
+        event!(INFO, topic, partition, %dir, indexes, state, "recovery rebuilt indexes");
+    }
+    if !report.clean_shutdown {
+        let scanned = report.segments_scanned;
+        event!(DEBUG, topic, partition, %dir, scanned, "recovered after an unclean shutdown");
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::notify::Waker;
@@ -11,6 +12,7 @@ use crate::storage::{OsStorage, Storage};
 
 /// How segments are cut and records bounded: the configuration a
 /// [`PartitionOptions`] and a topic's configuration share, and its checks.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentConfig {
     pub(crate) segment_bytes: u32,
@@ -145,6 +147,7 @@ pub struct PartitionOptions {
     /// Topic and partition number, when the partition belongs to a topic:
     /// errors name them.
     pub(crate) label: Option<(Arc<str>, u32)>,
+    pub(crate) lock_timeout: Duration,
     /// Woken when a segment rolls (the log's cleaner, for a topic's
     /// partition).
     pub(crate) on_roll: Option<Arc<Waker>>,
@@ -157,6 +160,7 @@ impl Default for PartitionOptions {
             repair: false,
             storage: Arc::new(OsStorage),
             label: None,
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
             on_roll: None,
         }
     }
@@ -175,7 +179,20 @@ impl PartitionOptions {
     /// segment are stored as `u32`.
     pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
 
+    /// Default [`PartitionOptions::lock_timeout`]: 1 s (see
+    /// [`LogOptions::DEFAULT_LOCK_TIMEOUT`](crate::LogOptions::DEFAULT_LOCK_TIMEOUT)).
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
     segment_setters!();
+
+    /// How long [`Partition::open`](crate::partition::Partition::open)
+    /// waits for the directory's lock while another opener holds it (a
+    /// process killed a moment ago, say), before failing with
+    /// [`Error::Locked`]; zero tries once.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
 
     /// On open, cut corruption found below the sync point instead of
     /// refusing to open (records from the bad one on are lost, and the

@@ -27,6 +27,7 @@ use crate::segment::{compacted, rewrite_valid_prefix, OpenParts, Segment, Segmen
 use crate::storage::Storage;
 
 /// What opening a partition found and did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryReport {

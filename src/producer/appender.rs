@@ -14,6 +14,7 @@ use crate::catalog::{BufferReservation, Durability, Topic};
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::producer::delivery::{Delivery, ON_APPENDER};
+use crate::producer::memory::MemoryReservation;
 use crate::producer::record::{ProducerRecord, RecordMetadata};
 use crate::record::NewRecord;
 
@@ -44,6 +45,8 @@ pub(crate) struct Message {
     delivery: Arc<Delivery>,
     /// Given back when the message is dropped, after its append.
     _reservation: Option<BufferReservation>,
+    /// The producer's `buffer_memory` held for it, given back likewise.
+    _memory: MemoryReservation,
 }
 
 impl Message {
@@ -62,7 +65,12 @@ impl Message {
     }
 
     /// A record routed as `routed`, its bytes copied, completing `delivery`.
-    pub(crate) fn new(record: &ProducerRecord<'_>, routed: Routed, delivery: Arc<Delivery>) -> Message {
+    pub(crate) fn new(
+        record: &ProducerRecord<'_>,
+        routed: Routed,
+        delivery: Arc<Delivery>,
+        memory: MemoryReservation,
+    ) -> Message {
         let Routed { topic, partition, timestamp_ms, frame_len, reservation } = routed;
         let NewRecord { key, value, headers, .. } = record.record;
         let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
@@ -82,6 +90,7 @@ impl Message {
             headers,
             delivery,
             _reservation: reservation,
+            _memory: memory,
         }
     }
 }
@@ -93,6 +102,7 @@ pub(crate) enum Envelope {
 
 /// Appended records of a `Sync` partition, acknowledged after its sync.
 struct PendingAcks {
+    topic: Arc<Topic>,
     partition: Arc<Partition>,
     acks: Vec<(Arc<Delivery>, RecordMetadata)>,
 }
@@ -199,13 +209,13 @@ fn append_together(batch: &[Message], pending: &mut Vec<PendingAcks>) -> Result<
     let first = match partition.append_batch(&records) {
         Ok(appended) => appended.offset,
         Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
-        Err(error) => return fail_all(batch, error),
+        Err(error) => return fail_all(batch, topic.partition_error(error)),
     };
     let durability = topic.durability();
     let acks =
         batch.iter().enumerate().map(|(n, m)| (Arc::clone(&m.delivery), m.metadata(first + n as u64, durability)));
     if durability == Durability::Sync {
-        pending.push(PendingAcks { partition, acks: acks.collect() });
+        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks: acks.collect() });
     } else {
         for (delivery, metadata) in acks {
             delivery.complete(Ok(metadata));
@@ -226,9 +236,10 @@ fn fail_all(batch: &[Message], error: Error) -> Result<()> {
 fn acknowledge_synced(pending: Vec<PendingAcks>) {
     let mut synced: HashMap<*const Partition, Result<u64>> = HashMap::new();
     for item in &pending {
-        synced.entry(Arc::as_ptr(&item.partition)).or_insert_with(|| item.partition.sync());
+        let sync = || item.partition.sync().map_err(|e| item.topic.partition_error(e));
+        synced.entry(Arc::as_ptr(&item.partition)).or_insert_with(sync);
     }
-    for PendingAcks { partition, acks } in pending {
+    for PendingAcks { partition, acks, .. } in pending {
         let result = &synced[&Arc::as_ptr(&partition)];
         for (delivery, metadata) in acks {
             delivery.complete(result.as_ref().map(|_| metadata).map_err(Clone::clone));

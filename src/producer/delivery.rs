@@ -26,9 +26,10 @@ pub(crate) fn refuse_on_appender(operation: &'static str) -> Result<()> {
 /// A delivery callback, boxed.
 pub(crate) type Callback = Box<dyn FnOnce(Result<&RecordMetadata, &Error>) + Send>;
 
-/// Where one send stands.
+/// Where one send stands: pending with the callbacks to run and the
+/// tasks awaiting it (`async`), or done.
 enum DeliveryState {
-    Pending(Vec<Callback>),
+    Pending(Vec<Callback>, Vec<std::task::Waker>),
     Done(Result<RecordMetadata>),
 }
 
@@ -43,16 +44,16 @@ impl Delivery {
     /// A pending delivery, with `callback` registered first.
     pub(crate) fn new(callback: Option<Callback>) -> Arc<Delivery> {
         let callbacks = callback.into_iter().collect();
-        Arc::new(Delivery { state: Mutex::new(DeliveryState::Pending(callbacks)), done: Condvar::new() })
+        Arc::new(Delivery { state: Mutex::new(DeliveryState::Pending(callbacks, Vec::new())), done: Condvar::new() })
     }
 
     /// Records the outcome, wakes waiters, then runs the callbacks (outside
     /// the lock, in registration order).
     pub(crate) fn complete(&self, result: Result<RecordMetadata>) {
-        let callbacks = {
+        let (callbacks, tasks) = {
             let mut state = self.state.lock();
             match std::mem::replace(&mut *state, DeliveryState::Done(result.clone())) {
-                DeliveryState::Pending(callbacks) => callbacks,
+                DeliveryState::Pending(callbacks, tasks) => (callbacks, tasks),
                 DeliveryState::Done(first) => {
                     *state = DeliveryState::Done(first);
                     return;
@@ -60,6 +61,9 @@ impl Delivery {
             }
         };
         self.done.notify_all();
+        for task in tasks {
+            task.wake();
+        }
         for callback in callbacks {
             callback(result.as_ref());
         }
@@ -70,6 +74,29 @@ impl Delivery {
 /// `future.get(timeout)`) or register callbacks. A send refused before
 /// queueing returns a handle that is complete already. Dropping it does not
 /// cancel the send.
+///
+/// With the `async` feature it is a [`Future`](std::future::Future) of the
+/// outcome, woken by the appender when the record is acknowledged — no
+/// thread waits for it, and any executor can await it:
+///
+/// ```
+/// # #[cfg(feature = "async")]
+/// # fn main() -> larder::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
+///
+/// let log = Log::open(dir.path(), LogOptions::default())?;
+/// log.create_topic("events", TopicConfig::new(1))?;
+/// let producer = log.producer(ProducerConfig::default())?;
+/// let meta = futures::executor::block_on(async {
+///     producer.send(&ProducerRecord::new("events", b"hello"))?.await
+/// })?;
+/// assert_eq!(meta.offset, 0);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "async"))]
+/// # fn main() {}
+/// ```
 #[derive(Clone)]
 pub struct DeliveryHandle {
     pub(crate) delivery: Arc<Delivery>,
@@ -122,11 +149,31 @@ impl DeliveryHandle {
     pub fn on_delivery(&self, callback: impl FnOnce(Result<&RecordMetadata, &Error>) + Send + 'static) {
         let mut state = self.delivery.state.lock();
         match &mut *state {
-            DeliveryState::Pending(callbacks) => callbacks.push(Box::new(callback)),
+            DeliveryState::Pending(callbacks, _) => callbacks.push(Box::new(callback)),
             DeliveryState::Done(result) => {
                 let result = result.clone();
                 drop(state);
                 callback(result.as_ref());
+            }
+        }
+    }
+}
+
+/// The outcome, once the appender has it: `send(..)?.await`.
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+impl std::future::Future for DeliveryHandle {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let mut state = self.delivery.state.lock();
+        match &mut *state {
+            DeliveryState::Done(result) => std::task::Poll::Ready(result.clone()),
+            DeliveryState::Pending(_, tasks) => {
+                if !tasks.iter().any(|task| task.will_wake(cx.waker())) {
+                    tasks.push(cx.waker().clone());
+                }
+                std::task::Poll::Pending
             }
         }
     }

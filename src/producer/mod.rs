@@ -18,6 +18,7 @@
 mod appender;
 mod config;
 mod delivery;
+mod memory;
 pub mod partitioner;
 mod record;
 mod typed;
@@ -27,6 +28,7 @@ pub use delivery::DeliveryHandle;
 pub use record::{ProducerRecord, RecordMetadata};
 pub use typed::{TypedProducer, TypedProducerRecord};
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -39,9 +41,11 @@ use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
 use crate::partition::Partition;
 use crate::record::{codec, now_ms, NewRecord};
+use crate::stats::ProducerStats;
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
 use delivery::{refuse_on_appender, Delivery};
+use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
 /// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
@@ -136,10 +140,21 @@ pub(crate) struct ProducerInner {
     /// of keyless records sent before it.
     drains: Arc<AtomicU64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The log the producer was made from, kept open while the producer
+    /// lives (dropped after the appender is joined).
+    _log: Arc<dyn Any + Send + Sync>,
+    /// Bytes of queued records, bounded by `buffer_memory`.
+    memory: Arc<Memory>,
 }
 
 impl Producer {
-    pub(crate) fn start(log: Arc<Catalog>, config: ProducerConfig) -> Result<Producer> {
+    /// Starts a producer sending into `log`'s topics, holding `owner` (the
+    /// log's own state) so the log stays open while the producer lives.
+    pub(crate) fn start(
+        log: Arc<Catalog>,
+        config: ProducerConfig,
+        owner: Arc<dyn Any + Send + Sync>,
+    ) -> Result<Producer> {
         config.validate()?;
         let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
         let max_drain = config.max_drain_records;
@@ -149,10 +164,12 @@ impl Producer {
         let inner = ProducerInner {
             log,
             sticky: Sticky::new(config.sticky_partition_bytes),
+            memory: Memory::new(config.buffer_memory),
             config,
             queue: RwLock::new(Some(queue)),
             drains,
             workers: Mutex::new(vec![appender]),
+            _log: owner,
         };
         Ok(Producer { inner: Arc::new(inner) })
     }
@@ -169,11 +186,11 @@ impl Producer {
         let Routed { topic, partition, timestamp_ms, reservation, .. } =
             self.route(record, true, Some(self.inner.config.max_block))?;
         let log_partition = topic.partition(partition)?;
-        let appended = log_partition.append(&record.stamped(timestamp_ms))?;
+        let appended = log_partition.append(&record.stamped(timestamp_ms)).map_err(|e| topic.partition_error(e))?;
         drop(reservation);
         let durability = topic.durability();
         if durability == Durability::Sync {
-            log_partition.sync()?;
+            log_partition.sync().map_err(|e| topic.partition_error(e))?;
         }
         let NewRecord { key, value, .. } = record.record;
         let lengths = (key.map(<[u8]>::len), value.map(<[u8]>::len));
@@ -220,7 +237,8 @@ impl Producer {
         let max_block = blocking.then_some(self.inner.config.max_block);
         let started = Instant::now();
         let queued = self.route(record, false, max_block).and_then(|routed| {
-            let message = Message::new(record, routed, Arc::clone(&delivery));
+            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
+            let message = Message::new(record, routed, Arc::clone(&delivery), memory);
             self.push(Envelope::Record(message), max_block, started)
         });
         self.settle(delivery, queued)
@@ -308,6 +326,12 @@ impl Producer {
         }
     }
 
+    /// The producer's queue and buffer now: records queued, bytes held
+    /// against [`ProducerConfig::buffer_memory`]. Clones share them.
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.stats()
+    }
+
     /// Blocks until every send made before this call is acknowledged (or
     /// failed).
     pub fn flush(&self) -> Result<()> {
@@ -335,6 +359,21 @@ impl Producer {
 }
 
 impl ProducerInner {
+    /// See [`Producer::stats`].
+    pub(crate) fn stats(&self) -> ProducerStats {
+        ProducerStats {
+            queued_records: self.queue.read().as_ref().map_or(0, Sender::len),
+            queue_capacity: self.config.queue_capacity,
+            buffered_bytes: self.memory.used(),
+            buffer_memory: self.memory.limit(),
+        }
+    }
+
+    /// Whether the producer still takes sends.
+    pub(crate) fn is_open(&self) -> bool {
+        self.queue.read().is_some()
+    }
+
     pub(crate) fn close(&self) {
         self.queue.write().take();
         let me = std::thread::current().id();

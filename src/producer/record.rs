@@ -62,6 +62,7 @@ impl<'a> ProducerRecord<'a> {
 }
 
 /// Where an acknowledged record was stored (Kafka's `RecordMetadata`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// The topic.

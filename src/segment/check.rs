@@ -246,23 +246,54 @@ pub(crate) fn load_time_index(
     let end = base.saturating_add(verified.entry_count);
     let log = FileBytes::map(&log_path)?;
     let decoded = meta::read_if_exists(&time_path)?.and_then(|bytes| TimeIndex::decode(&bytes, base, end));
-    if let Some(times) = decoded.filter(|times| last_time_entry_holds(times, &log, &FileBytes::map(&index_path), base))
-    {
+    let index = FileBytes::map(&index_path);
+    if let Some(times) = decoded.filter(|times| time_entries_hold(times, &log, &index, base, verified)) {
         return Ok(times);
     }
     let scan = scan(&log[..verified.log_len as usize], base, interval_bytes);
     Ok(scan.times)
 }
 
-/// Whether the last entry of a decoded time index names the timestamp its
-/// record really has (one frame read): a plausible but false index is
-/// rebuilt rather than trusted.
-fn last_time_entry_holds(times: &TimeIndex, log: &[u8], index: &Result<FileBytes>, base: u64) -> bool {
-    let Some((timestamp, offset)) = times.max_timestamp() else { return true };
+/// Whether a decoded time index agrees with what its segment's writer (or
+/// compaction) made, reading three frames: the first entry is the first
+/// frame's timestamp at its offset (the base, but in a compacted segment),
+/// the last entry names a record that is there with that timestamp, and
+/// is no older than the last frame. An index with no entry is only right
+/// for a segment with no frame. A plausible but false index is rebuilt
+/// rather than trusted; an entry in the middle is checked when a lookup
+/// relies on it (`Partition::offset_for_timestamp`).
+fn time_entries_hold(
+    times: &TimeIndex,
+    log: &[u8],
+    index: &Result<FileBytes>,
+    base: u64,
+    verified: &SealedSegment,
+) -> bool {
+    let log = &log[..(verified.log_len as usize).min(log.len())];
+    let (Some(first), Some(max)) = (times.first_entry(), times.max_timestamp()) else {
+        return log.len() <= LOG_HEADER_BYTES;
+    };
     let Ok(index) = index else { return false };
-    let at = index::entry_position(offset - base);
-    let Some(entry) = index.get(at..at + INDEX_ENTRY_BYTES) else { return false };
-    let position = le::u32_at(entry, 0) as usize;
-    let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES);
-    frame.is_some_and(|f| valid_frame_len(f, offset).is_some() && frame_timestamp(log, position) == timestamp)
+    let records = verified.entry_count;
+    let entry = |n: u64| -> Option<usize> {
+        let at = index::entry_position(n);
+        index.get(at..at + INDEX_ENTRY_BYTES).map(|entry| le::u32_at(entry, 0) as usize)
+    };
+    // The offset and timestamp of the frame index entry `n` points at: the
+    // record at `base + n`, or in a compacted segment the next survivor.
+    let frame_at = |n: u64| -> Option<(u64, i64)> {
+        let position = entry(n)?;
+        let frame = log.get(position..).filter(|_| position >= LOG_HEADER_BYTES)?;
+        let offset = match verified.compacted {
+            false => valid_frame_len(frame, base + n).map(|_| base + n)?,
+            true => check_frame_within(frame, base + n, base + records).ok()?.0,
+        };
+        Some((offset, frame_timestamp(log, position)))
+    };
+    // The last frame: in a compacted segment, holes after it point at the
+    // end of the log.
+    let last = (0..records).rev().find(|&n| entry(n) != Some(log.len()));
+    frame_at(0).is_some_and(|(offset, ts)| first == (ts, offset))
+        && max.1.checked_sub(base).and_then(frame_at) == Some((max.1, max.0))
+        && last.and_then(frame_at).is_some_and(|(_, ts)| ts <= max.0)
 }

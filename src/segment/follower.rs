@@ -414,11 +414,34 @@ impl FollowedSegment {
         if self.sealed.is_some() {
             let time_path = self.path.with_extension("tix");
             let times = meta::read_if_exists(&time_path)?.and_then(|b| TimeIndex::decode(&b, self.base_offset, end));
-            if let Some(times) = times {
+            // Checked against the records it names before it is used, as
+            // the owner checks it (`check::load_time_index`): the first
+            // entry is the first record's, the last is true of its record
+            // and no older than the last record, and the entry a scan
+            // starts after is true of its record. A false one is ignored.
+            let timestamp_at = |offset: u64| -> Option<i64> {
+                let batch = self.read_batch(offset, 1).ok()?;
+                let record = batch.iter().next().filter(|r| r.offset() == offset)?;
+                Some(record.timestamp_ms())
+            };
+            let trusted = times.filter(|times| match (times.first_entry(), times.max_timestamp()) {
+                (Some(first), Some(max)) => {
+                    timestamp_at(self.base_offset) == Some(first.0)
+                        && first.1 == self.base_offset
+                        && timestamp_at(max.1) == Some(max.0)
+                        && end.checked_sub(1).and_then(timestamp_at).is_some_and(|last| last <= max.0)
+                }
+                _ => end == self.base_offset,
+            });
+            if let Some(times) = trusted {
                 if times.max_timestamp().is_none_or(|(max, _)| max < timestamp_ms) {
                     return Ok(None);
                 }
-                offset = offset.max(times.scan_start(self.base_offset, timestamp_ms));
+                if let Some((ts, older)) = times.last_older_than(timestamp_ms) {
+                    if timestamp_at(older) == Some(ts) {
+                        offset = offset.max(older + 1);
+                    }
+                }
             }
         }
         while offset < end {

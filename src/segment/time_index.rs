@@ -59,12 +59,17 @@ impl TimeIndex {
         self.max_timestamp
     }
 
-    /// The offset from which a forward scan finds the first record with a
-    /// timestamp >= `timestamp_ms`: just after the last entry whose maximum
-    /// is below it (every record up to that entry is older), or `base`.
-    pub(crate) fn scan_start(&self, base: u64, timestamp_ms: i64) -> u64 {
+    /// The last entry whose maximum is below `timestamp_ms`: every record
+    /// up to it is older, so a forward scan for the first record with a
+    /// timestamp >= `timestamp_ms` starts after it (at the base without one).
+    pub(crate) fn last_older_than(&self, timestamp_ms: i64) -> Option<(i64, u64)> {
         let older = self.entries.partition_point(|&(ts, _)| ts < timestamp_ms);
-        older.checked_sub(1).map_or(base, |i| self.entries[i].1.saturating_add(1))
+        older.checked_sub(1).map(|i| self.entries[i])
+    }
+
+    /// The first entry: the writer makes it at the segment's first record.
+    pub(crate) fn first_entry(&self) -> Option<(i64, u64)> {
+        self.entries.first().copied()
     }
 
     /// Encodes the index as the `.tix` file bytes.
@@ -133,15 +138,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn time_index_finds_scan_start_with_out_of_order_timestamps() {
+    fn time_index_finds_where_to_scan_with_out_of_order_timestamps() {
         let mut index = TimeIndex::default();
         for (offset, ts) in [(10, 100), (11, 300), (12, 200), (13, 400)] {
             index.observe(offset, ts, 1, 1);
         }
         assert_eq!(index.entries, vec![(100, 10), (300, 11), (400, 13)]);
-        assert_eq!(index.scan_start(10, 50), 10);
-        assert_eq!(index.scan_start(10, 250), 11);
-        assert_eq!(index.scan_start(10, 350), 12);
+        assert_eq!(index.last_older_than(50), None);
+        assert_eq!(index.last_older_than(250), Some((100, 10)));
+        assert_eq!(index.last_older_than(350), Some((300, 11)));
         let decoded = TimeIndex::decode(&index.encode(10), 10, 14).unwrap();
         assert_eq!(decoded.entries, index.entries);
         assert_eq!(TimeIndex::decode(&index.encode(10), 11, 14), None);

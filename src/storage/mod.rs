@@ -21,6 +21,7 @@ use crate::error::errno::ENOSPC;
 use crate::error::{Error, IoOp, Result};
 
 #[cfg(feature = "fault-injection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
 pub mod fault;
 pub(crate) mod le;
 pub(crate) mod lock;

@@ -124,6 +124,11 @@ impl World<'_> {
                         None => op.is_consumer() && self.model.topics.keys().any(|t| self.retains(t, outcomes)),
                     }
             }
+            // Past the end on purpose, or a truncation lowered the end
+            // below the offset meanwhile.
+            Error::CommitPastEnd { .. } => {
+                commits && (self.raced_cut(op, outcomes) || matches!(op, Op::CommitOffsets { past_end: true, .. }))
+            }
             Error::UnknownTopic { .. } | Error::UnknownPartition { .. } | Error::Io { .. } | Error::DiskFull { .. } => {
                 topic_gone
             }
@@ -190,8 +195,11 @@ impl World<'_> {
 
     /// Whether another truncation or deletion of `op`'s topic in this step
     /// may have moved the range `op` read just before its call.
+    /// (A consumer operation's topics are those of its assignment: a cut
+    /// of any topic counts.)
     fn raced_cut(&self, op: &Op, outcomes: &[Outcome]) -> bool {
-        outcomes.iter().any(|o| o.op.cuts() && o.op.topic() == op.topic() && !std::ptr::eq(&o.op, op))
+        let same_topic = |other: &Op| op.is_consumer() || other.topic() == op.topic();
+        outcomes.iter().any(|o| o.op.cuts() && same_topic(&o.op) && !std::ptr::eq(&o.op, op))
     }
 
     /// The member `op` used, as it was when the step began.

@@ -1,0 +1,125 @@
+//! The producer's byte bound on queued records (Kafka's `buffer.memory`):
+//! a send holds room for its frame from queueing until the appender has
+//! written it, and waits up to `max_block` for room when the bound is
+//! reached — so a producer holds at most `buffer_memory` bytes of records
+//! whatever their size, beside the queue's bound in records.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+
+/// Bytes of queued records, and the senders waiting for room. Taking and
+/// giving back room are atomic operations, so senders and the appender
+/// never contend for a lock; only a sender that must wait takes `lock`
+/// (a leaf, docs/DESIGN.md 12), and a release takes it only while someone
+/// waits.
+#[derive(Debug)]
+pub(crate) struct Memory {
+    limit: u64,
+    used: AtomicU64,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    freed: Condvar,
+}
+
+/// Room held for one queued record; given back when dropped (after the
+/// appender wrote or failed the record).
+#[derive(Debug)]
+pub(crate) struct MemoryReservation {
+    memory: Arc<Memory>,
+    bytes: u64,
+}
+
+impl Drop for MemoryReservation {
+    fn drop(&mut self) {
+        let memory = &self.memory;
+        memory.used.fetch_sub(self.bytes, Ordering::SeqCst);
+        // SeqCst on both sides: either this sees the waiter counted, or the
+        // waiter's next try sees the room given back.
+        if memory.waiters.load(Ordering::SeqCst) > 0 {
+            let _locked = memory.lock.lock();
+            memory.freed.notify_all();
+        }
+    }
+}
+
+impl Memory {
+    /// A bound of `limit` bytes.
+    pub(crate) fn new(limit: u64) -> Arc<Memory> {
+        let (used, waiters) = (AtomicU64::new(0), AtomicUsize::new(0));
+        Arc::new(Memory { limit, used, waiters, lock: Mutex::new(()), freed: Condvar::new() })
+    }
+
+    /// Bytes held now.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The bound.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Takes `bytes` if they fit now.
+    fn try_take(&self, bytes: u64) -> bool {
+        let mut used = self.used.load(Ordering::SeqCst);
+        loop {
+            let wanted = used.saturating_add(bytes);
+            if wanted > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(used, wanted, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Holds `bytes`, waiting for room up to `max_block` after `started`
+    /// (not at all if `None`); [`Error::BufferExhausted`] if there is none
+    /// by then, at once for a record larger than the whole bound.
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        bytes: u64,
+        max_block: Option<Duration>,
+        started: Instant,
+    ) -> Result<MemoryReservation> {
+        let exhausted =
+            |waited_ms| Error::BufferExhausted { buffer_memory: self.limit, requested_bytes: bytes, waited_ms };
+        if bytes > self.limit {
+            return Err(exhausted(0));
+        }
+        if !self.try_take(bytes) {
+            let Some(wait) = max_block else { return Err(exhausted(0)) };
+            self.wait_for(bytes, started.checked_add(wait)).map_err(|()| exhausted(wait.as_millis() as u64))?;
+        }
+        Ok(MemoryReservation { memory: Arc::clone(self), bytes })
+    }
+
+    /// Waits until `bytes` are taken, or `deadline` passes (`None`: no
+    /// deadline).
+    fn wait_for(&self, bytes: u64, deadline: Option<Instant>) -> std::result::Result<(), ()> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut locked = self.lock.lock();
+        let taken = loop {
+            if self.try_take(bytes) {
+                break Ok(());
+            }
+            match deadline {
+                None => self.freed.wait(&mut locked),
+                Some(deadline) => {
+                    if self.freed.wait_until(&mut locked, deadline).timed_out() {
+                        break if self.try_take(bytes) { Ok(()) } else { Err(()) };
+                    }
+                }
+            }
+        };
+        drop(locked);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        taken
+    }
+}
