@@ -886,3 +886,34 @@ fn an_interrupted_removal_of_a_renamed_topic_leaves_a_log_that_opens() {
         assert!(topics.is_empty() || topics == ["t"], "{topics:?}");
     }
 }
+
+/// Seed 1144: a consumer whose position is past its partition's end (a
+/// truncation after its poll) commits after `Log::close`: the commit checks
+/// its positions against the ends before it checks the log, and returns
+/// `CommitPastEnd`, where every call through a handle of a closed log
+/// returns `Closed`.
+#[test]
+fn a_commit_after_close_is_closed_whatever_the_positions() {
+    use larder::{AutoOffsetReset, ConsumerConfig, TopicPartition};
+    use std::collections::HashMap;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let partition = log.partition("t", 0).unwrap();
+    partition.append(&NewRecord::new(b"r")).unwrap();
+    let config =
+        ConsumerConfig::default().group_id("g").enable_auto_commit(false).auto_offset_reset(AutoOffsetReset::Earliest);
+    let mut consumer = log.consumer(config).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(consumer.poll(Duration::ZERO).unwrap().len(), 1);
+    partition.truncate_to(0).unwrap();
+    drop(partition);
+    log.close().unwrap();
+    let committed = consumer.commit();
+    // Before the fix: CommitPastEnd { offset: 1, end_offset: 0 }.
+    assert!(matches!(committed, Err(Error::Closed { .. })), "{committed:?}");
+    let named = consumer.commit_offsets(&HashMap::from([(tp, 1)]));
+    assert!(matches!(named, Err(Error::Closed { .. })), "{named:?}");
+}

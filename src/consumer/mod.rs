@@ -876,6 +876,9 @@ impl Consumer {
     /// automatic commits — in `poll`, on close, on drop — leave such a
     /// partition's last commit as it is.)
     pub fn commit(&mut self) -> Result<()> {
+        // Closed before anything else: a handle of a closed log says so,
+        // whatever its positions.
+        self.log.check_open()?;
         let offsets = self.committable(false)?;
         self.commit_list(&offsets)
     }
@@ -931,6 +934,7 @@ impl Consumer {
     /// # }
     /// ```
     pub fn commit_offsets(&mut self, offsets: &HashMap<TopicPartition, u64>) -> Result<()> {
+        self.log.check_open()?;
         let mut list: Vec<(TopicPartition, u64)> = offsets.iter().map(|(tp, &o)| (tp.clone(), o)).collect();
         list.sort();
         for (tp, offset) in &list {
