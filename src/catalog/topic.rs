@@ -38,10 +38,10 @@ pub(crate) struct Topic {
     partitions: RwLock<Vec<Arc<Partition>>>,
     /// Serializes the topic's own admin calls (adding partitions,
     /// altering), which do file work without holding `partitions`. Holds
-    /// the most partitions
-    /// the `topic.meta` on disk may name: more than the topic has when an
-    /// `add_partitions` failed and could not put the old file back (the
-    /// new partitions' directories then stay, so that either file opens).
+    /// the most partitions the `topic.meta` on disk may name: more than
+    /// the topic has when an `add_partitions` failed and could not put the
+    /// old file back (the new partitions' directories then stay, so that
+    /// either file opens).
     admin: Mutex<u32>,
     /// Opened read-only (another process owns it): admin calls refused.
     read_only: bool,
