@@ -90,11 +90,16 @@ fn producer_of(s: &Shared<'_>, slot: usize) -> Option<larder::Producer> {
 /// Whether a record whose send failed with `error` may still have been
 /// appended: only when the failure may have come after the append, from
 /// the sync that a `Sync` topic's acknowledgement waits for (which fails,
-/// or finds the partition poisoned, or closed by a concurrent deletion).
+/// or finds the partition poisoned, or stopped by a concurrent deletion of
+/// the topic: `UnknownTopic`, which a power cut may undo when the deletion
+/// failed, bringing the record back with the topic).
 pub fn may_be_stored(error: &Error, sync_topic: bool) -> bool {
     let after_append = matches!(
         error,
-        Error::Io { operation: larder::IoOp::Sync, .. } | Error::Poisoned { .. } | Error::Closed { .. }
+        Error::Io { operation: larder::IoOp::Sync, .. }
+            | Error::Poisoned { .. }
+            | Error::Closed { .. }
+            | Error::UnknownTopic { .. }
     );
     sync_topic && after_append
 }
