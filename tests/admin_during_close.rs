@@ -12,40 +12,10 @@
 
 mod hooked;
 
-use std::path::Path;
-use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 
-use hooked::{Call, Hooked};
+use hooked::{open_files_under, Call, Hooked};
 use larder::{ConsumerConfig, Error, Log, LogOptions, TopicConfig, TopicPartition};
-
-fn open_files_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap();
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| target.starts_with(&dir))
-        .map(|target| target.display().to_string())
-        .collect()
-}
-
-/// Parks the first call `pick` selects until the test releases it.
-fn park_on(
-    storage: &Hooked,
-    pick: impl Fn(Call, &Path) -> bool + Send + Sync + 'static,
-) -> (Arc<Barrier>, Arc<Barrier>) {
-    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
-    let (e, r) = (entered.clone(), release.clone());
-    let armed = std::sync::atomic::AtomicBool::new(true);
-    storage.set(move |call, path| {
-        if pick(call, path) && armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            e.wait();
-            r.wait();
-        }
-        Ok(())
-    });
-    (entered, release)
-}
 
 /// Closes `log` on a thread of its own, returning once close has begun
 /// (`probe`, another handle of the log, is refused).
@@ -63,7 +33,7 @@ fn create_topic_racing_close_leaves_no_partition_open() {
     let storage = Hooked::new();
     let log = Log::open(dir.path(), LogOptions::default().storage(storage.clone())).unwrap();
     let (entered, release) =
-        park_on(&storage, |call, path| call == Call::CreateDir && path.to_string_lossy().ends_with("t~c"));
+        storage.park_on(|call, path| call == Call::CreateDir && path.to_string_lossy().ends_with("t~c"));
     let creator = {
         let log = log.clone();
         std::thread::spawn(move || {
@@ -105,7 +75,7 @@ fn add_partitions_racing_close_leaves_no_partition_open() {
     let mut consumer = log.consumer(ConsumerConfig::default()).unwrap();
     consumer.assign(&[TopicPartition::new("t", 0)]).unwrap();
     let (entered, release) =
-        park_on(&storage, |call, path| call == Call::Create && path.to_string_lossy().contains("topic.meta.tmp"));
+        storage.park_on(|call, path| call == Call::Create && path.to_string_lossy().contains("topic.meta.tmp"));
     let grower = {
         let log = log.clone();
         std::thread::spawn(move || {

@@ -7,29 +7,9 @@
 mod hooked;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
 
 use hooked::{Call, Hooked};
 use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
-
-/// Parks the first call `pick` selects until the test releases it.
-fn park_on(
-    storage: &Hooked,
-    pick: impl Fn(Call, &Path) -> bool + Send + Sync + 'static,
-) -> (Arc<Barrier>, Arc<Barrier>) {
-    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
-    let (e, r) = (entered.clone(), release.clone());
-    let armed = AtomicBool::new(true);
-    storage.set(move |call, path| {
-        if pick(call, path) && armed.swap(false, Ordering::SeqCst) {
-            e.wait();
-            r.wait();
-        }
-        Ok(())
-    });
-    (entered, release)
-}
 
 #[test]
 fn add_partitions_racing_delete_topic_leaves_the_log_openable() {
@@ -40,7 +20,7 @@ fn add_partitions_racing_delete_topic_leaves_the_log_openable() {
     log.producer(ProducerConfig::default()).unwrap().send_direct(&ProducerRecord::new("t", b"v")).unwrap();
     // Park add_partitions as it creates the new partition's directory.
     let (entered, release) =
-        park_on(&storage, |call, path| call == Call::CreateDir && path.ends_with(Path::new("topics/t/1")));
+        storage.park_on(|call, path| call == Call::CreateDir && path.ends_with(Path::new("topics/t/1")));
     let grower = {
         let log = log.clone();
         std::thread::spawn(move || log.add_partitions("t", 2))
@@ -54,12 +34,7 @@ fn add_partitions_racing_delete_topic_leaves_the_log_openable() {
     };
     // Let the deletion finish while the growth is parked, if it does not
     // wait for the growth (then it is done within a few milliseconds).
-    for _ in 0..200 {
-        if deleter.is_finished() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    hooked::let_finish(&deleter);
     release.wait();
     let grown = grower.join().unwrap();
     let deleted = deleter.join().unwrap();

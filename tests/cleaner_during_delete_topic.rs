@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use hooked::{Call, Hooked};
+use hooked::{open_files_under, Call, Hooked};
 use larder::clock::ManualClock;
 use larder::{CleanupPolicy, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
@@ -57,16 +57,6 @@ fn parked_compaction(dir: &Path, storage: &Arc<Hooked>) -> (Log, Arc<Barrier>, A
     (log, entered, release)
 }
 
-fn open_files_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap();
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| target.starts_with(&dir))
-        .map(|target| target.display().to_string())
-        .collect()
-}
-
 #[test]
 fn a_compaction_racing_delete_topic_neither_fails_nor_writes_into_the_moved_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,12 +73,7 @@ fn a_compaction_racing_delete_topic_neither_fails_nor_writes_into_the_moved_dire
     };
     // Let the deletion finish while the compaction is parked, if it does
     // not wait for it (then it is done within a few milliseconds).
-    for _ in 0..200 {
-        if deleter.is_finished() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    hooked::let_finish(&deleter);
     release.wait();
     let cleaned = cleaner.join().unwrap();
     let deleted = deleter.join().unwrap();
@@ -120,12 +105,7 @@ fn close_waits_for_a_compaction_under_way() {
     }
     // Let the close finish while the compaction is parked, if it does not
     // wait for it.
-    for _ in 0..200 {
-        if closer.is_finished() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    hooked::let_finish(&closer);
     let open_at_close = closer.is_finished().then(|| open_files_under(dir.path()));
     release.wait();
     closer.join().unwrap().unwrap();

@@ -8,9 +8,6 @@
 
 mod hooked;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-
 use hooked::{Call, Hooked};
 use larder::{ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition};
 
@@ -37,16 +34,7 @@ fn a_commit_to_a_recreated_topic_survives_the_old_deletion() {
     commit(&log, "g2", &tp, 1).unwrap();
 
     // Hold the deletion inside its removal of g1's offsets.
-    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
-    let (e, r) = (entered.clone(), release.clone());
-    let armed = AtomicBool::new(true);
-    storage.set(move |call, path| {
-        if call == Call::Write && path.ends_with("g1.offsets") && armed.swap(false, Ordering::SeqCst) {
-            e.wait();
-            r.wait();
-        }
-        Ok(())
-    });
+    let (entered, release) = storage.park_on(|call, path| call == Call::Write && path.ends_with("g1.offsets"));
     let deleter = {
         let log = log.clone();
         std::thread::spawn(move || log.delete_topic("t"))
@@ -59,12 +47,7 @@ fn a_commit_to_a_recreated_topic_survives_the_old_deletion() {
         let log = log.clone();
         std::thread::spawn(move || log.create_topic("t", TopicConfig::new(1)))
     };
-    for _ in 0..200 {
-        if creator.is_finished() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    hooked::let_finish(&creator);
     let mut deleter = Some(deleter);
     if !creator.is_finished() {
         release.wait();

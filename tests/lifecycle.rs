@@ -6,14 +6,13 @@
 //! nothing behind — a file layer fails the n-th call of each, for every n,
 //! and the log must reopen with exactly the topics that were acknowledged.
 
-use std::fs::File;
+mod hooked;
+
 use std::io;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use larder::storage::{OsStorage, Storage};
+use hooked::{open_files_under, Call, Hooked};
 use larder::{
     ConsumerConfig, Durability, Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
 };
@@ -107,17 +106,6 @@ fn a_consumer_of_a_closed_log_cannot_overwrite_a_newer_commit() {
     assert_eq!(consumer.committed(&tp).unwrap(), Some(7));
 }
 
-/// Open file descriptors of this process that point into `dir`.
-fn open_files_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap();
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| target.starts_with(&dir))
-        .map(|target| target.display().to_string())
-        .collect()
-}
-
 fn threads_named(prefix: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -167,62 +155,18 @@ fn close_returns_with_no_file_open_and_no_thread_running() {
     assert_eq!(threads_named("larder-"), 0, "threads still running after close");
 }
 
-/// Once armed, fails the `fail_at`-th call (counting creates, writes,
-/// syncs, renames, directory creations and removals) with EMFILE, then
-/// works again.
-#[derive(Debug)]
-struct FailNth {
-    armed: AtomicBool,
-    calls: AtomicU64,
-    fail_at: u64,
-}
-
-impl FailNth {
-    fn new(fail_at: u64) -> Arc<FailNth> {
-        Arc::new(FailNth { armed: AtomicBool::new(false), calls: AtomicU64::new(0), fail_at })
-    }
-
-    fn arm(&self) {
-        self.armed.store(true, Ordering::SeqCst);
-    }
-
-    fn step(&self) -> io::Result<()> {
-        if self.armed.load(Ordering::SeqCst) && self.calls.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+/// From now on, fails the `fail_at`-th call through `storage` (counting
+/// creates, writes, syncs, renames, directory creations and removals) with
+/// EMFILE, then lets every call through again.
+fn fail_nth_call(storage: &Hooked, fail_at: u64) {
+    let calls = AtomicU64::new(0);
+    storage.set(move |call, _| {
+        let counted = !matches!(call, Call::Open | Call::Allocate | Call::SetLen);
+        if counted && calls.fetch_add(1, Ordering::SeqCst) == fail_at {
             return Err(io::Error::from_raw_os_error(24));
         }
         Ok(())
-    }
-}
-
-impl Storage for FailNth {
-    fn create_file(&self, path: &Path) -> io::Result<File> {
-        self.step()?;
-        OsStorage.create_file(path)
-    }
-    fn write_at(&self, file: &File, path: &Path, position: u64, bytes: &[u8]) -> io::Result<()> {
-        self.step()?;
-        OsStorage.write_at(file, path, position, bytes)
-    }
-    fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
-        self.step()?;
-        OsStorage.sync_file(file, path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.step()?;
-        OsStorage.sync_dir(dir)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.step()?;
-        OsStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.step()?;
-        OsStorage.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.step()?;
-        OsStorage.create_dir_all(dir)
-    }
+    });
 }
 
 /// Runs `admin` on a log whose file layer fails its n-th call, for every n
@@ -239,9 +183,9 @@ fn fail_at_every_step(
         let log = Log::open(dir.path(), LogOptions::default()).unwrap();
         setup(&log);
         log.close().unwrap();
-        let storage = FailNth::new(fail_at);
+        let storage = Hooked::new();
         let log = Log::open(dir.path(), LogOptions::default().storage(storage.clone())).unwrap();
-        storage.arm();
+        fail_nth_call(&storage, fail_at);
         let outcome = admin(&log);
         let expected = match &outcome {
             Ok(()) => topics_after,
@@ -306,9 +250,9 @@ fn delete_topic_failing_at_any_step_keeps_or_deletes_it_whole() {
         log.create_topic("t", TopicConfig::new(2)).unwrap();
         log.producer(ProducerConfig::default()).unwrap().send_direct(&ProducerRecord::new("t", b"v")).unwrap();
         log.close().unwrap();
-        let storage = FailNth::new(fail_at);
+        let storage = Hooked::new();
         let log = Log::open(dir.path(), LogOptions::default().storage(storage.clone())).unwrap();
-        storage.arm();
+        fail_nth_call(&storage, fail_at);
         let outcome = log.delete_topic("t");
         let in_memory = describe(&log);
         drop(log);

@@ -3,8 +3,12 @@
 //! regression tests: each asserts the correct behaviour, and failed before
 //! its fix.
 
+mod hooked;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+use hooked::{Call, Hooked};
 use larder::partition::{Partition, PartitionOptions};
 use larder::record::NewRecord;
 use larder::storage::fault::{Fault, FaultError, FaultStorage, FileCall, SimStorage};
@@ -318,59 +322,6 @@ fn replace_empty_segment_child() {
     let _ = partition.close();
 }
 
-/// A file layer that holds the first fdatasync of a `.log` file until
-/// released, so a `Partition::sync` can be caught in flight.
-#[derive(Debug)]
-struct HoldFirstLogSync {
-    disk: SimStorage,
-    /// Taken by the first `.log` sync: it says it arrived, then waits.
-    hold: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
-}
-
-impl larder::storage::Storage for HoldFirstLogSync {
-    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
-        self.disk.create_file(path)
-    }
-    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
-        self.disk.open_file(path, writable)
-    }
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        position: u64,
-        bytes: &[u8],
-    ) -> std::io::Result<()> {
-        self.disk.write_at(file, path, position, bytes)
-    }
-    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.allocate(file, path, len_bytes)
-    }
-    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.set_len(file, path, len_bytes)
-    }
-    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        let is_log = path.extension().is_some_and(|e| e == "log");
-        if let Some((arrived, release)) = is_log.then(|| self.hold.lock().unwrap().take()).flatten() {
-            arrived.send(()).unwrap();
-            release.recv().unwrap();
-        }
-        self.disk.sync_file(file, path)
-    }
-    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        self.disk.sync_dir(dir)
-    }
-    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-        self.disk.rename(from, to)
-    }
-    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        self.disk.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        self.disk.create_dir_all(dir)
-    }
-}
-
 /// Seed 1148: a roll installs the new segment as the writer's, then seals
 /// the old one; when that seal (or the directory sync after it) fails, the
 /// partition is poisoned, but the writer is left on the new segment while
@@ -382,19 +333,20 @@ impl larder::storage::Storage for HoldFirstLogSync {
 fn a_sync_in_flight_during_a_failed_roll_does_not_panic() {
     for nth in 1..=8 {
         let dir = tempfile::tempdir().unwrap();
-        let (arrived, in_flight) = std::sync::mpsc::channel();
-        let (release, held) = std::sync::mpsc::channel();
-        let storage = Arc::new(HoldFirstLogSync { disk: SimStorage::new(), hold: std::sync::Mutex::new(None) });
+        let disk = Arc::new(SimStorage::new());
+        let storage = Hooked::over(disk.clone());
         let options = PartitionOptions::default().segment_bytes(256).storage(storage.clone());
         let partition = Arc::new(Partition::open(dir.path(), options).unwrap());
         partition.append(&NewRecord::new(b"unsynced")).unwrap();
-        *storage.hold.lock().unwrap() = Some((arrived, held));
+        // The first fdatasync of a `.log` is held until released.
+        let (in_flight, release) =
+            storage.park_on(|call, path| call == Call::Sync && path.extension().is_some_and(|e| e == "log"));
         let syncing = Arc::clone(&partition);
         let sync = std::thread::spawn(move || syncing.sync());
-        in_flight.recv().unwrap();
-        storage.disk.schedule(Fault { call: FileCall::Sync, nth, error: FaultError::Eio, sticky: false });
+        in_flight.wait();
+        disk.schedule(Fault { call: FileCall::Sync, nth, error: FaultError::Eio, sticky: false });
         let rolled = partition.roll();
-        release.send(()).unwrap();
+        release.wait();
         // Before the fix, for the failures after the new segment is
         // installed: a panic, "the writer's segment is not the last".
         let synced = sync.join();
@@ -447,61 +399,6 @@ fn a_commit_after_its_topic_was_deleted_leaves_no_offset_behind() {
     assert!(matches!(&named, Err(Error::TopicDeleted { topic }) if topic == "t"), "{named:?}");
 }
 
-/// A file layer that holds the first creation of directory `held` until
-/// released, so one admin call can be caught half-way while another runs.
-#[derive(Debug)]
-struct HoldDirCreation {
-    disk: SimStorage,
-    held: std::path::PathBuf,
-    /// Taken by the first creation of `held`: it says it arrived, then waits.
-    hold: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
-}
-
-impl larder::storage::Storage for HoldDirCreation {
-    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
-        self.disk.create_file(path)
-    }
-    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
-        self.disk.open_file(path, writable)
-    }
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        position: u64,
-        bytes: &[u8],
-    ) -> std::io::Result<()> {
-        self.disk.write_at(file, path, position, bytes)
-    }
-    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.allocate(file, path, len_bytes)
-    }
-    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.set_len(file, path, len_bytes)
-    }
-    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        self.disk.sync_file(file, path)
-    }
-    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        self.disk.sync_dir(dir)
-    }
-    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-        self.disk.rename(from, to)
-    }
-    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        self.disk.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        if dir == self.held {
-            if let Some((arrived, release)) = self.hold.lock().unwrap().take() {
-                arrived.send(()).unwrap();
-                release.recv().unwrap();
-            }
-        }
-        self.disk.create_dir_all(dir)
-    }
-}
-
 /// Seed 351: `add_partitions` racing `delete_topic`. The deletion renames
 /// the topic's directory away while the growth is half-way; the growth
 /// then creates its next partition's directory under the old name, which
@@ -512,26 +409,21 @@ impl larder::storage::Storage for HoldDirCreation {
 #[test]
 fn a_growth_racing_a_deletion_leaves_a_log_that_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let (arrived, held) = std::sync::mpsc::channel();
-    let (release, waiting) = std::sync::mpsc::channel();
-    let storage = Arc::new(HoldDirCreation {
-        disk: SimStorage::new(),
-        held: dir.path().join("topics").join("t").join("2"),
-        hold: std::sync::Mutex::new(None),
-    });
+    let storage = Hooked::over(Arc::new(SimStorage::new()));
     let options = LogOptions::default().storage(storage.clone());
     let log = Log::open(dir.path(), options.clone()).unwrap();
     log.create_topic("t", TopicConfig::new(1)).unwrap();
-    *storage.hold.lock().unwrap() = Some((arrived, waiting));
+    let held = dir.path().join("topics").join("t").join("2");
+    let (entered, release) = storage.park_on(move |call, path| call == Call::CreateDir && path == held);
     let growing = log.clone();
     let grow = std::thread::spawn(move || growing.add_partitions("t", 3));
-    held.recv().unwrap();
+    entered.wait();
     let deleting = log.clone();
     let delete = std::thread::spawn(move || deleting.delete_topic("t"));
     // Give the deletion time to run as far as it can while the growth is
     // held (after the fix it waits for the growth instead).
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    release.send(()).unwrap();
+    hooked::let_finish(&delete);
+    release.wait();
     let (grown, deleted) = (grow.join().unwrap(), delete.join().unwrap());
     log.close().unwrap();
     // Before the fix: Corrupt { "topics/t/0", "topic.meta names 3
@@ -641,77 +533,6 @@ fn segments_left_below_the_log_start_do_not_break_the_next_open() {
     assert_eq!(reopened.end_offset(), 12);
 }
 
-/// A file layer that, once armed, fails the syncs of directory `dir` from
-/// the `dir_from`-th on, and the file syncs of `topic.meta.tmp` from the
-/// `meta_from`-th on (EIO), counting from when it was armed.
-#[derive(Debug)]
-struct FailSyncsFrom {
-    disk: SimStorage,
-    dir: std::path::PathBuf,
-    armed: std::sync::atomic::AtomicBool,
-    dir_syncs: std::sync::atomic::AtomicU32,
-    meta_syncs: std::sync::atomic::AtomicU32,
-    dir_from: u32,
-    meta_from: u32,
-}
-
-impl FailSyncsFrom {
-    fn count(&self, counter: &std::sync::atomic::AtomicU32, from: u32) -> std::io::Result<()> {
-        if !self.armed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= from {
-            return Err(std::io::Error::from_raw_os_error(5));
-        }
-        Ok(())
-    }
-}
-
-impl larder::storage::Storage for FailSyncsFrom {
-    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
-        self.disk.create_file(path)
-    }
-    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
-        self.disk.open_file(path, writable)
-    }
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        position: u64,
-        bytes: &[u8],
-    ) -> std::io::Result<()> {
-        self.disk.write_at(file, path, position, bytes)
-    }
-    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.allocate(file, path, len_bytes)
-    }
-    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.set_len(file, path, len_bytes)
-    }
-    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        if path.file_name().is_some_and(|n| n == "topic.meta.tmp") {
-            self.count(&self.meta_syncs, self.meta_from)?;
-        }
-        self.disk.sync_file(file, path)
-    }
-    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        if dir == self.dir {
-            self.count(&self.dir_syncs, self.dir_from)?;
-        }
-        self.disk.sync_dir(dir)
-    }
-    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-        self.disk.rename(from, to)
-    }
-    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        self.disk.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        self.disk.create_dir_all(dir)
-    }
-}
-
 /// Seed 14384: `add_partitions` fails at the directory sync after renaming
 /// the new `topic.meta` into place, and putting the old one back fails too,
 /// so the new partition's directory is kept on disk (either file must
@@ -724,22 +545,28 @@ impl larder::storage::Storage for FailSyncsFrom {
 #[test]
 fn a_growth_retried_after_a_failed_put_back_keeps_what_topic_meta_names() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(FailSyncsFrom {
-        disk: SimStorage::new(),
-        dir: dir.path().join("topics").join("t"),
-        armed: std::sync::atomic::AtomicBool::new(false),
-        dir_syncs: std::sync::atomic::AtomicU32::new(0),
-        meta_syncs: std::sync::atomic::AtomicU32::new(0),
-        dir_from: 2,
-        meta_from: 2,
-    });
+    let storage = Hooked::over(Arc::new(SimStorage::new()));
     let options = LogOptions::default().storage(storage.clone());
     let log = Log::open(dir.path(), options.clone()).unwrap();
     log.create_topic("t", TopicConfig::new(1)).unwrap();
-    storage.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    // From the second on, the syncs of the topic's directory and the file
+    // syncs of `topic.meta.tmp` fail (EIO).
+    let topic_dir = dir.path().join("topics").join("t");
+    let (dir_syncs, meta_syncs) = (AtomicU32::new(0), AtomicU32::new(0));
+    storage.set(move |call, path| {
+        let counter = match call {
+            Call::SyncDir if path == topic_dir => &dir_syncs,
+            Call::Sync if path.file_name().is_some_and(|n| n == "topic.meta.tmp") => &meta_syncs,
+            _ => return Ok(()),
+        };
+        if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
+            return Err(hooked::eio());
+        }
+        Ok(())
+    });
     let first = log.add_partitions("t", 2);
     let second = log.add_partitions("t", 2);
-    storage.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    storage.clear();
     log.simulate_crash();
     // Before the fix: Corrupt { "topics/t/1", "topic.meta names 2
     // partitions, but partition 1 is missing" }.
@@ -791,63 +618,6 @@ fn a_failed_delete_topic_keeps_the_offsets_of_a_topic_a_power_cut_brings_back() 
     assert!(came_back > 0, "no power cut brought the topic back");
 }
 
-/// A file layer for a `create_topic` that fails opening its partitions
-/// and then fails to clean up durably: the first removal of a `.tix` file
-/// fails (ENOSPC, as a new segment clears a stale time index), and so does
-/// every sync of the topics directory after it.
-#[derive(Debug)]
-struct FailCreateCleanup {
-    disk: Arc<SimStorage>,
-    topics: std::path::PathBuf,
-    failed_removal: std::sync::atomic::AtomicBool,
-}
-
-impl larder::storage::Storage for FailCreateCleanup {
-    fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
-        self.disk.create_file(path)
-    }
-    fn open_file(&self, path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
-        self.disk.open_file(path, writable)
-    }
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        position: u64,
-        bytes: &[u8],
-    ) -> std::io::Result<()> {
-        self.disk.write_at(file, path, position, bytes)
-    }
-    fn allocate(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.allocate(file, path, len_bytes)
-    }
-    fn set_len(&self, file: &std::fs::File, path: &std::path::Path, len_bytes: u64) -> std::io::Result<()> {
-        self.disk.set_len(file, path, len_bytes)
-    }
-    fn sync_file(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        self.disk.sync_file(file, path)
-    }
-    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        if dir == self.topics && self.failed_removal.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(std::io::Error::from_raw_os_error(28));
-        }
-        self.disk.sync_dir(dir)
-    }
-    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-        self.disk.rename(from, to)
-    }
-    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let tix = path.extension().is_some_and(|e| e == "tix");
-        if tix && !self.failed_removal.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(std::io::Error::from_raw_os_error(28));
-        }
-        self.disk.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        self.disk.create_dir_all(dir)
-    }
-}
-
 /// Seed 40880: `create_topic` renamed its staged directory into place, its
 /// first partition failed to open, and the cleanup renamed the directory to
 /// `<name>~d` but could not sync that rename. The next open removes the
@@ -864,10 +634,24 @@ fn an_interrupted_removal_of_a_renamed_topic_leaves_a_log_that_opens() {
         let shm = std::path::Path::new("/dev/shm");
         let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
         let disk = Arc::new(SimStorage::new());
-        let storage = Arc::new(FailCreateCleanup {
-            disk: disk.clone(),
-            topics: dir.path().join("topics"),
-            failed_removal: std::sync::atomic::AtomicBool::new(false),
+        // `create_topic` fails opening its partitions and then fails to
+        // clean up durably: the first removal of a `.tix` file fails
+        // (ENOSPC, as a new segment clears a stale time index), and so does
+        // every sync of the topics directory after it.
+        let storage = Hooked::over(disk.clone());
+        let (topics, failed_removal) = (dir.path().join("topics"), AtomicBool::new(false));
+        storage.set(move |call, path| {
+            let no_space = match call {
+                Call::SyncDir => path == topics && failed_removal.load(Ordering::SeqCst),
+                Call::Remove => {
+                    path.extension().is_some_and(|e| e == "tix") && !failed_removal.swap(true, Ordering::SeqCst)
+                }
+                _ => false,
+            };
+            if no_space {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            Ok(())
         });
         let log = Log::open(dir.path(), LogOptions::default().storage(storage)).unwrap();
         assert!(log.create_topic("t", TopicConfig::new(2)).is_err(), "partition 0 fails to open");
