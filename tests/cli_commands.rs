@@ -5,39 +5,17 @@
 //! output is checked, and the log afterwards through the library.
 #![cfg(feature = "cli")]
 
-use std::io::Write as _;
+mod cli_util;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
+use cli_util::larder;
 use larder::{Log, LogOptions};
-
-/// Runs `larder --dir DIR ARGS...` with `input` on stdin.
-fn larder(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 /// Runs a command that must succeed with `input` bytes on stdin.
 fn ok_bytes(dir: &Path, args: &[&str], input: &[u8]) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    assert!(child.wait().unwrap().success(), "larder {args:?}");
+    let output = cli_util::larder_bytes(dir, args, input);
+    assert!(output.status.success(), "larder {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// Runs a command that must succeed; returns its stdout.

@@ -6,25 +6,12 @@
 //! nothing stored is lost along the way.
 #![cfg(feature = "cli")]
 
-use std::io::Write as _;
+mod cli_util;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
+use cli_util::larder;
 use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
-
-fn larder(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 /// Runs a command that must fail with `code`; returns its stderr.
 fn fails(dir: &Path, args: &[&str], input: &str, code: i32) -> String {
