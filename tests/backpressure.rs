@@ -4,6 +4,8 @@
 //! acknowledged; a closed producer refuses sends with `Err(Closed)`;
 //! `buffer_memory` bounds the bytes queued as the queue bounds records.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use larder::{Error, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
@@ -16,15 +18,7 @@ fn full_queue_blocks_then_fails_and_try_send_never_blocks() {
     let max_block = Duration::from_millis(150);
     let producer = log.producer(ProducerConfig::default().queue_capacity(4).max_block(max_block)).unwrap();
     // Hold the appender inside the first record's callback, so the queue fills.
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
-    let first = producer
-        .send_with_callback(&ProducerRecord::new("t", b"first"), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (first, release) = common::hold_appender(&producer, &ProducerRecord::new("t", b"first"));
     let queued: Vec<_> =
         (0..4).map(|n| producer.send(&ProducerRecord::new("t", format!("{n}").as_bytes())).unwrap()).collect();
     let started = Instant::now();
@@ -97,17 +91,9 @@ fn buffer_memory_bounds_the_bytes_queued_whatever_the_record_count() {
     // Room for three 1000-byte values; the record count bound is far away.
     let config = ProducerConfig::default().buffer_memory(3 * frame).max_block(Duration::from_millis(50));
     let producer = log.producer(config).unwrap();
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
     let value = [7u8; 1000];
     // The first record is held inside its callback, so its bytes stay held.
-    let first = producer
-        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (first, release) = common::hold_appender(&producer, &ProducerRecord::new("t", &value));
     let queued: Vec<_> = (0..2).map(|_| producer.send(&ProducerRecord::new("t", &value)).unwrap()).collect();
     for refused in
         [producer.send(&ProducerRecord::new("t", &value)), producer.try_send(&ProducerRecord::new("t", &value))]
@@ -153,16 +139,8 @@ fn a_send_waiting_for_buffer_memory_goes_through_once_room_is_freed() {
     let frame = larder::record::NewRecord::OVERHEAD_BYTES as u64 + 1000;
     let config = ProducerConfig::default().buffer_memory(2 * frame).max_block(Duration::from_secs(600));
     let producer = log.producer(config).unwrap();
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
     let value = [3u8; 1000];
-    let first = producer
-        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (first, release) = common::hold_appender(&producer, &ProducerRecord::new("t", &value));
     let second = producer.send(&ProducerRecord::new("t", &value)).unwrap();
     // The third send has no room until the appender moves on: it waits
     // (however the threads are scheduled), and goes through once it does.

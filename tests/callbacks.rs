@@ -2,6 +2,8 @@
 //! in send order per partition; errors reach callbacks too; a callback added
 //! after completion runs at once.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
@@ -47,15 +49,7 @@ fn errors_reach_callbacks_and_late_callbacks_run_at_once() {
     handle.on_delivery(move |result| *slot.lock().unwrap() = Some(result.unwrap().offset));
     assert_eq!(*seen.lock().unwrap(), Some(meta.offset), "ran at once, in this thread");
     // A topic deleted while its sends are queued fails them, callbacks included.
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
-    producer
-        .send_with_callback(&ProducerRecord::new("t", b"hold"), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (_held, release) = common::hold_appender(&producer, &ProducerRecord::new("t", b"hold"));
     let errors = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&errors);
     let doomed = producer

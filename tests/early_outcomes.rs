@@ -5,6 +5,8 @@
 //! log returns `Err`, running no callback; and callback-based accounting
 //! over a mix of good and bad sends adds up to the records stored.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -100,15 +102,7 @@ fn a_full_queue_is_refused_through_the_handle_after_max_block() {
     let max_block = Duration::from_millis(50);
     let (_dir, log, producer) = open(ProducerConfig::default().queue_capacity(1).max_block(max_block));
     // Hold the appender in a callback, then fill the queue's one slot.
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
-    producer
-        .send_with_callback(&ProducerRecord::new("t", b"held"), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (_held, release) = common::hold_appender(&producer, &ProducerRecord::new("t", b"held"));
     let queued = producer.send(&ProducerRecord::new("t", b"queued")).unwrap();
     let seen = Seen::default();
     let started = std::time::Instant::now();

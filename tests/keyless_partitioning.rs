@@ -4,6 +4,8 @@
 //! sends still lands in long runs per partition, spread evenly, and a run
 //! ends once its frames reach `sticky_partition_bytes`.
 
+mod common;
+
 use std::collections::HashMap;
 
 use larder::record::NewRecord;
@@ -81,16 +83,8 @@ fn a_run_ends_when_its_frames_reach_the_byte_budget() {
     let (_dir, _log, producer) = open(3, ProducerConfig::default().sticky_partition_bytes(budget));
     // The appender, held in a callback, takes no drain meanwhile: only the
     // budget ends runs.
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
     let gate = ProducerRecord::new("t", b"gate").partition(0);
-    producer
-        .send_with_callback(&gate, move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (_held, release) = common::hold_appender(&producer, &gate);
     let handles: Vec<_> =
         (0..60).map(|_| producer.send(&ProducerRecord::new("t", &[7; 100]).timestamp(0)).unwrap()).collect();
     release.send(()).unwrap();

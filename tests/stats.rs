@@ -4,6 +4,8 @@
 //! stats taken while topics are deleted and the log closes return a
 //! snapshot or `Closed`, never a panic or a hang.
 
+mod common;
+
 use std::time::Duration;
 
 use larder::record::NewRecord;
@@ -77,15 +79,7 @@ fn producer_stats_show_what_is_queued_and_held() {
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     log.create_topic("t", TopicConfig::new(1)).unwrap();
     let producer = log.producer(ProducerConfig::default()).unwrap();
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
-    let first = producer
-        .send_with_callback(&ProducerRecord::new("t", b"first"), move |_| {
-            entered.send(()).unwrap();
-            released.recv().unwrap();
-        })
-        .unwrap();
-    in_callback.recv().unwrap();
+    let (first, release) = common::hold_appender(&producer, &ProducerRecord::new("t", b"first"));
     let queued: Vec<_> = (0..3).map(|_| producer.send(&ProducerRecord::new("t", b"v")).unwrap()).collect();
     let stats = producer.stats();
     assert_eq!(stats.queued_records, 3);

@@ -97,3 +97,22 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 }
+
+/// Sends `record` with a callback that holds the producer's appender
+/// inside it until the returned sender sends (or is dropped): records sent
+/// meanwhile stay queued. Returns once the callback is running.
+pub fn hold_appender(
+    producer: &larder::Producer,
+    record: &larder::ProducerRecord<'_>,
+) -> (larder::DeliveryHandle, crossbeam_channel::Sender<()>) {
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, in_callback) = crossbeam_channel::bounded::<()>(1);
+    let held = producer
+        .send_with_callback(record, move |_| {
+            entered.send(()).unwrap();
+            let _ = released.recv();
+        })
+        .unwrap();
+    in_callback.recv().unwrap();
+    (held, release)
+}
