@@ -11,6 +11,12 @@ pub trait Clock: Send + Sync + Debug {
     fn now_ms(&self) -> i64;
 }
 
+/// The time `age_ms` before `now_ms`: records stamped before it are older
+/// than `age_ms` (saturating, for any age).
+pub(crate) fn horizon(now_ms: i64, age_ms: u64) -> i64 {
+    now_ms.saturating_sub(i64::try_from(age_ms).unwrap_or(i64::MAX))
+}
+
 /// The system clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use crate::catalog::cleanup::{CleanupConfig, CleanupPolicy, WhenFull};
 use crate::catalog::{Catalog, Topic};
-use crate::clock::Clock;
+use crate::clock::{horizon, Clock};
 use crate::error::Result;
 use crate::group::TopicPartition;
 use crate::notify::Waker;
@@ -215,7 +215,7 @@ fn doomed_prefix(
     }
     let mut doomed = 0;
     if let Some(retention_ms) = cleanup.retention_ms {
-        let horizon = cleaner.now_ms().saturating_sub(retention_ms.min(i64::MAX as u64) as i64);
+        let horizon = horizon(cleaner.now_ms(), retention_ms);
         // A segment compaction emptied has no timestamp: it goes with the
         // first expired segment after it.
         for (n, segment) in sealed.iter().enumerate() {

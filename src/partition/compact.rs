@@ -13,13 +13,14 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use crate::clock::horizon;
 use crate::error::Result;
 use crate::partition::{Damage, Partition};
 use crate::segment::compacted::{self, Survivor, SwapError};
 use crate::segment::Segment;
 
 /// Bytes one key map entry is counted as (hash, offset, table overhead).
-pub(crate) const MAP_ENTRY_BYTES: usize = 40;
+const MAP_ENTRY_BYTES: usize = 40;
 
 /// What a compaction is told by the topic's configuration and the clock.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +78,7 @@ impl Partition {
         }
         let first_dirty = cleanable.iter().position(|s| !s.is_compacted()).unwrap_or(cleanable.len());
         let (map, mapped) = latest_offsets(&cleanable[first_dirty..], rules.map_bytes)?;
-        let tombstone_horizon = rules.now_ms.saturating_sub(rules.delete_retention_ms.min(i64::MAX as u64) as i64);
+        let tombstone_horizon = horizon(rules.now_ms, rules.delete_retention_ms);
         let mut done = Compaction::default();
         for segment in &cleanable[..first_dirty + mapped] {
             let removed = self.compact_segment(segment, &map, tombstone_horizon)?;
@@ -92,15 +93,10 @@ impl Partition {
     /// The sealed segments from the log start on whose newest record is at
     /// least `min_compaction_lag_ms` old, oldest first.
     fn cleanable_segments(&self, rules: &CompactionRules) -> Vec<Arc<Segment>> {
-        let horizon = rules.now_ms.saturating_sub(rules.min_compaction_lag_ms.min(i64::MAX as u64) as i64);
-        let start = self.log_start_offset();
-        let segments = self.segments.read();
-        let sealed = &segments[..segments.len().saturating_sub(1)];
-        sealed
-            .iter()
-            .filter(|s| s.end_offset() > start)
+        let horizon = horizon(rules.now_ms, rules.min_compaction_lag_ms);
+        self.sealed_from_start()
+            .into_iter()
             .take_while(|s| s.times().read().max_timestamp().is_none_or(|(ts, _)| ts <= horizon))
-            .cloned()
             .collect()
     }
 

@@ -322,15 +322,20 @@ impl Partition {
         self.segments.read().iter().map(|s| s.disk_bytes()).sum()
     }
 
-    /// The sealed segments from the log start on, oldest first: what the
-    /// cleaner may remove (never the active segment).
-    pub(crate) fn sealed_segments(&self) -> Vec<SegmentSummary> {
+    /// The sealed segments holding records from the log start on, oldest
+    /// first (never the active segment).
+    fn sealed_from_start(&self) -> Vec<Arc<Segment>> {
         let start = self.log_start_offset();
         let segments = self.segments.read();
         let sealed = &segments[..segments.len().saturating_sub(1)];
-        sealed
+        sealed.iter().filter(|s| s.end_offset() > start).cloned().collect()
+    }
+
+    /// The sealed segments from the log start on, oldest first: what the
+    /// cleaner may remove (never the active segment).
+    pub(crate) fn sealed_segments(&self) -> Vec<SegmentSummary> {
+        self.sealed_from_start()
             .iter()
-            .filter(|s| s.end_offset() > start)
             .map(|s| SegmentSummary {
                 end_offset: s.end_offset(),
                 bytes: s.log_bytes() + s.index_bytes(),
