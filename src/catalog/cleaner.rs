@@ -216,15 +216,7 @@ fn doomed_prefix(
     let mut doomed = 0;
     if let Some(retention_ms) = cleanup.retention_ms {
         let horizon = horizon(cleaner.now_ms(), retention_ms);
-        // A segment compaction emptied has no timestamp: it goes with the
-        // first expired segment after it.
-        for (n, segment) in sealed.iter().enumerate() {
-            match segment.max_timestamp_ms {
-                Some(ts) if ts < horizon => doomed = n + 1,
-                Some(_) => break,
-                None => {}
-            }
-        }
+        doomed = sealed.iter().take_while(|s| s.max_timestamp_ms.is_some_and(|ts| ts < horizon)).count();
     }
     if let Some(limit) = cleanup.retention_bytes {
         let mut left = size;

@@ -96,7 +96,7 @@ impl Partition {
         let horizon = horizon(rules.now_ms, rules.min_compaction_lag_ms);
         self.sealed_from_start()
             .into_iter()
-            .take_while(|s| s.times().read().max_timestamp().is_none_or(|(ts, _)| ts <= horizon))
+            .take_while(|s| s.max_timestamp_ms().is_none_or(|ts| ts <= horizon))
             .collect()
     }
 
@@ -137,7 +137,7 @@ impl Partition {
             timestamp_ms,
             frame: segment.log().bytes(position, len),
         });
-        compacted::write_cleaned(storage, &self.dir, base, end, survivors, interval)?;
+        compacted::write_cleaned(storage, &self.dir, base, end, survivors, interval, segment.max_timestamp_ms())?;
         self.install_compacted(segment).map(|installed| installed.then_some(removed))
     }
 
@@ -159,7 +159,7 @@ impl Partition {
             frame: holder.log().bytes(position, len),
         });
         let interval = self.config.index_interval_bytes();
-        compacted::write_cleaned(storage, &self.dir, base, offset, survivors, interval)?;
+        compacted::write_cleaned(storage, &self.dir, base, offset, survivors, interval, holder.max_timestamp_ms())?;
         match compacted::swap_in(storage, &self.dir, base) {
             Ok(()) => {}
             Err(SwapError::Uncommitted(error) | SwapError::Committed(error)) => return Err(error),

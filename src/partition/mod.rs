@@ -63,7 +63,8 @@ pub(crate) struct SegmentSummary {
     pub(crate) end_offset: u64,
     /// Bytes of log and index it holds.
     pub(crate) bytes: u64,
-    /// Its newest record's timestamp, if it holds any.
+    /// The newest timestamp it holds or, compacted, held (see
+    /// `Segment::max_timestamp_ms`).
     pub(crate) max_timestamp_ms: Option<i64>,
 }
 
@@ -339,7 +340,7 @@ impl Partition {
             .map(|s| SegmentSummary {
                 end_offset: s.end_offset(),
                 bytes: s.log_bytes() + s.index_bytes(),
-                max_timestamp_ms: s.times().read().max_timestamp().map(|(ts, _)| ts),
+                max_timestamp_ms: s.max_timestamp_ms(),
             })
             .collect()
     }

@@ -22,6 +22,8 @@ pub(crate) struct Scan {
     pub(crate) positions: Vec<u32>,
     /// The end offset a compacted segment's header names.
     pub(crate) compacted_end: Option<u64>,
+    /// The newest timestamp of the records a compacted segment replaced.
+    pub(crate) compacted_max_timestamp: Option<i64>,
     /// The time index of the valid frames.
     pub(crate) times: TimeIndex,
     /// End of the last valid frame.
@@ -45,6 +47,8 @@ pub(crate) fn scan(log: &[u8], base_offset: u64, interval_bytes: u64) -> Scan {
     let mut scan = Scan {
         positions: Vec::new(),
         compacted_end,
+        compacted_max_timestamp: compacted_end
+            .and_then(|_| header::decode_log_header(log).ok()?.compacted_max_timestamp),
         times: TimeIndex::default(),
         valid_end: LOG_HEADER_BYTES,
         stop: None,

@@ -54,7 +54,8 @@ pub(crate) struct Survivor<'a> {
 
 /// Step 1: writes and syncs the compacted replacement of segment
 /// `base..end` holding `survivors` (in offset order, inside the range) as
-/// `.cleaned` files. Returns the new log's length. On failure the
+/// `.cleaned` files; its header keeps `replaced_max_timestamp`, the newest
+/// timestamp of the records it replaces. Returns the new log's length. On failure the
 /// `.cleaned` files are removed (best effort; recovery removes leftovers).
 pub(crate) fn write_cleaned<'a>(
     storage: &dyn Storage,
@@ -63,6 +64,7 @@ pub(crate) fn write_cleaned<'a>(
     end: u64,
     survivors: impl Iterator<Item = Survivor<'a>>,
     interval_bytes: u64,
+    replaced_max_timestamp: Option<i64>,
 ) -> Result<u64> {
     debug_assert!(end > base);
     let [log_path, index_path, time_path] = suffixed(dir, base, CLEANED);
@@ -79,7 +81,7 @@ pub(crate) fn write_cleaned<'a>(
     }
     let log_len = log.len() as u64;
     positions.resize((end - base) as usize, log_len as u32);
-    log[..LOG_HEADER_BYTES].copy_from_slice(&encode_compacted_log_header(base, log_len, end));
+    log[..LOG_HEADER_BYTES].copy_from_slice(&encode_compacted_log_header(base, log_len, end, replaced_max_timestamp));
     let entries = index::encode_entries(&positions);
     let seal = Seal { entry_count: end - base, log_len, entries_crc: crc32c::crc32c(&entries) };
     let mut index_bytes = index::encode_index_header(&IndexHeader { base_offset: base, seal: Some(seal) }).to_vec();

@@ -148,12 +148,31 @@ pub(crate) struct Segment {
     /// entry of a removed offset points at the next surviving frame (or the
     /// end of the log). Such a segment is sealed and never appended to.
     compacted: bool,
+    /// A compacted segment's header: the newest timestamp of the records
+    /// it replaced.
+    replaced_max_timestamp: Option<i64>,
 }
 
 impl Segment {
     pub(crate) fn new(base_offset: u64, log: Arc<MappedFile>, index: Arc<MappedFile>, times: TimeIndex) -> Self {
         let retired = AtomicBool::new(false);
-        Segment { base_offset, log, index, times: RwLock::new(times), retired, compacted: false }
+        let replaced_max_timestamp = None;
+        Segment {
+            base_offset,
+            log,
+            index,
+            times: RwLock::new(times),
+            retired,
+            compacted: false,
+            replaced_max_timestamp,
+        }
+    }
+
+    /// The newest timestamp the segment holds or (compacted) held: what
+    /// time retention and the compaction lag judge it by.
+    pub(crate) fn max_timestamp_ms(&self) -> Option<i64> {
+        let held = self.times.read().max_timestamp().map(|(ts, _)| ts);
+        held.max(self.replaced_max_timestamp)
     }
 
     /// Whether the segment was compacted (holds holes).
@@ -364,6 +383,16 @@ impl Segment {
         let log = MappedFile::read_only(log_path.clone(), files::open(&log_path, false)?, LOG_HEADER_BYTES)?;
         let index = MappedFile::read_only(index_path.clone(), files::open(&index_path, false)?, INDEX_HEADER_BYTES)?;
         debug_assert_eq!(log.published() as u64, log_len);
-        Ok(Arc::new(Segment { compacted, ..Segment::new(base, log, index, times) }))
+        let replaced_max_timestamp = if compacted { read_log_header(&log)?.compacted_max_timestamp } else { None };
+        Ok(Arc::new(Segment { compacted, replaced_max_timestamp, ..Segment::new(base, log, index, times) }))
     }
+}
+
+/// Reads and decodes the header of a mapped `.log` (with a read call: a map
+/// never hands out its header).
+fn read_log_header(log: &MappedFile) -> Result<crate::segment::header::LogHeader> {
+    use std::os::unix::fs::FileExt as _;
+    let mut bytes = [0u8; LOG_HEADER_BYTES];
+    log.file().read_exact_at(&mut bytes, 0).map_err(|e| Error::io(crate::error::IoOp::Read, log.path(), e))?;
+    crate::segment::header::decode_log_header(&bytes).map_err(|reason| Error::corrupt(log.path(), 0, reason))
 }

@@ -342,7 +342,7 @@ pub(crate) fn rewrite_valid_prefix(
     // (and, when all are valid, its holes) reach.
     let end = base + scan.positions.len() as u64;
     let header = match scan.compacted_end {
-        Some(_) if end > base => encode_compacted_log_header(base, log_len, end),
+        Some(_) if end > base => encode_compacted_log_header(base, log_len, end, scan.compacted_max_timestamp),
         _ => encode_log_header(base, synced),
     };
     storage.write_at(&log_file, &log_path, 0, &header).map_err(|e| Error::io(IoOp::Write, &log_path, e))?;
