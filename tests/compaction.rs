@@ -13,8 +13,8 @@ use std::time::Duration;
 use larder::clock::ManualClock;
 use larder::storage::fault::{Fault, FaultError, FileCall, SimStorage};
 use larder::{
-    AutoOffsetReset, CleanupPolicy, ConsumerConfig, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig,
-    TopicPartition,
+    AutoOffsetReset, CleanupPolicy, ConsumerConfig, Error, Log, LogOptions, ProducerConfig, ProducerRecord,
+    TopicConfig, TopicPartition,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -332,4 +332,39 @@ fn a_crash_at_any_step_of_the_swap_leaves_the_old_segment_or_the_new_one() {
         }
     }
     assert!(steps > 20, "faults hit compaction steps ({steps})");
+}
+
+/// The key map counts distinct keys: two keys over segments of thousands of
+/// records fit the smallest map. A dirty segment with more distinct keys
+/// than the map holds fails the pass with a typed error naming the setting
+/// (no pass could ever progress), and nothing is lost.
+#[test]
+fn the_key_map_counts_keys_not_records_and_a_map_too_small_is_an_error() {
+    for (keys, fits) in [(2u64, true), (1_000, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0 + 1_000_000));
+        let log = Log::open(dir.path(), options(&clock).cleaner_map_bytes(4096)).unwrap();
+        log.create_topic("t", compacted_topic().segment_bytes(64 * 1024)).unwrap();
+        let producer = log.producer(ProducerConfig::default()).unwrap();
+        for n in 0..6_000u64 {
+            let key = format!("k{}", n % keys);
+            let record = ProducerRecord::new("t", b"v").key(key.as_bytes()).partition(0).timestamp(T0 + n as i64);
+            producer.send_direct(&record).unwrap();
+        }
+        producer.close();
+        let partition = log.partition("t", 0).unwrap();
+        assert!(partition.segment_count() >= 3);
+        let passed = log.run_cleaner();
+        let left = read_all(&log);
+        if fits {
+            passed.unwrap();
+            let active = *partition.segment_base_offsets().last().unwrap();
+            assert!(left.iter().filter(|r| r.0 < active).count() <= 2, "{} left below {active}", left.len());
+        } else {
+            let error = passed.unwrap_err();
+            assert!(matches!(error, Error::InvalidArgument { name: "cleaner_map_bytes", .. }), "{error}");
+            assert_eq!(left.len(), 6_000, "nothing removed");
+        }
+        assert_eq!(partition.end_offset(), 6_000);
+    }
 }

@@ -471,24 +471,24 @@ impl Topic {
         bytes: u64,
         max_block: Option<Duration>,
     ) -> Result<Option<BufferReservation>> {
-        let Some((limit, when_full)) = self.config.read().cleanup.buffer else { return Ok(None) };
-        let full = |waited: Duration| Error::BufferFull {
+        let full = |limit: u64, waited: Duration| Error::BufferFull {
             topic: self.name.to_string(),
             buffer_bytes: limit,
             waited_ms: waited.as_millis() as u64,
         };
-        // Even an empty topic holds each partition's segment headers.
-        let floor = u64::from(self.partition_count()) * 2 * Partition::SEGMENT_OVERHEAD_BYTES;
-        if bytes.saturating_add(floor) > limit {
-            return Err(full(Duration::ZERO));
-        }
         let started = Instant::now();
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
         loop {
-            // Checked under `space`, which `mark_deleted` and `shut` take
-            // to wake the waiters: no wake-up is missed.
+            // Checked under `space`, which `mark_deleted`, `shut` and `alter`
+            // take to wake the waiters: no wake-up (or new limit) is missed.
             self.gone()?;
+            let Some((limit, when_full)) = self.config.read().cleanup.buffer else { return Ok(None) };
+            // Even an empty topic holds each partition's segment headers.
+            let floor = u64::from(self.partition_count()) * 2 * Partition::SEGMENT_OVERHEAD_BYTES;
+            if bytes.saturating_add(floor) > limit {
+                return Err(full(limit, started.elapsed()));
+            }
             let used = self.buffer_used();
             if used + bytes <= limit || when_full == WhenFull::DropOldest {
                 self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -498,7 +498,7 @@ impl Topic {
                 return Ok(Some(BufferReservation { topic: Arc::clone(self), bytes }));
             }
             if when_full == WhenFull::Reject || max_block.is_none() {
-                return Err(full(Duration::ZERO));
+                return Err(full(limit, Duration::ZERO));
             }
             self.senders_waiting.fetch_add(1, Ordering::AcqRel);
             self.env.cleaner.wake();
@@ -512,7 +512,8 @@ impl Topic {
             self.senders_waiting.fetch_sub(1, Ordering::AcqRel);
             self.gone()?;
             if timed_out {
-                return Err(full(started.elapsed()));
+                let limit = self.config.read().cleanup.buffer.map_or(0, |(limit, _)| limit);
+                return Err(full(limit, started.elapsed()));
             }
         }
     }

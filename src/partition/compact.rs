@@ -78,6 +78,16 @@ impl Partition {
         }
         let first_dirty = cleanable.iter().position(|s| !s.is_compacted()).unwrap_or(cleanable.len());
         let (map, mapped) = latest_offsets(&cleanable[first_dirty..], rules.map_bytes)?;
+        if mapped == 0 {
+            // Not even one dirty segment fits: no pass would ever progress.
+            let most = rules.map_bytes / MAP_ENTRY_BYTES;
+            let segment = cleanable[first_dirty].base_offset();
+            let reason = format!(
+                "segment {segment} of {} holds more than {most} distinct keys, all the map has room for",
+                self.dir.display()
+            );
+            return Err(crate::error::Error::invalid("cleaner_map_bytes", reason));
+        }
         let tombstone_horizon = horizon(rules.now_ms, rules.delete_retention_ms);
         let mut done = Compaction::default();
         for segment in &cleanable[..first_dirty + mapped] {
@@ -207,22 +217,28 @@ impl Partition {
     }
 }
 
-/// The latest offset of each key in `segments`, oldest first, filled only
-/// with whole segments while the map stays within `map_bytes`. Returns the
-/// map and how many segments it covers.
+/// The latest offset of each key in `segments`, oldest first, while the
+/// map holds at most `map_bytes` of entries. Returns the map and how many
+/// segments it covers whole. A segment mapped only in part adds nothing
+/// wrong: its entries name records that exist, newer than any they
+/// supersede in the segments before it.
 fn latest_offsets(segments: &[Arc<Segment>], map_bytes: usize) -> Result<(HashMap<u128, u64>, usize)> {
     let most_entries = map_bytes / MAP_ENTRY_BYTES;
     let mut map = HashMap::new();
     for (n, segment) in segments.iter().enumerate() {
-        let records = segment.end_offset() - segment.base_offset();
-        if map.len() as u64 + records > most_entries as u64 {
+        let mut full = false;
+        for_each_record(segment, |record, _| {
+            let Some(key) = record.key().filter(|_| !full) else { return };
+            let hash = key_hash(key);
+            if map.len() >= most_entries && !map.contains_key(&hash) {
+                full = true;
+                return;
+            }
+            map.insert(hash, record.offset());
+        })?;
+        if full {
             return Ok((map, n));
         }
-        for_each_record(segment, |record, _| {
-            if let Some(key) = record.key() {
-                map.insert(key_hash(key), record.offset());
-            }
-        })?;
     }
     Ok((map, segments.len()))
 }

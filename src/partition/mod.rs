@@ -830,6 +830,11 @@ impl Partition {
     /// (`log_start_offset..=end_offset`); the next append gets `offset`.
     /// Records already read stay valid: the cut segment is rewritten into a
     /// new file, never changed in place.
+    ///
+    /// On a compacted topic, compaction is not undone: a value compaction
+    /// removed because a later record had the same key stays removed when
+    /// that later record is cut (a truncation waits for a compaction pass
+    /// under way, so it never sees half of one).
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
         self.check_writable("truncate")?;
         let _no_compaction = self.compaction.lock();
