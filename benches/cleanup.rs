@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median_of, timed};
+use common::timed;
 use larder::clock::ManualClock;
 use larder::{CleanupPolicy, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
@@ -113,25 +113,33 @@ fn raw_copy(from: &Path, to: &tempfile::TempDir) -> Duration {
 /// (nothing expires), beside the same topic without retention.
 fn append_with_cleaner(records: u64) {
     println!("\n== append with a running cleaner: {records} records of 100 B ==");
-    for (name, retention) in [("no retention", false), ("retention_ms + cleaner every 10 ms", true)] {
-        let (elapsed, ()) = median_of(REPEATS, || {
-            let dir = bench_dir();
-            let options = LogOptions::default().cleaner_interval(Duration::from_millis(10));
-            let log = Log::open(dir.path(), options).unwrap();
-            let config = TopicConfig::new(1);
-            let config = if retention { config.retention_ms(24 * 3600 * 1000) } else { config };
-            log.create_topic("t", config).unwrap();
-            let producer = log.producer(ProducerConfig::default()).unwrap();
-            let value = [7u8; 100];
-            timed(|| {
-                for _ in 0..records {
-                    producer.send(&ProducerRecord::new("t", &value)).unwrap();
-                }
-                producer.flush().unwrap();
-                log.partition("t", 0).unwrap().sync().unwrap();
+    let mut reference = None;
+    for (name, retention) in [("no retention (reference)", false), ("retention_ms + cleaner every 10 ms", true)] {
+        let mut times: Vec<Duration> = (0..REPEATS)
+            .map(|_| {
+                let dir = bench_dir();
+                let options = LogOptions::default().cleaner_interval(Duration::from_millis(10));
+                let log = Log::open(dir.path(), options).unwrap();
+                let config = TopicConfig::new(1);
+                let config = if retention { config.retention_ms(24 * 3600 * 1000) } else { config };
+                log.create_topic("t", config).unwrap();
+                let producer = log.producer(ProducerConfig::default()).unwrap();
+                let value = [7u8; 100];
+                timed(|| {
+                    for _ in 0..records {
+                        producer.send(&ProducerRecord::new("t", &value)).unwrap();
+                    }
+                    producer.flush().unwrap();
+                    log.partition("t", 0).unwrap().sync().unwrap();
+                })
+                .0
             })
-        });
-        println!("{name:<36} {:>8.2} M rec/s", records as f64 / elapsed.as_secs_f64() / 1e6);
+            .collect();
+        let (median, fastest, slowest) = spread(&mut times);
+        let rate = |d: Duration| records as f64 / d.as_secs_f64() / 1e6;
+        let ratio = reference.map_or(String::new(), |r: f64| format!("  {:.2}x the reference", rate(median) / r));
+        println!("{name:<36} {:>8.2} M rec/s ({:.2}..{:.2}){ratio}", rate(median), rate(slowest), rate(fastest));
+        reference.get_or_insert(rate(median));
     }
 }
 
