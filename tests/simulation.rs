@@ -54,16 +54,8 @@ mod sim;
 // simulation away from the combination that trips its bug, and has a
 // minimal reproduction in tests/simulation_findings.rs (ignored until the
 // fix lands); set it to false once it does. Every bug an earlier gate here
-// described is fixed, and its reproduction runs as a regression test.
-
-/// Seed 17: `create_topic` renames the staged topic into place, then its
-/// partitions fail to open (here every rename fails: EMFILE, sticky), and
-/// the cleanup, itself a rename, fails too: the call returns the error but
-/// the topic stays on disk, complete, and the next open shows it. While
-/// set, a topic whose creation failed may exist after the next open (then
-/// the model adopts it, empty); the running log must still not show it.
-/// Reproduction: `a_failed_create_topic_leaves_nothing_for_the_next_open`.
-pub const BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE: bool = true;
+// described is fixed, and its reproduction runs as a regression test
+// (there are none open now).
 
 /// Seeds from `LARDER_SEED` (one seed, replayed) or `LARDER_SEEDS`
 /// (`first..end`), else `default`.

@@ -151,3 +151,27 @@ fn concurrent_creates_of_the_same_topic_all_succeed_once() {
     }
     assert_eq!(log.describe_topic("shared").unwrap().partitions.len(), 3);
 }
+
+/// A creation cut short after its directory moved into place still holds
+/// `topic.creating`: it never returned, so nothing in it was acknowledged.
+/// A read-only view does not show it, and the next open removes it.
+#[test]
+fn a_topic_still_marked_as_being_created_is_removed_by_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("done", TopicConfig::new(1)).unwrap();
+    log.create_topic("cut", TopicConfig::new(2)).unwrap();
+    log.close().unwrap();
+    let cut = dir.path().join("topics").join("cut");
+    assert!(!cut.join("topic.creating").exists(), "a finished creation leaves no marker");
+    std::fs::File::create(cut.join("topic.creating")).unwrap();
+    let viewer = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(viewer.list_topics(), ["done"]);
+    assert!(cut.exists(), "a read-only view removes nothing");
+    drop(viewer);
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(log.list_topics(), ["done"]);
+    assert!(!cut.exists());
+    log.create_topic("cut", TopicConfig::new(3)).unwrap();
+    assert_eq!(log.describe_topic("cut").unwrap().partitions.len(), 3);
+}

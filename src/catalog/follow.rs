@@ -12,7 +12,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::catalog::cleaner::CleanerSettings;
 use crate::catalog::config::META_FILE;
-use crate::catalog::topic::{Topic, TopicEnv};
+use crate::catalog::topic::{Topic, TopicEnv, CREATING_MARKER};
 use crate::catalog::{Catalog, Cleaner, TOPICS_DIR};
 use crate::clock::Clock;
 use crate::error::{Error, IoOp, Result};
@@ -105,7 +105,7 @@ impl Catalog {
 }
 
 /// Names of the complete topics in `topics_dir` (valid names, with a
-/// `topic.meta`), sorted; topics being created or deleted are not yet, or
+/// `topic.meta`, finished), sorted; topics being created or deleted are not yet, or
 /// no longer, topics.
 fn topic_names(topics_dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
@@ -113,7 +113,8 @@ fn topic_names(topics_dir: &Path) -> Result<Vec<String>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(IoOp::List, topics_dir, e))?;
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        if validate_name(&name).is_ok() && entry.path().join(META_FILE).is_file() {
+        let path = entry.path();
+        if validate_name(&name).is_ok() && path.join(META_FILE).is_file() && !path.join(CREATING_MARKER).exists() {
             names.push(name);
         }
     }

@@ -37,7 +37,7 @@ use crate::group::{validate_group_id, Group, TopicPartition, OFFSETS_EXTENSION};
 use crate::partition::Partition;
 use crate::storage::{self, Storage};
 use config::META_FILE;
-use topic::{remove_if_exists, TopicEnv, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
+use topic::{remove_if_exists, TopicEnv, CREATING_MARKER, CREATING_SUFFIX, DELETING_SUFFIX, LEGACY_DELETING_SUFFIX};
 
 /// The topics of a log, by name.
 pub(crate) type Topics = Arc<RwLock<BTreeMap<String, Arc<Topic>>>>;
@@ -542,8 +542,8 @@ impl Drop for Reservation<'_> {
 }
 
 /// Opens every topic in `topics_dir`, finishing what a crash interrupted:
-/// a topic directory being created (`<name>~c`) or deleted (`<name>~d`) is
-/// removed. A directory with a topic's name but no `topic.meta` is
+/// a topic directory being created (`<name>~c`, or in place but still
+/// holding `topic.creating`) or deleted (`<name>~d`) is removed. A directory with a topic's name but no `topic.meta` is
 /// refused by name if it holds anything else (a crash cannot make one:
 /// creation renames a complete directory into place), unless `repair`,
 /// which rebuilds the metadata from the partition directories.
@@ -566,6 +566,15 @@ fn open_all(topics_dir: &Path, env: &TopicEnv, repair: bool) -> Result<BTreeMap<
             continue;
         }
         if validate_name(&name).is_err() || !path.is_dir() {
+            continue;
+        }
+        if path.join(CREATING_MARKER).exists() {
+            // A creation that failed after moving into place; it never
+            // returned, so nothing in it was acknowledged.
+            let doomed = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
+            storage.rename(&path, &doomed).map_err(|e| Error::io(IoOp::Rename, &doomed, e))?;
+            storage::sync_dir(&**storage, topics_dir)?;
+            remove_if_exists(&**storage, &doomed)?;
             continue;
         }
         if !path.join(META_FILE).exists() && !recover_missing_meta(&**storage, &path, repair)? {

@@ -24,6 +24,12 @@ pub(crate) const CREATING_SUFFIX: &str = "~c";
 pub(crate) const DELETING_SUFFIX: &str = "~d";
 /// The suffix earlier versions gave a topic directory being deleted.
 pub(crate) const LEGACY_DELETING_SUFFIX: &str = "~deleted";
+/// An empty file in a topic directory whose creation has not finished: it
+/// is staged with the directory, moves into place with it, and is removed
+/// (durably) as creation's last step. A topic directory holding it is a
+/// creation that failed or was cut short — no record of it was ever
+/// acknowledged — and the next open removes it.
+pub(crate) const CREATING_MARKER: &str = "topic.creating";
 /// An open topic.
 ///
 /// Locks (docs/DESIGN.md, 4 then 5): `admin` across an admin call's file
@@ -110,12 +116,24 @@ impl Topic {
             let _ = remove_if_exists(&**storage, &stage);
             return Err(error);
         }
-        // In place: from here a failure takes the whole topic away again.
-        storage::sync_dir(&**storage, topics_dir).and_then(|()| Topic::open(dir.clone(), name, env, false)).inspect_err(
-            |_| {
-                let _ = remove_topic_dir(&**storage, topics_dir, name);
-            },
-        )
+        // In place, but marked unfinished: from here a failure takes the
+        // whole topic away again, or leaves the marker for the next open to.
+        let marker = dir.join(CREATING_MARKER);
+        let finish = |topic: Topic| {
+            storage.remove_file(&marker).map_err(|e| Error::io(IoOp::Remove, &marker, e))?;
+            storage::sync_dir(&**storage, &dir)?;
+            Ok(topic)
+        };
+        storage::sync_dir(&**storage, topics_dir)
+            .and_then(|()| Topic::open(dir.clone(), name, env, false))
+            .and_then(finish)
+            .inspect_err(|_| {
+                if remove_topic_dir(&**storage, topics_dir, name).is_err() && !marker.exists() {
+                    // The marker went, then a sync failed; put it back so
+                    // the next open does not adopt the topic.
+                    let _ = storage.create_file(&marker).and_then(|_| storage.sync_dir(&dir));
+                }
+            })
     }
 
     /// Opens an existing topic directory, recovering every partition. Each
@@ -536,6 +554,8 @@ fn read_config(dir: &Path) -> Result<TopicConfig> {
 /// `stage`, durably.
 fn stage_topic(storage: &dyn Storage, stage: &Path, config: &TopicConfig) -> Result<()> {
     storage::create_dir_synced(storage, stage)?;
+    let marker = stage.join(CREATING_MARKER);
+    storage.create_file(&marker).map_err(|e| Error::io(IoOp::Create, &marker, e))?;
     meta::write_atomic(storage, stage, META_FILE, &config.encode())?;
     for n in 0..config.partitions {
         let dir = stage.join(n.to_string());

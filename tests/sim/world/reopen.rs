@@ -179,7 +179,6 @@ impl World<'_> {
             topic.resize(count);
             topic.limbo = false;
         }
-        self.adopt_failed_creations(&log, &listed)?;
         // A small queue: the default one (65 536 records) takes longer to
         // allocate than a whole seed's operations.
         let config = ProducerConfig::default().queue_capacity(256).max_block(SETTLE);
@@ -187,25 +186,6 @@ impl World<'_> {
         *lock(&self.producers[0]) = Some(producer);
         self.log = Some(log);
         self.check_log()
-    }
-
-    /// A topic whose creation failed and that this open found in place
-    /// (`BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE`): adopted as it is, empty.
-    /// One this open did not find is gone for good.
-    fn adopt_failed_creations(&mut self, log: &Log, listed: &BTreeSet<String>) -> Result<(), String> {
-        if !crate::BUG_FAILED_CREATE_TOPIC_LEFT_IN_PLACE {
-            return Ok(());
-        }
-        let found: Vec<String> = self.model.failed_creations.iter().filter(|n| listed.contains(*n)).cloned().collect();
-        for name in found {
-            let description = log.describe_topic(&name).map_err(|e| e.to_string())?;
-            let count = description.partitions.len() as u32;
-            let topic = TopicModel::new(description.config.durability_level(), count);
-            self.record(format!("  topic {name}, whose creation failed, was found in place: adopted"));
-            self.model.failed_creations.remove(&name);
-            self.model.topics.insert(name, topic);
-        }
-        Ok(())
     }
 
     /// A log that ended below its start (a power cut took unsynced records
