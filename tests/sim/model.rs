@@ -258,6 +258,9 @@ pub struct Model {
     /// Topics whose creation failed: they must not exist, now or after
     /// any reopen.
     pub failed_creations: BTreeSet<String>,
+    /// Of those, the ones that failed on a sync since the last open: the
+    /// next open may find them whole (then they are adopted, empty).
+    pub uncertain_creations: BTreeSet<String>,
     next_id: u64,
     next_topic: u64,
 }

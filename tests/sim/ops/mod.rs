@@ -346,6 +346,10 @@ pub enum Effect {
         partitions: u32,
         durability: Durability,
         ok: bool,
+        /// It failed on a sync, whose outcome is unknown: a power cut may
+        /// keep the steps after it (the marker's removal) and lose the
+        /// cleanup, so the next open may find the topic whole.
+        uncertain: bool,
     },
     TopicDeleted {
         name: String,
@@ -497,7 +501,9 @@ fn run(op: &Op, s: &Shared<'_>, out: &mut Outcome) -> larder::Result<()> {
                 .max_record_bytes(s.max_record_bytes);
             let created = s.log.create_topic(name, config);
             let (name, partitions, durability, ok) = (name.clone(), *partitions, *durability, created.is_ok());
-            out.effects.push(Effect::TopicCreated { name, partitions, durability, ok });
+            let uncertain =
+                matches!(created, Err(Error::Io { operation: larder::IoOp::Sync | larder::IoOp::SyncDirectory, .. }));
+            out.effects.push(Effect::TopicCreated { name, partitions, durability, ok, uncertain });
             created
         }
         Op::DeleteTopic { name } => {

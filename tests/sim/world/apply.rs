@@ -104,12 +104,15 @@ impl World<'_> {
         let listed: BTreeSet<String> = self.log.as_ref().expect("open").list_topics().into_iter().collect();
         for effect in effects {
             match effect {
-                Effect::TopicCreated { name, partitions, durability, ok: true } => {
+                Effect::TopicCreated { name, partitions, durability, ok: true, .. } => {
                     let topic = TopicModel::new(*durability, *partitions);
                     self.model.topics.insert(name.clone(), topic);
                 }
-                Effect::TopicCreated { name, ok: false, .. } => {
+                Effect::TopicCreated { name, ok: false, uncertain, .. } => {
                     self.model.failed_creations.insert(name.clone());
+                    if *uncertain {
+                        self.model.uncertain_creations.insert(name.clone());
+                    }
                 }
                 Effect::TopicDeleted { name, ok: true } => {
                     self.model.topics.remove(name);

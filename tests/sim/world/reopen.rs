@@ -179,6 +179,7 @@ impl World<'_> {
             topic.resize(count);
             topic.limbo = false;
         }
+        self.adopt_uncertain_creations(&log, &listed)?;
         // A small queue: the default one (65 536 records) takes longer to
         // allocate than a whole seed's operations.
         let config = ProducerConfig::default().queue_capacity(256).max_block(SETTLE);
@@ -186,6 +187,24 @@ impl World<'_> {
         *lock(&self.producers[0]) = Some(producer);
         self.log = Some(log);
         self.check_log()
+    }
+
+    /// A topic whose creation failed on a sync and that this open found in
+    /// place: adopted as it is, empty. Every other failed creation stays
+    /// gone for good.
+    fn adopt_uncertain_creations(&mut self, log: &Log, listed: &BTreeSet<String>) -> Result<(), String> {
+        for name in std::mem::take(&mut self.model.uncertain_creations) {
+            if !listed.contains(&name) {
+                continue;
+            }
+            let description = log.describe_topic(&name).map_err(|e| e.to_string())?;
+            let count = description.partitions.len() as u32;
+            let topic = TopicModel::new(description.config.durability_level(), count);
+            self.record(format!("  topic {name}, whose creation failed on a sync, was found in place: adopted"));
+            self.model.failed_creations.remove(&name);
+            self.model.topics.insert(name, topic);
+        }
+        Ok(())
     }
 
     /// A log that ended below its start (a power cut took unsynced records
