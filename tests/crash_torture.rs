@@ -91,7 +91,10 @@ fn torture(kills: u64) {
     }
     println!("kill -9 torture: {totals:?}, violations: 0");
     if !cfg!(debug_assertions) {
-        assert!(totals.keyed_superseded_and_gone > 0, "compaction never removed a record: the run tested nothing of it");
+        assert!(
+            totals.keyed_superseded_and_gone > 0,
+            "compaction never removed a record: the run tested nothing of it"
+        );
     }
 }
 

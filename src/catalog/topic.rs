@@ -153,7 +153,9 @@ impl Topic {
                 return Err(Error::corrupt(&partition_dir, 0, reason));
             }
             let options = PartitionOptions { label: Some((Arc::from(name), n)), ..options.clone() };
-            partitions.push(Arc::new(Partition::open(partition_dir, options)?));
+            let partition = Partition::open(partition_dir, options)?;
+            partition.require_keys(config.cleanup.policy.compacts());
+            partitions.push(Arc::new(partition));
         }
         Ok(Topic::assemble(dir, name, config, partitions, env, false))
     }
@@ -414,6 +416,7 @@ impl Topic {
         }
         for partition in self.partitions() {
             partition.reconfigure(config.segments)?;
+            partition.require_keys(config.cleanup.policy.compacts());
         }
         *self.config.write() = config;
         self.env.cleaner.wake();
@@ -444,7 +447,9 @@ impl Topic {
                 remove_if_exists(&*self.env.storage, &dir)?;
             }
             let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
-            added.push(Arc::new(Partition::open(dir, options)?));
+            let partition = Partition::open(dir, options)?;
+            partition.require_keys(config.cleanup.policy.compacts());
+            added.push(Arc::new(partition));
         }
         Ok(())
     }

@@ -19,7 +19,7 @@
 //! range, and a consumer resets it by `auto_offset_reset`.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,7 @@ impl Partition {
             options,
             sealed_bytes: Default::default(),
             compaction: Mutex::new(()),
+            keys_required: AtomicBool::new(false),
             segments: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
             sync_state: Mutex::new(false),

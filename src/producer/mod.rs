@@ -304,10 +304,12 @@ impl Producer {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, topic.max_record_bytes())?;
+        // A partition the topic does not have is refused first, as a Kafka
+        // producer refuses it before the broker sees the record's key.
+        let partition = self.partition_for(record, &topic, frame_len, direct)?;
         if record.record.key.is_none() && topic.compacted() {
             return Err(Error::MissingKey { topic: record.topic.to_string() });
         }
-        let partition = self.partition_for(record, &topic, frame_len, direct)?;
         let reservation = topic.reserve(Partition::stored_bytes(frame_len), max_block)?;
         Ok(Routed { topic, partition, timestamp_ms, frame_len, reservation })
     }
