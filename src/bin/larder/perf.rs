@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use super::args::{Acks, PerfCommand, PerfConsumeArgs, PerfProduceArgs};
 use super::failure::Failure;
-use super::open::{close, open, Create};
+use super::open::{close, open, open_to_read, Create};
 
 pub(crate) fn run(dir: &Path, command: PerfCommand) -> Result<(), Failure> {
     match command {
@@ -177,7 +177,7 @@ fn report_progress(
 }
 
 fn consume(dir: &Path, args: &PerfConsumeArgs) -> Result<(), Failure> {
-    let log = open(dir, Create::No)?;
+    let log = open_to_read(dir)?;
     let partitions = log.describe_topic(&args.topic)?.partitions.len() as u32;
     let config = ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest).max_poll_records(10_000);
     let mut consumer = log.consumer(config)?;
