@@ -44,7 +44,7 @@ use crate::record::{codec, now_ms, NewRecord};
 use crate::stats::ProducerStats;
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
-use delivery::{refuse_on_appender, Delivery};
+use delivery::{on_appender, refuse_on_appender, Delivery};
 use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
@@ -81,8 +81,9 @@ use partitioner::{partition_for_key, Sticky};
 /// partition. Every later acknowledgement waits while one runs, so they must
 /// be quick and must not block: a call that waits for the appender —
 /// [`flush`](Producer::flush), or `get`/`wait` on a handle not yet complete —
-/// fails there with [`Error::InCallback`] instead of deadlocking. Hand slow
-/// work to a thread of your own.
+/// fails there with [`Error::InCallback`] instead of deadlocking, and a
+/// send there never waits for room (as [`try_send`](Producer::try_send):
+/// only the appender frees it). Hand slow work to a thread of your own.
 ///
 /// # Partitions
 ///
@@ -234,7 +235,9 @@ impl Producer {
         blocking: bool,
     ) -> Result<DeliveryHandle> {
         let delivery = Delivery::new(callback);
-        let max_block = blocking.then_some(self.inner.config.max_block);
+        // In a delivery callback nothing waits for room: the room is freed
+        // by the appender, which is running the callback.
+        let max_block = (blocking && !on_appender()).then_some(self.inner.config.max_block);
         let started = Instant::now();
         let queued = self.route(record, false, max_block).and_then(|routed| {
             let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
