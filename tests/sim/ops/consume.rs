@@ -203,10 +203,14 @@ impl Member {
                 let stayed = (start_after..=end_before).contains(&cursor);
                 let reset = (start_before..=start_after).contains(&offset);
                 let reset_before = reset_from.is_some_and(|low| (low..=start_after).contains(&offset));
+                let (topic, partition) = (tp.topic.clone(), tp.partition);
                 if offset > cursor && (stayed || !reset) && !reset_before {
                     // Over compaction's holes, or moved by a cut in the step.
-                    let (topic, partition) = (tp.topic.clone(), tp.partition);
                     out.effects.push(Effect::Skipped { topic, partition, from: cursor, to: offset, cursor: true });
+                } else if !stayed && offset > start_after && !reset && !reset_before {
+                    // Reset to the log start (the cursor left the log), and
+                    // from there over compaction's holes.
+                    out.effects.push(Effect::Skipped { topic, partition, from: start_after, to: offset, cursor: true });
                 } else if offset != cursor && (stayed || !reset) && !reset_before {
                     out.cut_violations.push(format!(
                         "{tp}: went on from {offset}; the records delivered end at {cursor} \

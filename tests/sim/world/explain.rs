@@ -84,8 +84,12 @@ impl World<'_> {
             let by_compaction = self.keyless_refused(&s.topic, s.id, error, outcomes);
             if !(by_fault || by_poison || by_deletion || by_full_queue || by_compaction) {
                 return Err(format!(
-                    "the delivery of record {} to {} failed with {error} without a fault to explain it",
-                    s.id, s.topic
+                    "the delivery of record {} to {} failed with {error} without a fault to explain it \
+                     (its key {:?}; compaction set in the step {})",
+                    s.id,
+                    s.topic,
+                    content::key(s.id),
+                    outcomes.iter().any(|o| o.effects.iter().any(|e| matches!(e, Effect::RetentionSet { .. })))
                 ));
             }
         }
