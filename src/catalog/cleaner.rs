@@ -165,8 +165,11 @@ impl Cleaner {
             if pressed && consumed.flatten().is_some_and(|c| c >= partition.end_offset()) {
                 partition.roll()?;
             }
-            let doomed = doomed_prefix(&partition.sealed_segments(), &config, consumed, partition.size_bytes(), self);
-            report.add(delete_prefix(partition, doomed)?);
+            // One look at the segments, judged and removed: a segment a
+            // concurrent delete_records removes meanwhile shifts nothing.
+            let sealed = partition.sealed_segments();
+            let doomed = doomed_prefix(&sealed, &config, consumed, partition.size_bytes(), self);
+            report.add(delete_prefix(partition, &sealed[..doomed])?);
             if config.cleanup.policy.compacts() {
                 report.add(self.compact(partition, &config.cleanup)?);
             }
@@ -233,13 +236,14 @@ fn doomed_prefix(
     doomed
 }
 
-/// Removes the first `count` sealed segments of `partition`.
-fn delete_prefix(partition: &Partition, count: usize) -> Result<CleanerReport> {
-    let sealed = partition.sealed_segments();
-    let Some(last) = count.checked_sub(1).and_then(|i| sealed.get(i)) else { return Ok(CleanerReport::default()) };
+/// Removes `doomed`, the first sealed segments of `partition` as a look at
+/// them found: the log start moves up to the end of the last (never past
+/// it, whatever was removed since the look).
+fn delete_prefix(partition: &Partition, doomed: &[SegmentSummary]) -> Result<CleanerReport> {
+    let Some(last) = doomed.last() else { return Ok(CleanerReport::default()) };
     partition.delete_before(last.end_offset)?;
-    let bytes_freed = sealed[..count].iter().map(|s| s.bytes).sum();
-    Ok(CleanerReport { segments_deleted: count as u64, bytes_freed, ..CleanerReport::default() })
+    let bytes_freed = doomed.iter().map(|s| s.bytes).sum();
+    Ok(CleanerReport { segments_deleted: doomed.len() as u64, bytes_freed, ..CleanerReport::default() })
 }
 
 /// A full buffer that drops the oldest: removes the oldest sealed segment of
@@ -266,7 +270,8 @@ fn drop_oldest(topic: &Topic, limit: u64) -> Result<CleanerReport> {
                 fullest
             }
         };
-        report.add(delete_prefix(partition, 1)?);
+        let sealed = partition.sealed_segments();
+        report.add(delete_prefix(partition, sealed.get(..1).unwrap_or_default())?);
     }
     Ok(report)
 }
