@@ -15,15 +15,11 @@ const T0: i64 = 1_700_000_000_000;
 fn a_partition_the_cleaner_cannot_compact_does_not_stop_retention_of_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let options = LogOptions::default()
-        .clock(clock.clone())
-        .cleaner_interval(Duration::from_secs(3600))
-        .cleaner_map_bytes(4096);
+    let options =
+        LogOptions::default().clock(clock.clone()).cleaner_interval(Duration::from_secs(3600)).cleaner_map_bytes(4096);
     let log = Log::open(dir.path(), options).unwrap();
-    let config = TopicConfig::new(2)
-        .cleanup_policy(CleanupPolicy::CompactDelete)
-        .retention_ms(60_000)
-        .segment_bytes(64 * 1024);
+    let config =
+        TopicConfig::new(2).cleanup_policy(CleanupPolicy::CompactDelete).retention_ms(60_000).segment_bytes(64 * 1024);
     log.create_topic("t", config).unwrap();
     let producer = log.producer(ProducerConfig::default()).unwrap();
     // Partition 0: segments of thousands of distinct keys, more than the
