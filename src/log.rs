@@ -399,7 +399,10 @@ impl Log {
             let reason = format!("offset {before} is past the end offset {end} of {}", partition.dir().display());
             return Err(Error::invalid("before", reason));
         }
-        partition.delete_before(before).map_err(|e| topic.partition_error(e))?;
+        let deleted = partition.delete_before(before).map_err(|e| topic.partition_error(e));
+        // Senders waiting for room in the topic's buffer look again.
+        topic.space_freed();
+        deleted?;
         Ok(partition.log_start_offset())
     }
 

@@ -502,6 +502,12 @@ impl Topic {
         let started = Instant::now();
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
+        // The cleaner is asked once per wait: a pass that freed too little
+        // wakes this sender, which must not ask for another at once (the
+        // two would take turns for as long as it waits); what may free
+        // room later (a commit, a roll, delete_records, the interval) wakes
+        // the cleaner or this sender itself.
+        let mut asked_cleaner = false;
         loop {
             // Checked under `space`, which `mark_deleted`, `shut` and `alter`
             // take to wake the waiters: no wake-up (or new limit) is missed.
@@ -524,7 +530,9 @@ impl Topic {
                 return Err(full(limit, Duration::ZERO));
             }
             self.senders_waiting.fetch_add(1, Ordering::AcqRel);
-            self.env.cleaner.wake();
+            if !std::mem::replace(&mut asked_cleaner, true) {
+                self.env.cleaner.wake();
+            }
             let timed_out = match deadline {
                 Some(deadline) => self.space_freed.wait_until(&mut waiting, deadline).timed_out(),
                 None => {
