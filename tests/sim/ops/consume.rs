@@ -207,7 +207,7 @@ impl Member {
                 if offset > cursor && (stayed || !reset) && !reset_before {
                     // Over compaction's holes, or moved by a cut in the step.
                     out.effects.push(Effect::Skipped { topic, partition, from: cursor, to: offset, cursor: true });
-                } else if !stayed && offset > start_after && !reset && !reset_before {
+                } else if offset != cursor && !stayed && offset > start_after && !reset && !reset_before {
                     // Reset to the log start (the cursor left the log), and
                     // from there over compaction's holes.
                     out.effects.push(Effect::Skipped { topic, partition, from: start_after, to: offset, cursor: true });
