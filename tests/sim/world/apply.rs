@@ -217,9 +217,15 @@ impl World<'_> {
             let model = group.as_ref().and_then(|g| self.model.commits.get(&(g.clone(), tp.clone())));
             // On a compacted topic the first record delivered may lie past
             // holes after the position it started from.
+            // Compacted before this step, or made so in it (the model
+            // learns of that after these checks).
+            let compacting = self.model.topics.get(&tp.topic).is_some_and(|t| t.compacts)
+                || effects.iter().any(|e| {
+                    matches!(e, Effect::RetentionSet { topic, retention: Retention::Compact } if *topic == tp.topic)
+                });
             let over_holes = |from: u64| {
                 from <= *offset
-                    && self.model.topics.get(&tp.topic).is_some_and(|t| t.compacts)
+                    && compacting
                     && self
                         .model
                         .partition_ref(&tp.topic, tp.partition)
