@@ -180,6 +180,15 @@ impl World<'_> {
             for (tp, offset) in live {
                 ends.entry((group.clone(), tp.clone())).or_default().push((*offset, *end));
             }
+            // A failed deletion in this step took the topic out of the log
+            // after the commit may have stored it: if the topic is back
+            // after the next open, so may be this offset (seed 11056).
+            let limbo = |tp: &TopicPartition| self.model.topics.get(&tp.topic).is_some_and(|t| t.limbo);
+            for (tp, offset) in gone.iter().filter(|(tp, _)| self.deleted_in_step.contains(&tp.topic) && limbo(tp)) {
+                if *end != CommitEnd::Refused {
+                    ends.entry((group.clone(), tp.clone())).or_default().push((*offset, CommitEnd::Uncertain));
+                }
+            }
         }
         for ((group, tp), ends) in ends {
             self.model.commits_ended(&group, &tp, &ends);
