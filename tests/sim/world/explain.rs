@@ -139,14 +139,17 @@ impl World<'_> {
     /// step became) compacted.
     fn keyless_refused(&self, topic: &str, id: u64, error: &Error, outcomes: &[Outcome]) -> bool {
         let Error::MissingKey { topic: refused } = error else { return false };
-        let compacted_now = outcomes.iter().any(|o| {
-            o.effects
-                .iter()
-                .any(|e| matches!(e, Effect::RetentionSet { topic: t, retention: Retention::Compact } if t == topic))
-        });
-        refused == topic
-            && content::key(id).is_none()
-            && (compacted_now || self.model.topics.get(topic).is_some_and(|t| t.compacts))
+        refused == topic && content::key(id).is_none() && self.compacting(topic, outcomes)
+    }
+
+    /// Whether `topic` is compacted, or was made so in this step.
+    fn compacting(&self, topic: &str, outcomes: &[Outcome]) -> bool {
+        self.model.topics.get(topic).is_some_and(|t| t.compacts)
+            || outcomes.iter().any(|o| {
+                o.effects.iter().any(
+                    |e| matches!(e, Effect::RetentionSet { topic: t, retention: Retention::Compact } if t == topic),
+                )
+            })
     }
 
     fn explained_error(&self, op: &Op, error: &Error, topic_gone: bool, outcomes: &[Outcome]) -> bool {
@@ -157,6 +160,11 @@ impl World<'_> {
             Error::Poisoned { .. } => self.faulted_since_open || topic_gone,
             Error::OffsetOutOfRange { .. } => {
                 topic_gone
+                    // Compaction's holes may run to the end of the log (a
+                    // truncation cut the survivor they pointed to): no
+                    // record at or after the offset, as at the end.
+                    || (matches!(op, Op::Read { .. } | Op::Iterate { .. })
+                        && op.topic().is_some_and(|t| self.compacting(t, outcomes)))
                     || self.raced_cut(op, outcomes)
                     || matches!(op, Op::CommitOffsets { past_end: true, .. })
                     || match op.topic() {
