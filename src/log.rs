@@ -440,7 +440,16 @@ impl Log {
         // directory locked) while the producer lives, as documented.
         let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self.inner) as _;
         let producer = Producer::start(Arc::clone(&self.inner.catalog), config, owner)?;
-        self.inner.producers.lock().push(producer.downgrade());
+        // Registered under the list's lock, the log checked open again: a
+        // close that began meanwhile has drained the list already and would
+        // not close (and join) this producer.
+        let mut producers = self.inner.producers.lock();
+        if let Err(closed) = self.inner.catalog.check_open() {
+            drop(producers);
+            producer.close();
+            return Err(closed);
+        }
+        producers.push(producer.downgrade());
         Ok(producer)
     }
 

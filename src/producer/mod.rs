@@ -381,13 +381,17 @@ impl ProducerInner {
 
     pub(crate) fn close(&self) {
         self.queue.write().take();
-        let me = std::thread::current().id();
-        let workers: Vec<JoinHandle<()>> = self.workers.lock().drain(..).collect();
-        for worker in workers {
-            // A callback closing its own producer cannot wait for itself.
-            if worker.thread().id() != me {
-                let _ = worker.join();
-            }
+        if delivery::on_appender() {
+            // A callback closing a producer cannot wait for an appender (its
+            // own would wait for itself): the appender ends once its queue
+            // is drained, and the next close off an appender thread joins it.
+            return;
+        }
+        // Joined under the lock: a second caller (`Log::close` racing the
+        // user's own close) returns only once the appender is gone.
+        let mut workers = self.workers.lock();
+        for worker in workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }
