@@ -241,7 +241,7 @@ fn run_job(job: &str, dir: &Path) -> Report {
         _ => {
             let (kind, threads) = job.rsplit_once('-').unwrap();
             let threads: usize = threads.parse().unwrap();
-            let acks = if quick() { 2_000 } else { 10_000 } * (threads as u64 / 4).max(1);
+            let acks = if quick() { 2_000 } else { 10_000 } * (threads as u64 / 16).max(1);
             match kind {
                 "raw-durable" => raw_durable(&dir.join("raw.bin"), threads, acks),
                 "durable-send" => durable_send(dir, threads, acks),
