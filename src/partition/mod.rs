@@ -357,7 +357,9 @@ impl Partition {
         self.sealed_bytes.store(bytes, Ordering::Release);
     }
 
-    /// Appends one record; returns its offset and timestamp.
+    /// Appends one record; returns its offset and timestamp. A partition of
+    /// a compacted topic refuses a record without a key with
+    /// [`Error::MissingKey`] (a batch as a whole, in [`Partition::append_batch`]).
     pub fn append(&self, record: &NewRecord<'_>) -> Result<Appended> {
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
         let len = self.frame_len(record, timestamp_ms)?;

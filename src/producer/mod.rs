@@ -357,7 +357,12 @@ impl Producer {
     }
 
     /// Stops accepting sends, appends and acknowledges everything queued,
-    /// and stops the producer's threads. Other clones are closed too.
+    /// and stops the producer's threads, returning once they are gone (also
+    /// when another thread, or `Log::close`, closes it at the same time).
+    /// Other clones are closed too. Called in a delivery callback, it stops
+    /// sends and returns at once: it cannot wait for the thread it runs on,
+    /// which ends once the queue is drained; a later close, `Log::close`
+    /// among them, waits for it.
     pub fn close(&self) {
         self.inner.close();
     }
