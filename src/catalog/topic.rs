@@ -110,6 +110,16 @@ impl Topic {
         if stage.exists() {
             storage::remove_tree(&**storage, &stage)?;
         }
+        if dir.exists() {
+            // The caller found no topic of this name, so this is an earlier
+            // creation that failed and could not take itself away (marked,
+            // or failed syncing its marker's removal): it never returned,
+            // so nothing in it was acknowledged. Taken away out of the name
+            // first, as the next open would.
+            storage.rename(&dir, &stage).map_err(|e| Error::io(IoOp::Rename, &stage, e))?;
+            storage::sync_dir(&**storage, topics_dir)?;
+            remove_if_exists(&**storage, &stage)?;
+        }
         let staged = stage_topic(&**storage, &stage, &config)
             .and_then(|()| storage.rename(&stage, &dir).map_err(|e| Error::io(IoOp::Rename, &dir, e)));
         if let Err(error) = staged {
