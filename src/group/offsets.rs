@@ -487,4 +487,18 @@ mod tests {
         let (position, _) = replay(&bytes).err().unwrap();
         assert_eq!(position, OFFSETS_HEADER_BYTES as u64);
     }
+
+    #[test]
+    fn a_torn_commit_of_many_partitions_is_cut_not_refused_as_corrupt() {
+        // Inside one genuine commit of 2 000 partitions, partition numbers
+        // and topic bytes read as length fields claiming long frames; the
+        // scan once charged those claims unread, ran out of budget and
+        // refused the file instead of cutting its torn tail.
+        let first = vec![(TopicPartition::new("t", 0), 0)];
+        let all: Vec<_> = (0..2_000).map(|p| (TopicPartition::new("t", p), 0)).collect();
+        let bytes = log_of(&[first, all]);
+        let replayed = replay(&bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(replayed.offsets, BTreeMap::from([(TopicPartition::new("t", 0), 0)]));
+        assert_eq!(replayed.frames, 1);
+    }
 }
