@@ -334,6 +334,14 @@ impl Segment {
             return Ok(RecordBatch::empty_until(offset, self.end_offset()));
         };
         let (mut len, mut count, mut next, mut first) = (0, 0, offset, None);
+        if !self.compacted {
+            // The valid run in one go, CRCs of neighbouring frames
+            // overlapped; the loop below takes the frame it stopped at, if
+            // any, and names what is wrong with it.
+            (len, count) = codec::validate_run(available, offset, most);
+            next = offset + count;
+            first = (count > 0).then_some(offset);
+        }
         while count < most && (len < available.len() || !self.compacted) {
             let (found, layout) = self.check_frame_for(&available[len..], start + len, next)?;
             first.get_or_insert(found);
