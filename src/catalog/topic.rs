@@ -509,6 +509,12 @@ impl Topic {
             buffer_bytes: limit,
             waited_ms: waited.as_millis() as u64,
         };
+        // Most topics have no buffer: no lock and no clock for them. A
+        // buffer set by a concurrent `alter` applies from the next send on.
+        if self.config.read().cleanup.buffer.is_none() {
+            self.gone()?;
+            return Ok(None);
+        }
         let started = Instant::now();
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();

@@ -118,7 +118,8 @@ pub struct Partition {
     report: RecoveryReport,
     /// Consumers to wake when records are appended.
     watchers: Watchers,
-    /// Records and bytes of frames appended since open, for `stats`.
+    /// Records and bytes of frames appended since open, for `stats`;
+    /// written only under the writer lock.
     appended_records: AtomicU64,
     appended_bytes: AtomicU64,
     /// How long this partition's fdatasyncs took.
@@ -401,10 +402,13 @@ impl Partition {
             let written = writer.append(&*self.options.storage, offset, frames, total, interval);
             self.check(written, Damage::Operation)?;
             self.end_offset.store(offset + count, Ordering::Release);
+            // Only ever changed under the writer lock: a load and a store,
+            // not a locked read-modify-write, on every append.
+            let (records, bytes) = (&self.appended_records, &self.appended_bytes);
+            records.store(records.load(Ordering::Relaxed) + count, Ordering::Relaxed);
+            bytes.store(bytes.load(Ordering::Relaxed) + total as u64, Ordering::Relaxed);
             self.debug_check_invariants(guard.as_ref());
             drop(guard);
-            self.appended_records.fetch_add(count, Ordering::Relaxed);
-            self.appended_bytes.fetch_add(total as u64, Ordering::Relaxed);
             self.watchers.notify();
         }
         Ok(Appended { offset, timestamp_ms: first_timestamp })

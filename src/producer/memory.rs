@@ -4,6 +4,7 @@
 //! reached — so a producer holds at most `buffer_memory` bytes of records
 //! whatever their size, beside the queue's bound in records.
 
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,13 +81,14 @@ impl Memory {
     }
 
     /// Holds `bytes`, waiting for room up to `max_block` after `started`
-    /// (not at all if `None`); [`Error::BufferExhausted`] if there is none
+    /// (read from the clock now if no earlier wait of the send did; not at
+    /// all if `max_block` is `None`); [`Error::BufferExhausted`] if there is none
     /// by then, at once for a record larger than the whole bound.
     pub(crate) fn reserve(
         self: &Arc<Self>,
         bytes: u64,
         max_block: Option<Duration>,
-        started: Instant,
+        started: &OnceCell<Instant>,
     ) -> Result<MemoryReservation> {
         let exhausted =
             |waited_ms| Error::BufferExhausted { buffer_memory: self.limit, requested_bytes: bytes, waited_ms };
@@ -95,7 +97,8 @@ impl Memory {
         }
         if !self.try_take(bytes) {
             let Some(wait) = max_block else { return Err(exhausted(0)) };
-            self.wait_for(bytes, started.checked_add(wait)).map_err(|()| exhausted(wait.as_millis() as u64))?;
+            self.wait_for(bytes, started.get_or_init(Instant::now).checked_add(wait))
+                .map_err(|()| exhausted(wait.as_millis() as u64))?;
         }
         Ok(MemoryReservation { memory: Arc::clone(self), bytes })
     }

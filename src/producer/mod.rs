@@ -29,6 +29,7 @@ pub use record::{ProducerRecord, RecordMetadata};
 pub use typed::{TypedProducer, TypedProducerRecord};
 
 use std::any::Any;
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -238,11 +239,13 @@ impl Producer {
         // In a delivery callback nothing waits for room: the room is freed
         // by the appender, which is running the callback.
         let max_block = (blocking && !on_appender()).then_some(self.inner.config.max_block);
-        let started = Instant::now();
+        // When the send began, read from the clock only once it must wait:
+        // a send that finds room reads the clock for its timestamp alone.
+        let started = OnceCell::new();
         let queued = self.route(record, false, max_block).and_then(|routed| {
-            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
+            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, &started)?;
             let message = Message::new(record, routed, Arc::clone(&delivery), memory);
-            self.push(Envelope::Record(message), max_block, started)
+            self.push(Envelope::Record(message), max_block, &started)
         });
         self.settle(delivery, queued)
     }
@@ -280,22 +283,27 @@ impl Producer {
     /// Queues `envelope`, waiting for room until `max_block` after
     /// `started` (one `max_block` for the whole send: what waiting for
     /// buffer space took is not waited again here); no wait if `None`.
-    fn push(&self, envelope: Envelope, max_block: Option<Duration>, started: Instant) -> Result<()> {
-        // A sender of its own, so a send blocked on a full queue holds no
-        // lock: `close` (from a delivery callback, say) is never held up
-        // by it, and the appender drains what it queued before it stops.
-        let queue = self.inner.queue.read().clone().ok_or(Error::Closed { what: "producer" })?;
+    fn push(&self, envelope: Envelope, max_block: Option<Duration>, started: &OnceCell<Instant>) -> Result<()> {
         let capacity = self.inner.config.queue_capacity;
-        match max_block {
-            Some(wait) => queue.send_timeout(envelope, wait.saturating_sub(started.elapsed())).map_err(|e| match e {
-                SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
-                SendTimeoutError::Disconnected(_) => Error::Closed { what: "producer" },
-            }),
-            None => queue.try_send(envelope).map_err(|e| match e {
-                TrySendError::Full(_) => Error::QueueFull { capacity, max_block_ms: 0 },
-                TrySendError::Disconnected(_) => Error::Closed { what: "producer" },
-            }),
-        }
+        let closed = || Error::Closed { what: "producer" };
+        let queued = self.inner.queue.read();
+        let envelope = match queued.as_ref().ok_or_else(closed)?.try_send(envelope) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(closed()),
+            Err(TrySendError::Full(envelope)) => envelope,
+        };
+        let Some(wait) = max_block else { return Err(Error::QueueFull { capacity, max_block_ms: 0 }) };
+        // A sender of its own to wait with, so a send blocked on a full
+        // queue holds no lock: `close` (from a delivery callback, say) is
+        // never held up by it, and the appender drains what it queued
+        // before it stops.
+        let queue = queued.as_ref().ok_or_else(closed)?.clone();
+        drop(queued);
+        let left = wait.saturating_sub(started.get_or_init(Instant::now).elapsed());
+        queue.send_timeout(envelope, left).map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
+            SendTimeoutError::Disconnected(_) => closed(),
+        })
     }
 
     /// Picks the topic, timestamp and partition of `record`, checks it
@@ -348,7 +356,7 @@ impl Producer {
         refuse_on_appender("Producer::flush")?;
         let (done, finished) = crossbeam_channel::bounded(1);
         let deadline = Instant::now().checked_add(timeout);
-        self.push(Envelope::Flush(done), Some(timeout), Instant::now())?;
+        self.push(Envelope::Flush(done), Some(timeout), &OnceCell::from(Instant::now()))?;
         let waited = match deadline {
             Some(deadline) => finished.recv_deadline(deadline).map_err(|_| ()),
             None => finished.recv().map_err(|_| ()),
