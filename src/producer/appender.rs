@@ -124,10 +124,12 @@ pub(crate) fn run_appender(queued: Receiver<Envelope>, max_drain: usize, drains:
 /// then one sync per `Sync` partition, acknowledgements in order, and
 /// finally the flushes that were waiting for all of it.
 fn append_drained(drained: Vec<Envelope>) {
-    let mut groups: Vec<Vec<Message>> = Vec::new();
+    // Groups borrow the drained messages: a message is moved once, off the
+    // queue, not again into its group.
+    let mut groups: Vec<Vec<&Message>> = Vec::new();
     let mut group_of: HashMap<(*const Topic, u32), usize> = HashMap::new();
     let mut flushes = Vec::new();
-    for envelope in drained {
+    for envelope in &drained {
         match envelope {
             Envelope::Record(message) => {
                 let key = (Arc::as_ptr(&message.topic), message.partition);
@@ -142,7 +144,7 @@ fn append_drained(drained: Vec<Envelope>) {
     }
     let mut pending = Vec::new();
     for group in groups {
-        append_group(group, &mut pending);
+        append_group(&group, &mut pending);
     }
     acknowledge_synced(pending);
     for done in flushes {
@@ -153,8 +155,8 @@ fn append_drained(drained: Vec<Envelope>) {
 /// Appends the messages of one partition in batches of at most
 /// `BATCH_BYTES_MAX` bytes of frames (a larger record alone), acknowledging
 /// them or adding them to `pending`.
-fn append_group(group: Vec<Message>, pending: &mut Vec<PendingAcks>) {
-    let mut rest = &group[..];
+fn append_group(group: &[&Message], pending: &mut Vec<PendingAcks>) {
+    let mut rest = group;
     while !rest.is_empty() {
         let mut bytes = 0;
         let take = rest.iter().take_while(|m| {
@@ -172,7 +174,7 @@ fn append_group(group: Vec<Message>, pending: &mut Vec<PendingAcks>) {
 /// to one record (its size, timestamp or missing key, checked again by the
 /// partition under a configuration that may have changed since `send`),
 /// appends the records one by one, so only that record fails.
-fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
+fn append_batch(batch: &[&Message], pending: &mut Vec<PendingAcks>) {
     match append_together(batch, pending) {
         Err(error) if batch.len() > 1 && is_record_error(&error) => {
             for message in batch {
@@ -196,7 +198,7 @@ fn is_record_error(error: &Error) -> bool {
 /// Appends `batch` as one batch. Fails every message on a failure, except
 /// a record error with several messages, which is returned untouched for
 /// the caller to retry one by one.
-fn append_together(batch: &[Message], pending: &mut Vec<PendingAcks>) -> Result<()> {
+fn append_together(batch: &[&Message], pending: &mut Vec<PendingAcks>) -> Result<()> {
     let topic = &batch[0].topic;
     if topic.is_deleted() {
         return fail_all(batch, Error::UnknownTopic { topic: topic.name().to_string() });
@@ -230,7 +232,7 @@ fn append_together(batch: &[Message], pending: &mut Vec<PendingAcks>) -> Result<
     Ok(())
 }
 
-fn fail_all(batch: &[Message], error: Error) -> Result<()> {
+fn fail_all(batch: &[&Message], error: Error) -> Result<()> {
     for message in batch {
         message.delivery.complete(Err(error.clone()));
     }
