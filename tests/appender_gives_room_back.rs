@@ -106,3 +106,37 @@ fn buffered_bytes_are_zero_once_a_flush_returns() {
         assert_eq!((stats.queued_records, stats.buffered_bytes), (0, 0), "round {round}");
     }
 }
+
+/// A `Sync` topic's callback runs once its drain's records are appended:
+/// their room in the topic's buffer is stored bytes by then, not also
+/// pending ones, so a direct send from the callback that fits the buffer
+/// goes through at once. Counted twice, the send waits for room only the
+/// appender running it could give back: out `max_block`, or for ever.
+#[test]
+fn a_direct_send_from_a_sync_topics_callback_does_not_wait_for_room_its_own_drain_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions::default().cleaner_interval(Duration::from_secs(3600));
+    let log = Log::open(dir.path(), options).unwrap();
+    let limit = 64 * 1024;
+    let config = TopicConfig::new(1).durability(Durability::Sync).buffer_bytes(limit, WhenFull::Block);
+    log.create_topic("t", config).unwrap();
+    let max_block = Duration::from_secs(2);
+    let producer = log.producer(ProducerConfig::default().max_block(max_block)).unwrap();
+    // 30 KiB sent and appended, then 20 KiB sent directly from its
+    // callback: 50 KiB stored in a buffer of 64 KiB.
+    let big = vec![2u8; 30 * 1024];
+    let (sent, outcome) = crossbeam_channel::bounded(1);
+    let again = producer.clone();
+    let handle = producer
+        .send_with_callback(&ProducerRecord::new("t", &big), move |result| {
+            assert!(result.is_ok(), "{result:?}");
+            let began = std::time::Instant::now();
+            let direct = again.send_direct(&ProducerRecord::new("t", &[3u8; 20 * 1024]));
+            sent.send((began.elapsed(), direct)).unwrap();
+        })
+        .unwrap();
+    assert_eq!(handle.get().unwrap().offset, 0);
+    let (took, direct) = outcome.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(direct.is_ok(), "after {took:?}: {direct:?}");
+    assert!(took < max_block / 2, "{took:?}");
+}
