@@ -50,3 +50,41 @@ fn a_send_that_waited_for_its_topics_buffer_waits_only_what_is_left_for_the_queu
     // the queue makes it 1.7 s.
     assert!(took < max_block + Duration::from_millis(350), "the send blocked {took:?} with max_block {max_block:?}");
 }
+
+#[test]
+fn a_send_that_waited_for_its_topics_buffer_waits_only_what_is_left_for_buffer_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1).buffer_bytes(4096, WhenFull::Block)).unwrap();
+    log.create_topic("other", TopicConfig::new(1)).unwrap();
+    let filler = log.producer(ProducerConfig::default().max_block(Duration::ZERO)).unwrap();
+    loop {
+        match filler.send_direct(&ProducerRecord::new("t", &[0u8; 100])) {
+            Ok(_) => {}
+            Err(Error::BufferFull { .. }) => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    let max_block = Duration::from_millis(1000);
+    let frame = (larder::record::NewRecord::OVERHEAD_BYTES + 100) as u64;
+    let producer = log.producer(ProducerConfig::default().buffer_memory(frame).max_block(max_block)).unwrap();
+    // The appender held in the callback of a record holding all of buffer_memory.
+    let (held, release) = common::hold_appender(&producer, &ProducerRecord::new("other", &[9u8; 100]));
+    assert_eq!(producer.stats().buffered_bytes, frame);
+
+    let sender = {
+        let producer = producer.clone();
+        std::thread::spawn(move || {
+            let began = Instant::now();
+            let handle = producer.send(&ProducerRecord::new("t", &[1u8; 100])).unwrap();
+            (began.elapsed(), handle.is_done().then(|| handle.get()))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    log.alter_topic("t", TopicConfig::new(1).buffer_bytes(1 << 20, WhenFull::Block)).unwrap();
+    let (took, outcome) = sender.join().unwrap();
+    release.send(()).unwrap();
+    held.get().unwrap();
+    assert!(matches!(outcome, Some(Err(Error::BufferExhausted { .. }))), "{outcome:?}");
+    assert!(took < max_block + Duration::from_millis(350), "the send blocked {took:?} with max_block {max_block:?}");
+}
