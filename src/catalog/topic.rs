@@ -1,6 +1,7 @@
 //! An open topic: its directory, its configuration and its partitions, and
 //! the file steps that create, grow and delete it all or nothing.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -286,9 +287,22 @@ impl Topic {
         self.config.read().durability
     }
 
-    /// The largest record accepted, in bytes of its frame.
-    pub(crate) fn max_record_bytes(&self) -> u32 {
-        self.config.read().segments.max_record_bytes
+    /// What a send checks, read under one lock: the largest record (bytes
+    /// of its frame), whether keys are required (compaction), and whether
+    /// the topic has a buffer to reserve room in.
+    pub(crate) fn send_settings(&self) -> SendSettings {
+        let config = self.config.read();
+        SendSettings {
+            max_record_bytes: config.segments.max_record_bytes,
+            keys_required: config.cleanup.policy.compacts(),
+            buffered: config.cleanup.buffer.is_some(),
+        }
+    }
+
+    /// Fails if the topic was deleted ([`Error::UnknownTopic`]) or its log
+    /// closed ([`Error::Closed`]).
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        self.gone()
     }
 
     /// Marks the topic deleted: queued sends to it fail, and senders
@@ -476,11 +490,6 @@ impl Topic {
         self.senders_waiting.load(Ordering::Acquire) > 0 || self.buffer_used() >= limit / 4 * 3
     }
 
-    /// Whether the topic is compacted (its records need keys).
-    pub(crate) fn compacted(&self) -> bool {
-        self.config.read().cleanup.policy.compacts()
-    }
-
     /// Bytes the topic's buffer counts as used: what its partitions hold,
     /// what is sent and not yet appended, and room for each partition to
     /// roll once (a new segment's headers), so appends that fit never take
@@ -498,25 +507,20 @@ impl Topic {
     /// refuse, or let the cleaner drop the oldest segments. Fails with
     /// [`Error::BufferFull`]; a wait ends at once with
     /// [`Error::UnknownTopic`] if the topic is deleted meanwhile, and with
-    /// [`Error::Closed`] if its log closes.
+    /// [`Error::Closed`] if its log closes. `started` is when the send began
+    /// waiting: read from the clock here if this is its first wait, so
+    /// every wait of one send shares one `max_block`.
     pub(crate) fn reserve(
         self: &Arc<Self>,
         bytes: u64,
         max_block: Option<Duration>,
+        started: &OnceCell<Instant>,
     ) -> Result<Option<BufferReservation>> {
         let full = |limit: u64, waited: Duration| Error::BufferFull {
             topic: self.name.to_string(),
             buffer_bytes: limit,
             waited_ms: waited.as_millis() as u64,
         };
-        // Most topics have no buffer: no lock and no clock for them. A
-        // buffer set by a concurrent `alter` applies from the next send on.
-        if self.config.read().cleanup.buffer.is_none() {
-            self.gone()?;
-            return Ok(None);
-        }
-        let started = Instant::now();
-        let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
         // The cleaner is asked once per wait: a pass that freed too little
         // wakes this sender, which must not ask for another at once (the
@@ -532,7 +536,7 @@ impl Topic {
             // Even an empty topic holds each partition's segment headers.
             let floor = u64::from(self.partition_count()) * 2 * Partition::SEGMENT_OVERHEAD_BYTES;
             if bytes.saturating_add(floor) > limit {
-                return Err(full(limit, started.elapsed()));
+                return Err(full(limit, Duration::ZERO));
             }
             let used = self.buffer_used();
             if used + bytes <= limit || when_full == WhenFull::DropOldest {
@@ -549,6 +553,7 @@ impl Topic {
             if !std::mem::replace(&mut asked_cleaner, true) {
                 self.env.cleaner.wake();
             }
+            let deadline = max_block.and_then(|wait| started.get_or_init(Instant::now).checked_add(wait));
             let timed_out = match deadline {
                 Some(deadline) => self.space_freed.wait_until(&mut waiting, deadline).timed_out(),
                 None => {
@@ -560,7 +565,7 @@ impl Topic {
             self.gone()?;
             if timed_out {
                 let limit = self.config.read().cleanup.buffer.map_or(0, |(limit, _)| limit);
-                return Err(full(limit, started.elapsed()));
+                return Err(full(limit, started.get().map_or(Duration::ZERO, Instant::elapsed)));
             }
         }
     }
@@ -570,6 +575,13 @@ impl Topic {
         let partitions = self.partitions().iter().enumerate().map(|(n, p)| describe_partition(n as u32, p)).collect();
         TopicDescription { name: self.name.to_string(), config: self.config(), partitions }
     }
+}
+
+/// A topic's settings a send checks ([`Topic::send_settings`]).
+pub(crate) struct SendSettings {
+    pub(crate) max_record_bytes: u32,
+    pub(crate) keys_required: bool,
+    pub(crate) buffered: bool,
 }
 
 /// The configuration `dir/topic.meta` holds.

@@ -1,25 +1,48 @@
-//! The appender thread of a producer: it drains the send queue, appends one
+//! The send queue and the appender thread of a producer.
+//!
+//! Sends copy their records into the queue's *open chunk*, under one lock:
+//! the record's bytes into the chunk's buffer, its routing and handle into
+//! its list. A chunk that reaches [`CHUNK_RECORDS`] records or
+//! [`CHUNK_BYTES`] bytes goes onto the bounded crossbeam channel as one
+//! message; the first record of an open chunk puts a wake-up there
+//! instead, so the appender takes a partly filled chunk at once rather
+//! than waiting for it to fill. One channel message and one buffer thus
+//! carry many records under load, and a lone record is taken as soon as
+//! the appender is free.
+//!
+//! The appender drains the channel and takes the open chunk, appends one
 //! batch per partition, fdatasyncs each `Sync` partition it touched once
-//! (group commit: sends that arrive meanwhile wait in the queue for the next
-//! drain), then completes the handles and runs callbacks in send order per
+//! (group commit: sends that arrive meanwhile wait for the next drain),
+//! then completes the handles and runs callbacks in send order per
 //! partition.
+//!
+//! Order: chunks are put on the channel under the open chunk's lock, and
+//! the appender drains the channel under that lock before it takes the
+//! open chunk, so records are appended in the order their sends took the
+//! lock — each partition's records in send order.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
 
 use crate::catalog::{BufferReservation, Durability, Topic};
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::producer::delivery::{Delivery, ON_APPENDER};
-use crate::producer::memory::MemoryReservation;
+use crate::producer::memory::{Memory, MemoryReservation};
 use crate::producer::record::{ProducerRecord, RecordMetadata};
 use crate::record::NewRecord;
 
 /// Most bytes of records appended to one partition in one batch.
 const BATCH_BYTES_MAX: usize = 8 << 20;
+/// Records after which a chunk goes onto the channel.
+pub(crate) const CHUNK_RECORDS: usize = 256;
+/// Bytes of keys and values after which a chunk goes onto the channel.
+pub(crate) const CHUNK_BYTES: usize = 256 << 10;
 
 /// Where a record goes, as `route` decided.
 pub(crate) struct Routed {
@@ -31,73 +54,175 @@ pub(crate) struct Routed {
     pub(crate) reservation: Option<BufferReservation>,
 }
 
-/// A queued record: its bytes copied into one buffer.
-pub(crate) struct Message {
-    topic: Arc<Topic>,
+/// One queued record; its key and value are in its chunk's buffer.
+struct Queued {
+    /// Index into the chunk's topics.
+    topic: u32,
     partition: u32,
     timestamp_ms: i64,
     /// Bytes of its frame in the log.
     frame_len: usize,
-    data: Vec<u8>,
+    /// Where its key (then its value) starts in the chunk's buffer.
+    data_at: usize,
     key_len: Option<usize>,
     value_len: Option<usize>,
     headers: Vec<(String, Vec<u8>)>,
     delivery: Arc<Delivery>,
-    /// Given back when the message is dropped, after its append.
-    _reservation: Option<BufferReservation>,
-    /// The producer's `buffer_memory` held for it, given back likewise.
-    _memory: MemoryReservation,
+    /// The topic's buffer space it holds; taken (given back) once the
+    /// appender is done with the record, before its acknowledgement.
+    reservation: Cell<Option<BufferReservation>>,
+    /// Whether its room was given back (once, by [`give_back`]).
+    given_back: Cell<bool>,
 }
 
-impl Message {
-    fn key(&self) -> Option<&[u8]> {
-        self.key_len.map(|len| &self.data[..len])
+/// Records queued together: one channel message, one buffer.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    records: Vec<Queued>,
+    /// Keys and values of the records, one after another.
+    data: Vec<u8>,
+    /// The topics the records go to (usually one).
+    topics: Vec<Arc<Topic>>,
+}
+
+impl Chunk {
+    fn is_full(&self) -> bool {
+        self.records.len() >= CHUNK_RECORDS || self.data.len() >= CHUNK_BYTES
     }
 
-    fn value(&self) -> Option<&[u8]> {
-        let start = self.key_len.unwrap_or(0);
-        self.value_len.map(|len| &self.data[start..start + len])
-    }
-
-    fn metadata(&self, offset: u64, durability: Durability) -> RecordMetadata {
-        let lengths = (self.key_len, self.value_len);
-        RecordMetadata::stored(&self.topic, self.partition, offset, self.timestamp_ms, lengths, durability)
-    }
-
-    /// A record routed as `routed`, its bytes copied, completing `delivery`.
-    pub(crate) fn new(
-        record: &ProducerRecord<'_>,
-        routed: Routed,
-        delivery: Arc<Delivery>,
-        memory: MemoryReservation,
-    ) -> Message {
+    /// Adds `record`, routed as `routed`; it holds `buffer_memory` for its
+    /// frame (`routed.frame_len` bytes) until the appender is done with it.
+    fn push(&mut self, record: &ProducerRecord<'_>, routed: Routed, delivery: Arc<Delivery>) {
         let Routed { topic, partition, timestamp_ms, frame_len, reservation } = routed;
+        let topic = match self.topics.iter().position(|t| Arc::ptr_eq(t, &topic)) {
+            Some(n) => n,
+            None => {
+                self.topics.push(topic);
+                self.topics.len() - 1
+            }
+        };
         let NewRecord { key, value, headers, .. } = record.record;
-        let (key_len, value_len) = (key.map(<[u8]>::len), value.map(<[u8]>::len));
-        let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
-        let mut data = Vec::with_capacity(key.len() + value.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
-        let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-        Message {
-            topic,
+        let data_at = self.data.len();
+        self.data.extend_from_slice(key.unwrap_or_default());
+        self.data.extend_from_slice(value.unwrap_or_default());
+        self.records.push(Queued {
+            topic: topic as u32,
             partition,
             timestamp_ms,
             frame_len,
-            data,
-            key_len,
-            value_len,
-            headers,
+            data_at,
+            key_len: key.map(<[u8]>::len),
+            value_len: value.map(<[u8]>::len),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
             delivery,
-            _reservation: reservation,
-            _memory: memory,
-        }
+            reservation: Cell::new(reservation),
+            given_back: Cell::new(false),
+        });
+    }
+
+    fn topic(&self, queued: &Queued) -> &Arc<Topic> {
+        &self.topics[queued.topic as usize]
+    }
+
+    fn key(&self, queued: &Queued) -> Option<&[u8]> {
+        queued.key_len.map(|len| &self.data[queued.data_at..queued.data_at + len])
+    }
+
+    fn value(&self, queued: &Queued) -> Option<&[u8]> {
+        let start = queued.data_at + queued.key_len.unwrap_or(0);
+        queued.value_len.map(|len| &self.data[start..start + len])
     }
 }
 
+/// What goes through the channel.
 pub(crate) enum Envelope {
-    Record(Message),
+    /// A full chunk.
+    Chunk(Chunk),
+    /// The open chunk holds records: take it.
+    Wake,
+    /// Answer once everything queued before is acknowledged.
     Flush(Sender<()>),
+}
+
+/// The open chunk, and whether the appender is sure to take it.
+#[derive(Default)]
+struct Open {
+    chunk: Chunk,
+    /// Something went onto the channel (or found it not empty) since the
+    /// appender last took the open chunk: it will take it again.
+    woken: bool,
+}
+
+/// What the producer's senders and its appender share.
+pub(crate) struct Queue {
+    open: Mutex<Open>,
+    /// Records queued and not yet taken by the appender, bounded by
+    /// `queue_capacity`.
+    pub(crate) slots: Memory,
+    /// Bytes of records queued and not yet appended, bounded by
+    /// `buffer_memory`.
+    pub(crate) memory: Memory,
+    /// Drains the appender has taken: each ends the batch of keyless
+    /// records sent before it.
+    pub(crate) drains: AtomicU64,
+    max_drain: usize,
+}
+
+impl Queue {
+    /// An empty queue of at most `capacity` records and `buffer_memory`
+    /// bytes; the appender appends at most `max_drain` records per round.
+    pub(crate) fn new(capacity: usize, buffer_memory: u64, max_drain: usize) -> Queue {
+        Queue {
+            open: Mutex::new(Open::default()),
+            slots: Memory::new(capacity as u64),
+            memory: Memory::new(buffer_memory),
+            drains: AtomicU64::new(0),
+            max_drain,
+        }
+    }
+
+    /// Queues `record` routed as `routed`, with the room it holds (a
+    /// queue slot and `memory`), through `channel`. Never blocks: room was
+    /// taken before.
+    pub(crate) fn push(
+        &self,
+        channel: &Sender<Envelope>,
+        record: &ProducerRecord<'_>,
+        routed: Routed,
+        delivery: Arc<Delivery>,
+        slot: MemoryReservation<'_>,
+        memory: MemoryReservation<'_>,
+    ) {
+        let held = memory.keep();
+        debug_assert_eq!(held, routed.frame_len as u64, "buffer_memory is held for the frame");
+        let mut open = self.open.lock();
+        open.chunk.push(record, routed, delivery);
+        // The slot is given back when the appender takes the record.
+        slot.keep();
+        if open.chunk.is_full() {
+            let chunk = std::mem::take(&mut open.chunk);
+            match channel.try_send(Envelope::Chunk(chunk)) {
+                Ok(()) => open.woken = true,
+                // The channel holds messages the appender will take, and
+                // with them the open chunk: it stays open meanwhile.
+                Err(
+                    TrySendError::Full(Envelope::Chunk(chunk)) | TrySendError::Disconnected(Envelope::Chunk(chunk)),
+                ) => {
+                    open.chunk = chunk;
+                    open.woken = true;
+                }
+                Err(_) => unreachable!("a chunk comes back as a chunk"),
+            }
+        } else if !open.woken {
+            // Full: the channel holds messages the appender will take.
+            open.woken = matches!(channel.try_send(Envelope::Wake), Ok(()) | Err(TrySendError::Full(_)));
+        }
+    }
+
+    /// Records queued and not yet taken by the appender.
+    pub(crate) fn queued_records(&self) -> usize {
+        self.slots.used() as usize
+    }
 }
 
 /// Appended records of a `Sync` partition, acknowledged after its sync.
@@ -107,65 +232,90 @@ struct PendingAcks {
     acks: Vec<(Arc<Delivery>, RecordMetadata)>,
 }
 
-/// Drains the queue until every sender is gone, counting the drains in
-/// `drains` as it takes them (before appending, so a sender woken by an
-/// acknowledgement of this drain already sees it counted).
-pub(crate) fn run_appender(queued: Receiver<Envelope>, max_drain: usize, drains: &AtomicU64) {
+/// One queued record and its chunk.
+type Taken<'c> = (&'c Chunk, &'c Queued);
+
+/// Drains the queue until every sender is gone, counting the drains as it
+/// takes them (before appending, so a sender woken by an acknowledgement
+/// of this drain already sees it counted).
+pub(crate) fn run_appender(channel: Receiver<Envelope>, queue: &Queue) {
     ON_APPENDER.with(|on| on.set(true));
-    while let Ok(first) = queued.recv() {
-        let mut drained = vec![first];
-        drained.extend(queued.try_iter().take(max_drain - 1));
-        drains.fetch_add(1, Ordering::Release);
-        append_drained(drained);
+    loop {
+        // Blocks until there is something to do; once every sender is
+        // gone, takes what the open chunk still holds, then stops.
+        let first = channel.recv();
+        let gone = first.is_err();
+        let mut envelopes: Vec<Envelope> = first.into_iter().collect();
+        let open = {
+            let mut open = queue.open.lock();
+            envelopes.extend(channel.try_iter());
+            open.woken = false;
+            std::mem::take(&mut open.chunk)
+        };
+        let mut chunks = Vec::new();
+        let mut flushes = Vec::new();
+        for envelope in envelopes {
+            match envelope {
+                Envelope::Chunk(chunk) => chunks.push(chunk),
+                Envelope::Wake => {}
+                Envelope::Flush(done) => flushes.push(done),
+            }
+        }
+        chunks.push(open);
+        let taken: Vec<Taken<'_>> =
+            chunks.iter().flat_map(|chunk| chunk.records.iter().map(move |queued| (chunk, queued))).collect();
+        queue.slots.release(taken.len() as u64);
+        queue.drains.fetch_add(1, Ordering::Release);
+        for round in taken.chunks(queue.max_drain) {
+            append_round(queue, round);
+        }
+        drop(taken);
+        debug_assert!(chunks.iter().all(|c| c.records.iter().all(|q| q.given_back.get())), "room kept after appending");
+        drop(chunks);
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if gone {
+            debug_assert!(queue.open.lock().chunk.records.is_empty(), "a record queued after the producer closed");
+            return;
+        }
     }
 }
 
-/// Appends one drain: one batch per partition, in send order within each;
-/// then one sync per `Sync` partition, acknowledgements in order, and
-/// finally the flushes that were waiting for all of it.
-fn append_drained(drained: Vec<Envelope>) {
-    // Groups borrow the drained messages: a message is moved once, off the
-    // queue, not again into its group.
-    let mut groups: Vec<Vec<&Message>> = Vec::new();
+/// Appends one round: one batch per partition, in send order within each;
+/// then one sync per `Sync` partition and acknowledgements in order.
+fn append_round(queue: &Queue, round: &[Taken<'_>]) {
+    let mut groups: Vec<Vec<Taken<'_>>> = Vec::new();
     let mut group_of: HashMap<(*const Topic, u32), usize> = HashMap::new();
-    let mut flushes = Vec::new();
-    for envelope in &drained {
-        match envelope {
-            Envelope::Record(message) => {
-                let key = (Arc::as_ptr(&message.topic), message.partition);
-                let n = *group_of.entry(key).or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
-                groups[n].push(message);
-            }
-            Envelope::Flush(done) => flushes.push(done),
-        }
+    for &(chunk, queued) in round {
+        let key = (Arc::as_ptr(chunk.topic(queued)), queued.partition);
+        let n = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[n].push((chunk, queued));
     }
     let mut pending = Vec::new();
     for group in groups {
-        append_group(&group, &mut pending);
+        append_group(queue, &group, &mut pending);
     }
     acknowledge_synced(pending);
-    for done in flushes {
-        let _ = done.send(());
-    }
 }
 
-/// Appends the messages of one partition in batches of at most
+/// Appends the records of one partition in batches of at most
 /// `BATCH_BYTES_MAX` bytes of frames (a larger record alone), acknowledging
 /// them or adding them to `pending`.
-fn append_group(group: &[&Message], pending: &mut Vec<PendingAcks>) {
+fn append_group(queue: &Queue, group: &[Taken<'_>], pending: &mut Vec<PendingAcks>) {
     let mut rest = group;
     while !rest.is_empty() {
         let mut bytes = 0;
-        let take = rest.iter().take_while(|m| {
-            bytes += m.frame_len;
+        let take = rest.iter().take_while(|(_, queued)| {
+            bytes += queued.frame_len;
             bytes <= BATCH_BYTES_MAX
         });
         let n = take.count().max(1);
         let (batch, later) = rest.split_at(n);
-        append_batch(batch, pending);
+        append_batch(queue, batch, pending);
         rest = later;
     }
 }
@@ -174,11 +324,11 @@ fn append_group(group: &[&Message], pending: &mut Vec<PendingAcks>) {
 /// to one record (its size, timestamp or missing key, checked again by the
 /// partition under a configuration that may have changed since `send`),
 /// appends the records one by one, so only that record fails.
-fn append_batch(batch: &[&Message], pending: &mut Vec<PendingAcks>) {
-    match append_together(batch, pending) {
+fn append_batch(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<PendingAcks>) {
+    match append_together(queue, batch, pending) {
         Err(error) if batch.len() > 1 && is_record_error(&error) => {
-            for message in batch {
-                let _ = append_together(std::slice::from_ref(message), pending);
+            for taken in batch {
+                let _ = append_together(queue, std::slice::from_ref(taken), pending);
             }
         }
         _ => {}
@@ -195,47 +345,76 @@ fn is_record_error(error: &Error) -> bool {
     )
 }
 
-/// Appends `batch` as one batch. Fails every message on a failure, except
-/// a record error with several messages, which is returned untouched for
+/// Appends `batch` as one batch. Fails every record on a failure, except
+/// a record error with several records, which is returned untouched for
 /// the caller to retry one by one.
-fn append_together(batch: &[&Message], pending: &mut Vec<PendingAcks>) -> Result<()> {
-    let topic = &batch[0].topic;
+fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<PendingAcks>) -> Result<()> {
+    let (chunk, first) = batch[0];
+    let topic = chunk.topic(first);
     if topic.is_deleted() {
-        return fail_all(batch, Error::UnknownTopic { topic: topic.name().to_string() });
+        return fail_all(queue, batch, Error::UnknownTopic { topic: topic.name().to_string() });
     }
-    let partition = match topic.partition(batch[0].partition) {
+    let partition = match topic.partition(first.partition) {
         Ok(partition) => partition,
-        Err(error) => return fail_all(batch, error),
+        Err(error) => return fail_all(queue, batch, error),
     };
     let headers: Vec<Vec<(&str, &[u8])>> =
-        batch.iter().map(|m| m.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()).collect();
+        batch.iter().map(|(_, q)| q.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()).collect();
     let records: Vec<NewRecord<'_>> = batch
         .iter()
         .zip(&headers)
-        .map(|(m, h)| NewRecord { key: m.key(), value: m.value(), timestamp_ms: Some(m.timestamp_ms), headers: h })
+        .map(|(&(chunk, q), h)| NewRecord {
+            key: chunk.key(q),
+            value: chunk.value(q),
+            timestamp_ms: Some(q.timestamp_ms),
+            headers: h,
+        })
         .collect();
-    let first = match partition.append_batch(&records) {
+    let offset = match partition.append_batch(&records) {
         Ok(appended) => appended.offset,
         Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
-        Err(error) => return fail_all(batch, topic.partition_error(error)),
+        Err(error) => return fail_all(queue, batch, topic.partition_error(error)),
     };
     let durability = topic.durability();
-    let acks =
-        batch.iter().enumerate().map(|(n, m)| (Arc::clone(&m.delivery), m.metadata(first + n as u64, durability)));
+    let acks = batch.iter().enumerate().map(|(n, (_, q))| {
+        let lengths = (q.key_len, q.value_len);
+        let metadata =
+            RecordMetadata::stored(topic, q.partition, offset + n as u64, q.timestamp_ms, lengths, durability);
+        (Arc::clone(&q.delivery), metadata)
+    });
     if durability == Durability::Sync {
-        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks: acks.collect() });
+        let acks = acks.collect();
+        give_back(queue, batch);
+        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks });
     } else {
         for (delivery, metadata) in acks {
             delivery.complete(Ok(metadata));
         }
+        give_back(queue, batch);
     }
     Ok(())
 }
 
-fn fail_all(batch: &[&Message], error: Error) -> Result<()> {
-    for message in batch {
-        message.delivery.complete(Err(error.clone()));
+/// Gives back the room the records of `batch` hold (`buffer_memory` and
+/// their topic's buffer) once the appender is done with them: just after
+/// their acknowledgement, or for a `Sync` topic as soon as they are
+/// appended, before the sync they wait for (their callbacks may send into
+/// the room).
+fn give_back(queue: &Queue, batch: &[Taken<'_>]) {
+    let mut bytes = 0;
+    for (_, queued) in batch {
+        assert!(!queued.given_back.replace(true), "room given back twice");
+        drop(queued.reservation.take());
+        bytes += queued.frame_len as u64;
     }
+    queue.memory.release(bytes);
+}
+
+fn fail_all(queue: &Queue, batch: &[Taken<'_>], error: Error) -> Result<()> {
+    for (_, queued) in batch {
+        queued.delivery.complete(Err(error.clone()));
+    }
+    give_back(queue, batch);
     Err(error)
 }
 

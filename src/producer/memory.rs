@@ -6,7 +6,6 @@
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -27,32 +26,51 @@ pub(crate) struct Memory {
     freed: Condvar,
 }
 
-/// Room held for one queued record; given back when dropped (after the
-/// appender wrote or failed the record).
+/// Room held for one record being queued; given back when dropped, unless
+/// [`kept`](MemoryReservation::keep) for the queue to give back once the
+/// appender wrote or failed the record.
 #[derive(Debug)]
-pub(crate) struct MemoryReservation {
-    memory: Arc<Memory>,
+pub(crate) struct MemoryReservation<'a> {
+    memory: &'a Memory,
     bytes: u64,
 }
 
-impl Drop for MemoryReservation {
+impl MemoryReservation<'_> {
+    /// Hands the room over to the queue: the appender gives it back with
+    /// [`Memory::release`].
+    pub(crate) fn keep(self) -> u64 {
+        let bytes = self.bytes;
+        std::mem::forget(self);
+        bytes
+    }
+}
+
+impl Drop for MemoryReservation<'_> {
     fn drop(&mut self) {
-        let memory = &self.memory;
-        memory.used.fetch_sub(self.bytes, Ordering::SeqCst);
-        // SeqCst on both sides: either this sees the waiter counted, or the
-        // waiter's next try sees the room given back.
-        if memory.waiters.load(Ordering::SeqCst) > 0 {
-            let _locked = memory.lock.lock();
-            memory.freed.notify_all();
-        }
+        self.memory.release(self.bytes);
     }
 }
 
 impl Memory {
     /// A bound of `limit` bytes.
-    pub(crate) fn new(limit: u64) -> Arc<Memory> {
+    pub(crate) fn new(limit: u64) -> Memory {
         let (used, waiters) = (AtomicU64::new(0), AtomicUsize::new(0));
-        Arc::new(Memory { limit, used, waiters, lock: Mutex::new(()), freed: Condvar::new() })
+        Memory { limit, used, waiters, lock: Mutex::new(()), freed: Condvar::new() }
+    }
+
+    /// Gives back `bytes` taken by a kept reservation.
+    pub(crate) fn release(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let before = self.used.fetch_sub(bytes, Ordering::SeqCst);
+        assert!(before >= bytes, "released {bytes} of {before} held");
+        // SeqCst on both sides: either this sees the waiter counted, or the
+        // waiter's next try sees the room given back.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _locked = self.lock.lock();
+            self.freed.notify_all();
+        }
     }
 
     /// Bytes held now.
@@ -85,11 +103,11 @@ impl Memory {
     /// all if `max_block` is `None`); [`Error::BufferExhausted`] if there is none
     /// by then, at once for a record larger than the whole bound.
     pub(crate) fn reserve(
-        self: &Arc<Self>,
+        &self,
         bytes: u64,
         max_block: Option<Duration>,
         started: &OnceCell<Instant>,
-    ) -> Result<MemoryReservation> {
+    ) -> Result<MemoryReservation<'_>> {
         let exhausted =
             |waited_ms| Error::BufferExhausted { buffer_memory: self.limit, requested_bytes: bytes, waited_ms };
         if bytes > self.limit {
@@ -100,7 +118,7 @@ impl Memory {
             self.wait_for(bytes, started.get_or_init(Instant::now).checked_add(wait))
                 .map_err(|()| exhausted(wait.as_millis() as u64))?;
         }
-        Ok(MemoryReservation { memory: Arc::clone(self), bytes })
+        Ok(MemoryReservation { memory: self, bytes })
     }
 
     /// Waits until `bytes` are taken, or `deadline` passes (`None`: no

@@ -30,12 +30,12 @@ pub use typed::{TypedProducer, TypedProducerRecord};
 
 use std::any::Any;
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{Catalog, Durability, Topic};
@@ -43,10 +43,9 @@ use crate::error::{Error, IoOp, Result};
 use crate::partition::Partition;
 use crate::record::{codec, now_ms, NewRecord};
 use crate::stats::ProducerStats;
-use appender::{run_appender, Envelope, Message, Routed};
+use appender::{run_appender, Envelope, Queue, Routed};
 pub(crate) use delivery::Callback;
 use delivery::{on_appender, refuse_on_appender, Delivery};
-use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
 /// Sends records into a [`Log`](crate::Log). `Clone + Send + Sync`: clones
@@ -136,17 +135,16 @@ impl std::fmt::Debug for Producer {
 pub(crate) struct ProducerInner {
     log: Arc<Catalog>,
     config: ProducerConfig,
-    queue: RwLock<Option<Sender<Envelope>>>,
+    /// The channel to the appender; `None` once closed.
+    channel: RwLock<Option<Sender<Envelope>>>,
+    /// The queue senders fill and the appender drains, with the bounds on
+    /// its records and bytes.
+    queue: Arc<Queue>,
     sticky: Sticky,
-    /// Drains the appender has taken from the queue: each ends the batch
-    /// of keyless records sent before it.
-    drains: Arc<AtomicU64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// The log the producer was made from, kept open while the producer
     /// lives (dropped after the appender is joined).
     _log: Arc<dyn Any + Send + Sync>,
-    /// Bytes of queued records, bounded by `buffer_memory`.
-    memory: Arc<Memory>,
 }
 
 impl Producer {
@@ -158,18 +156,18 @@ impl Producer {
         owner: Arc<dyn Any + Send + Sync>,
     ) -> Result<Producer> {
         config.validate()?;
-        let (queue, queued) = crossbeam_channel::bounded(config.queue_capacity);
-        let max_drain = config.max_drain_records;
-        let drains = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&drains);
-        let appender = spawn("larder-appender", move || run_appender(queued, max_drain, &counted))?;
+        // Chunks, wake-ups and flushes: a full channel only keeps the open
+        // chunk open longer, so a few dozen messages are plenty.
+        let (channel, drained) = crossbeam_channel::bounded(CHANNEL_MESSAGES);
+        let queue = Arc::new(Queue::new(config.queue_capacity, config.buffer_memory, config.max_drain_records));
+        let appended = Arc::clone(&queue);
+        let appender = spawn("larder-appender", move || run_appender(drained, &appended))?;
         let inner = ProducerInner {
             log,
             sticky: Sticky::new(config.sticky_partition_bytes),
-            memory: Memory::new(config.buffer_memory),
             config,
-            queue: RwLock::new(Some(queue)),
-            drains,
+            channel: RwLock::new(Some(channel)),
+            queue,
             workers: Mutex::new(vec![appender]),
             _log: owner,
         };
@@ -185,8 +183,11 @@ impl Producer {
     /// concurrent callers of this partition). Every failure is returned here.
     pub fn send_direct(&self, record: &ProducerRecord<'_>) -> Result<RecordMetadata> {
         self.check_open()?;
+        // In a delivery callback nothing waits for room the appender running
+        // it would have to free.
+        let max_block = (!on_appender()).then_some(self.inner.config.max_block);
         let Routed { topic, partition, timestamp_ms, reservation, .. } =
-            self.route(record, true, Some(self.inner.config.max_block))?;
+            self.route(record, true, max_block, &OnceCell::new())?;
         let log_partition = topic.partition(partition)?;
         let appended = log_partition.append(&record.stamped(timestamp_ms)).map_err(|e| topic.partition_error(e))?;
         drop(reservation);
@@ -242,10 +243,18 @@ impl Producer {
         // When the send began, read from the clock only once it must wait:
         // a send that finds room reads the clock for its timestamp alone.
         let started = OnceCell::new();
-        let queued = self.route(record, false, max_block).and_then(|routed| {
-            let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, &started)?;
-            let message = Message::new(record, routed, Arc::clone(&delivery), memory);
-            self.push(Envelope::Record(message), max_block, &started)
+        let queue = &self.inner.queue;
+        let queued = self.route(record, false, max_block, &started).and_then(|routed| {
+            let memory = queue.memory.reserve(routed.frame_len as u64, max_block, &started)?;
+            let capacity = self.inner.config.queue_capacity;
+            let slot = queue.slots.reserve(1, max_block, &started).map_err(|e| match e {
+                Error::BufferExhausted { waited_ms, .. } => Error::QueueFull { capacity, max_block_ms: waited_ms },
+                other => other,
+            })?;
+            let channel = self.inner.channel.read();
+            let channel = channel.as_ref().ok_or(Error::Closed { what: "producer" })?;
+            queue.push(channel, record, routed, Arc::clone(&delivery), slot, memory);
+            Ok(())
         });
         self.settle(delivery, queued)
     }
@@ -274,35 +283,21 @@ impl Producer {
 
     /// Fails with [`Error::Closed`] once the producer is closed.
     pub(crate) fn check_open(&self) -> Result<()> {
-        match *self.inner.queue.read() {
+        match *self.inner.channel.read() {
             Some(_) => Ok(()),
             None => Err(Error::Closed { what: "producer" }),
         }
     }
 
-    /// Queues `envelope`, waiting for room until `max_block` after
-    /// `started` (one `max_block` for the whole send: what waiting for
-    /// buffer space took is not waited again here); no wait if `None`.
-    fn push(&self, envelope: Envelope, max_block: Option<Duration>, started: &OnceCell<Instant>) -> Result<()> {
-        let capacity = self.inner.config.queue_capacity;
-        let closed = || Error::Closed { what: "producer" };
-        let queued = self.inner.queue.read();
-        let envelope = match queued.as_ref().ok_or_else(closed)?.try_send(envelope) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(_)) => return Err(closed()),
-            Err(TrySendError::Full(envelope)) => envelope,
-        };
-        let Some(wait) = max_block else { return Err(Error::QueueFull { capacity, max_block_ms: 0 }) };
-        // A sender of its own to wait with, so a send blocked on a full
-        // queue holds no lock: `close` (from a delivery callback, say) is
-        // never held up by it, and the appender drains what it queued
-        // before it stops.
-        let queue = queued.as_ref().ok_or_else(closed)?.clone();
-        drop(queued);
-        let left = wait.saturating_sub(started.get_or_init(Instant::now).elapsed());
-        queue.send_timeout(envelope, left).map_err(|e| match e {
-            SendTimeoutError::Timeout(_) => Error::QueueFull { capacity, max_block_ms: wait.as_millis() as u64 },
-            SendTimeoutError::Disconnected(_) => closed(),
+    /// Puts a flush request on the channel, waiting for room until
+    /// `timeout`.
+    fn send_flush(&self, done: Sender<()>, timeout: Duration) -> Result<()> {
+        // A sender of its own to wait with, so a flush waiting for room
+        // holds no lock: `close` is never held up by it.
+        let channel = self.inner.channel.read().clone().ok_or(Error::Closed { what: "producer" })?;
+        channel.send_timeout(Envelope::Flush(done), timeout).map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => Error::Timeout { what: "flush", waited_ms: timeout.as_millis() as u64 },
+            SendTimeoutError::Disconnected(_) => Error::Closed { what: "producer" },
         })
     }
 
@@ -311,17 +306,28 @@ impl Producer {
     /// record, and holds room for it in the topic's buffer, if it has one
     /// (waiting up to `max_block`; not at all if `None`). A `direct` record
     /// is a batch of its own.
-    fn route(&self, record: &ProducerRecord<'_>, direct: bool, max_block: Option<Duration>) -> Result<Routed> {
+    fn route(
+        &self,
+        record: &ProducerRecord<'_>,
+        direct: bool,
+        max_block: Option<Duration>,
+        started: &OnceCell<Instant>,
+    ) -> Result<Routed> {
         let topic = self.inner.log.topic_for_send(record.topic)?;
+        let settings = topic.send_settings();
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
-        let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, topic.max_record_bytes())?;
+        let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, settings.max_record_bytes)?;
         // A partition the topic does not have is refused first, as a Kafka
         // producer refuses it before the broker sees the record's key.
         let partition = self.partition_for(record, &topic, frame_len, direct)?;
-        if record.record.key.is_none() && topic.compacted() {
+        if record.record.key.is_none() && settings.keys_required {
             return Err(Error::MissingKey { topic: record.topic.to_string() });
         }
-        let reservation = topic.reserve(Partition::stored_bytes(frame_len), max_block)?;
+        let reservation = match settings.buffered {
+            true => topic.reserve(Partition::stored_bytes(frame_len), max_block, started)?,
+            // A buffer set by a concurrent `alter` applies from the next send.
+            false => topic.check_usable().map(|()| None)?,
+        };
         Ok(Routed { topic, partition, timestamp_ms, frame_len, reservation })
     }
 
@@ -333,7 +339,7 @@ impl Producer {
             (Some(partition), _) => Err(Error::UnknownPartition { topic: record.topic.into(), partition, partitions }),
             (None, Some(key)) => Ok(partition_for_key(key, partitions)),
             (None, None) => {
-                let drains = self.inner.drains.load(Ordering::Acquire);
+                let drains = self.inner.queue.drains.load(Ordering::Acquire);
                 Ok(self.inner.sticky.next(topic.name(), partitions, frame_len, drains, direct))
             }
         }
@@ -356,7 +362,7 @@ impl Producer {
         refuse_on_appender("Producer::flush")?;
         let (done, finished) = crossbeam_channel::bounded(1);
         let deadline = Instant::now().checked_add(timeout);
-        self.push(Envelope::Flush(done), Some(timeout), &OnceCell::from(Instant::now()))?;
+        self.send_flush(done, timeout)?;
         let waited = match deadline {
             Some(deadline) => finished.recv_deadline(deadline).map_err(|_| ()),
             None => finished.recv().map_err(|_| ()),
@@ -380,20 +386,20 @@ impl ProducerInner {
     /// See [`Producer::stats`].
     pub(crate) fn stats(&self) -> ProducerStats {
         ProducerStats {
-            queued_records: self.queue.read().as_ref().map_or(0, Sender::len),
+            queued_records: self.queue.queued_records(),
             queue_capacity: self.config.queue_capacity,
-            buffered_bytes: self.memory.used(),
-            buffer_memory: self.memory.limit(),
+            buffered_bytes: self.queue.memory.used(),
+            buffer_memory: self.queue.memory.limit(),
         }
     }
 
     /// Whether the producer still takes sends.
     pub(crate) fn is_open(&self) -> bool {
-        self.queue.read().is_some()
+        self.channel.read().is_some()
     }
 
     pub(crate) fn close(&self) {
-        self.queue.write().take();
+        self.channel.write().take();
         if delivery::on_appender() {
             // A callback closing a producer cannot wait for an appender (its
             // own would wait for itself): the appender ends once its queue
@@ -414,6 +420,9 @@ impl Drop for ProducerInner {
         self.close();
     }
 }
+
+/// Messages the channel to the appender holds.
+const CHANNEL_MESSAGES: usize = 64;
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name.into()).spawn(work).map_err(|e| Error::io(IoOp::SpawnThread, name, e))

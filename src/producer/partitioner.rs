@@ -5,6 +5,7 @@
 //! next partition for the next batch.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -55,13 +56,36 @@ pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
 pub(crate) struct Sticky {
     /// Bytes of frames after which a run moves on.
     budget_bytes: usize,
-    runs: Mutex<HashMap<Arc<str>, Run>>,
+    runs: Mutex<HashMap<Arc<str>, Run, BuildHasherDefault<Fnv>>>,
+}
+
+/// FNV-1a: topic names are short and chosen by the application, so a
+/// keyed hash's resistance to crafted collisions buys nothing on this
+/// per-send lookup.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 impl Sticky {
     /// Runs of at most `budget_bytes` of frames (a larger record alone).
     pub(crate) fn new(budget_bytes: usize) -> Self {
-        Sticky { budget_bytes, runs: Mutex::new(HashMap::new()) }
+        Sticky { budget_bytes, runs: Mutex::new(HashMap::default()) }
     }
 
     /// The partition among `partitions` of `topic` for the next keyless
