@@ -39,7 +39,7 @@ enum DeliveryState {
 }
 
 /// The shared state of one queued send. Its lock is a leaf
-/// (docs/DESIGN.md, 12); callbacks run after it is released.
+/// (docs/DESIGN.md, 13); callbacks run after it is released.
 pub(crate) struct Delivery {
     state: Mutex<DeliveryState>,
     done: Condvar,

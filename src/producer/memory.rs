@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// Bytes of queued records, and the senders waiting for room. Taking and
 /// giving back room are atomic operations, so senders and the appender
 /// never contend for a lock; only a sender that must wait takes `lock`
-/// (a leaf, docs/DESIGN.md 12), and a release takes it only while someone
+/// (a leaf, docs/DESIGN.md 13), and a release takes it only while someone
 /// waits.
 #[derive(Debug)]
 pub(crate) struct Memory {

@@ -3,8 +3,9 @@
 //! - [`Producer::send_direct`] appends in the caller's thread and returns
 //!   the [`RecordMetadata`] (for `Sync` topics, after an fdatasync shared
 //!   with concurrent callers).
-//! - [`Producer::send`] queues the record on a bounded crossbeam channel and
-//!   returns a [`DeliveryHandle`] at once (complete already, with the error,
+//! - [`Producer::send`] queues the record (copied into a chunk of queued
+//!   records that goes to the appender over a bounded crossbeam channel,
+//!   see `appender`) and returns a [`DeliveryHandle`] at once (complete already, with the error,
 //!   if the record was refused before queueing). An appender thread drains
 //!   everything queued, appends one batch per partition, fdatasyncs each
 //!   `Sync` partition it touched once (group commit: sends that arrive
