@@ -102,6 +102,12 @@ impl Chunk {
             }
         };
         let NewRecord { key, value, headers, .. } = record.record;
+        if self.records.is_empty() {
+            // Sized for a full chunk of small records at once, rather than
+            // grown (and copied) by doubling under the lock.
+            self.records.reserve(CHUNK_RECORDS);
+            self.data.reserve(CHUNK_RECORDS * 128);
+        }
         let data_at = self.data.len();
         self.data.extend_from_slice(key.unwrap_or_default());
         self.data.extend_from_slice(value.unwrap_or_default());

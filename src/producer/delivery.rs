@@ -55,22 +55,25 @@ impl Delivery {
     /// Records the outcome, wakes waiters, then runs the callbacks (outside
     /// the lock, in registration order).
     pub(crate) fn complete(&self, result: Result<RecordMetadata>) {
-        let (callbacks, tasks) = {
+        let (callbacks, tasks, result) = {
             let mut state = self.state.lock();
-            match std::mem::replace(&mut *state, DeliveryState::Done(result.clone())) {
-                DeliveryState::Pending(callbacks, tasks) => (callbacks, tasks),
-                DeliveryState::Done(first) => {
-                    *state = DeliveryState::Done(first);
-                    return;
-                }
+            let DeliveryState::Pending(callbacks, _) = &*state else { return };
+            // Kept for the callbacks only if there are any: most sends
+            // have none, and the outcome moves into the state uncopied.
+            let kept = (!callbacks.is_empty()).then(|| result.clone());
+            match std::mem::replace(&mut *state, DeliveryState::Done(result)) {
+                DeliveryState::Pending(callbacks, tasks) => (callbacks, tasks, kept),
+                DeliveryState::Done(_) => unreachable!("checked pending under the lock"),
             }
         };
         self.done.notify_all();
         for task in tasks {
             task.wake();
         }
-        for callback in callbacks {
-            callback(result.as_ref());
+        if let Some(result) = result {
+            for callback in callbacks {
+                callback(result.as_ref());
+            }
         }
     }
 }
