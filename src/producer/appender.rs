@@ -381,6 +381,11 @@ fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<Pending
         Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
         Err(error) => return fail_all(queue, batch, topic.partition_error(error)),
     };
+    // Stored now: the topic's buffer counts the records as stored bytes,
+    // no longer as pending ones too.
+    for (_, queued) in batch {
+        drop(queued.reservation.take());
+    }
     let durability = topic.durability();
     let acks = batch.iter().enumerate().map(|(n, (_, q))| {
         let lengths = (q.key_len, q.value_len);
@@ -401,11 +406,11 @@ fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<Pending
     Ok(())
 }
 
-/// Gives back the room the records of `batch` hold (`buffer_memory` and
-/// their topic's buffer) once the appender is done with them: just after
-/// their acknowledgement, or for a `Sync` topic as soon as they are
-/// appended, before the sync they wait for (their callbacks may send into
-/// the room).
+/// Gives back the room the records of `batch` hold once the appender is
+/// done with them: `buffer_memory` just after their acknowledgement, or
+/// for a `Sync` topic as soon as they are appended, before the sync they
+/// wait for (their callbacks may send into the room); their topic's buffer
+/// space if an append did not already turn it into stored bytes.
 fn give_back(queue: &Queue, batch: &[Taken<'_>]) {
     let mut bytes = 0;
     for (_, queued) in batch {
