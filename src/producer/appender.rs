@@ -126,6 +126,13 @@ impl Chunk {
         });
     }
 
+    /// Takes back the last record pushed.
+    fn pop(&mut self) {
+        if let Some(last) = self.records.pop() {
+            self.data.truncate(last.data_at);
+        }
+    }
+
     fn topic(&self, queued: &Queued) -> &Arc<Topic> {
         &self.topics[queued.topic as usize]
     }
@@ -189,7 +196,8 @@ impl Queue {
 
     /// Queues `record` routed as `routed`, with the room it holds (a
     /// queue slot and `memory`), through `channel`. Never blocks: room was
-    /// taken before.
+    /// taken before. Fails with [`Error::Closed`], taking nothing, if the
+    /// appender is gone.
     pub(crate) fn push(
         &self,
         channel: &Sender<Envelope>,
@@ -198,31 +206,54 @@ impl Queue {
         delivery: Arc<Delivery>,
         slot: MemoryReservation<'_>,
         memory: MemoryReservation<'_>,
-    ) {
-        let held = memory.keep();
-        debug_assert_eq!(held, routed.frame_len as u64, "buffer_memory is held for the frame");
+    ) -> Result<()> {
+        let frame_len = routed.frame_len;
         let mut open = self.open.lock();
         open.chunk.push(record, routed, delivery);
-        // The slot is given back when the appender takes the record.
-        slot.keep();
-        if open.chunk.is_full() {
+        let gone = if open.chunk.is_full() {
             let chunk = std::mem::take(&mut open.chunk);
             match channel.try_send(Envelope::Chunk(chunk)) {
-                Ok(()) => open.woken = true,
+                Ok(()) => {
+                    open.woken = true;
+                    false
+                }
                 // The channel holds messages the appender will take, and
                 // with them the open chunk: it stays open meanwhile.
-                Err(
-                    TrySendError::Full(Envelope::Chunk(chunk)) | TrySendError::Disconnected(Envelope::Chunk(chunk)),
-                ) => {
+                Err(TrySendError::Full(Envelope::Chunk(chunk))) => {
                     open.chunk = chunk;
                     open.woken = true;
+                    false
+                }
+                Err(TrySendError::Disconnected(Envelope::Chunk(chunk))) => {
+                    open.chunk = chunk;
+                    true
                 }
                 Err(_) => unreachable!("a chunk comes back as a chunk"),
             }
         } else if !open.woken {
-            // Full: the channel holds messages the appender will take.
-            open.woken = matches!(channel.try_send(Envelope::Wake), Ok(()) | Err(TrySendError::Full(_)));
+            match channel.try_send(Envelope::Wake) {
+                // Full: the channel holds messages the appender will take.
+                Ok(()) | Err(TrySendError::Full(_)) => {
+                    open.woken = true;
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => true,
+            }
+        } else {
+            false
+        };
+        if gone {
+            // The appender stopped (it ends only once the producer is
+            // closed): the record is not taken, its room given back.
+            open.chunk.pop();
+            return Err(Error::Closed { what: "producer" });
         }
+        // Given back by the appender: the slot when it takes the record,
+        // the memory once it is done with it.
+        slot.keep();
+        let held = memory.keep();
+        debug_assert_eq!(held, frame_len as u64, "buffer_memory is held for the frame");
+        Ok(())
     }
 
     /// Records queued and not yet taken by the appender.
@@ -234,8 +265,12 @@ impl Queue {
 /// Appended records of a `Sync` partition, acknowledged after its sync.
 struct PendingAcks {
     topic: Arc<Topic>,
-    partition: Arc<Partition>,
-    acks: Vec<(Arc<Delivery>, RecordMetadata)>,
+    /// The partition to sync; `None` for records refused before reaching
+    /// one, which only wait for their turn.
+    partition: Option<Arc<Partition>>,
+    /// Each record's outcome before the sync: its metadata, or why it was
+    /// refused.
+    acks: Vec<(Arc<Delivery>, Result<RecordMetadata>)>,
 }
 
 /// One queued record and its chunk.
@@ -358,11 +393,11 @@ fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<Pending
     let (chunk, first) = batch[0];
     let topic = chunk.topic(first);
     if topic.is_deleted() {
-        return fail_all(queue, batch, Error::UnknownTopic { topic: topic.name().to_string() });
+        return fail_all(queue, batch, Error::UnknownTopic { topic: topic.name().to_string() }, None, pending);
     }
     let partition = match topic.partition(first.partition) {
         Ok(partition) => partition,
-        Err(error) => return fail_all(queue, batch, error),
+        Err(error) => return fail_all(queue, batch, error, None, pending),
     };
     let headers: Vec<Vec<(&str, &[u8])>> =
         batch.iter().map(|(_, q)| q.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()).collect();
@@ -379,7 +414,7 @@ fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<Pending
     let offset = match partition.append_batch(&records) {
         Ok(appended) => appended.offset,
         Err(error) if batch.len() > 1 && is_record_error(&error) => return Err(error),
-        Err(error) => return fail_all(queue, batch, topic.partition_error(error)),
+        Err(error) => return fail_all(queue, batch, topic.partition_error(error), Some(partition), pending),
     };
     // Stored now: the topic's buffer counts the records as stored bytes,
     // no longer as pending ones too.
@@ -391,15 +426,15 @@ fn append_together(queue: &Queue, batch: &[Taken<'_>], pending: &mut Vec<Pending
         let lengths = (q.key_len, q.value_len);
         let metadata =
             RecordMetadata::stored(topic, q.partition, offset + n as u64, q.timestamp_ms, lengths, durability);
-        (Arc::clone(&q.delivery), metadata)
+        (Arc::clone(&q.delivery), Ok(metadata))
     });
     if durability == Durability::Sync {
         let acks = acks.collect();
         give_back(queue, batch);
-        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks });
+        pending.push(PendingAcks { topic: Arc::clone(topic), partition: Some(partition), acks });
     } else {
         for (delivery, metadata) in acks {
-            delivery.complete(Ok(metadata));
+            delivery.complete(metadata);
         }
         give_back(queue, batch);
     }
@@ -421,7 +456,24 @@ fn give_back(queue: &Queue, batch: &[Taken<'_>]) {
     queue.memory.release(bytes);
 }
 
-fn fail_all(queue: &Queue, batch: &[Taken<'_>], error: Error) -> Result<()> {
+/// Fails every record of `batch` with `error`: at once, or on a `Sync`
+/// topic in turn with the records appended before it, which wait for
+/// their sync (handles complete in send order per partition).
+fn fail_all(
+    queue: &Queue,
+    batch: &[Taken<'_>],
+    error: Error,
+    partition: Option<Arc<Partition>>,
+    pending: &mut Vec<PendingAcks>,
+) -> Result<()> {
+    let (chunk, first) = batch[0];
+    let topic = chunk.topic(first);
+    if topic.durability() == Durability::Sync {
+        let acks = batch.iter().map(|(_, q)| (Arc::clone(&q.delivery), Err(error.clone()))).collect();
+        give_back(queue, batch);
+        pending.push(PendingAcks { topic: Arc::clone(topic), partition, acks });
+        return Err(error);
+    }
     for (_, queued) in batch {
         queued.delivery.complete(Err(error.clone()));
     }
@@ -434,13 +486,21 @@ fn fail_all(queue: &Queue, batch: &[Taken<'_>], error: Error) -> Result<()> {
 fn acknowledge_synced(pending: Vec<PendingAcks>) {
     let mut synced: HashMap<*const Partition, Result<u64>> = HashMap::new();
     for item in &pending {
-        let sync = || item.partition.sync().map_err(|e| item.topic.partition_error(e));
-        synced.entry(Arc::as_ptr(&item.partition)).or_insert_with(sync);
+        if let Some(partition) = &item.partition {
+            let sync = || partition.sync().map_err(|e| item.topic.partition_error(e));
+            synced.entry(Arc::as_ptr(partition)).or_insert_with(sync);
+        }
     }
     for PendingAcks { partition, acks, .. } in pending {
-        let result = &synced[&Arc::as_ptr(&partition)];
-        for (delivery, metadata) in acks {
-            delivery.complete(result.as_ref().map(|_| metadata).map_err(Clone::clone));
+        let sync = partition.map(|partition| &synced[&Arc::as_ptr(&partition)]);
+        for (delivery, outcome) in acks {
+            // A failed sync fails what it was to cover; a refused record
+            // keeps its own error.
+            let outcome = match (outcome, sync) {
+                (Ok(_), Some(Err(error))) => Err(error.clone()),
+                (outcome, _) => outcome,
+            };
+            delivery.complete(outcome);
         }
     }
 }

@@ -8,6 +8,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::producer::record::RecordMetadata;
+use crate::trace::event;
 
 thread_local! {
     /// Set on a producer's appender thread, where delivery callbacks run:
@@ -72,9 +73,25 @@ impl Delivery {
         }
         if let Some(result) = result {
             for callback in callbacks {
-                callback(result.as_ref());
+                run_callback(callback, result.as_ref());
             }
         }
+    }
+}
+
+/// Runs a delivery callback; a panic in it is caught and reported, as
+/// Kafka's producer logs an exception thrown by a callback: it must not end
+/// the appender thread, which would leave every later send unacknowledged.
+fn run_callback(callback: Callback, result: std::result::Result<&RecordMetadata, &Error>) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(result)));
+    if let Err(panic) = ran {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        event!(ERROR, panic = %message, "a delivery callback panicked; the producer goes on");
+        let _ = message;
     }
 }
 

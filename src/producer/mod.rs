@@ -85,6 +85,9 @@ use partitioner::{partition_for_key, Sticky};
 /// fails there with [`Error::InCallback`] instead of deadlocking, and a
 /// send there never waits for room (as [`try_send`](Producer::try_send):
 /// only the appender frees it). Hand slow work to a thread of your own.
+/// A callback that panics is caught and reported (an error event with the
+/// `tracing` feature), as Kafka's producer logs a callback's exception;
+/// the producer goes on.
 ///
 /// # Partitions
 ///
@@ -254,8 +257,7 @@ impl Producer {
             })?;
             let channel = self.inner.channel.read();
             let channel = channel.as_ref().ok_or(Error::Closed { what: "producer" })?;
-            queue.push(channel, record, routed, Arc::clone(&delivery), slot, memory);
-            Ok(())
+            queue.push(channel, record, routed, Arc::clone(&delivery), slot, memory)
         });
         self.settle(delivery, queued)
     }

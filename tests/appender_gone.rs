@@ -16,9 +16,8 @@ fn a_send_after_the_appender_died_is_refused_or_completes() {
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     log.create_topic("t", TopicConfig::new(1)).unwrap();
     let producer = log.producer(ProducerConfig::default()).unwrap();
-    let first = producer
-        .send_with_callback(&ProducerRecord::new("t", b"first"), |_| panic!("a callback that panics"))
-        .unwrap();
+    let first =
+        producer.send_with_callback(&ProducerRecord::new("t", b"first"), |_| panic!("a callback that panics")).unwrap();
     assert_eq!(first.get().unwrap().offset, 0);
     // Let the panic unwind the appender thread.
     std::thread::sleep(Duration::from_millis(300));
@@ -35,4 +34,28 @@ fn a_send_after_the_appender_died_is_refused_or_completes() {
             }
         }
     }
+}
+
+/// A panicking callback is caught and reported, as Kafka's producer logs
+/// an exception thrown by a callback: the producer goes on acknowledging
+/// later sends, and their callbacks run.
+#[test]
+fn a_panicking_callback_does_not_stop_the_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    producer.send_with_callback(&ProducerRecord::new("t", b"first"), |_| panic!("a callback that panics")).unwrap();
+    let (ran, called) = crossbeam_channel::unbounded();
+    for n in 0..100u64 {
+        let ran = ran.clone();
+        let handle = producer
+            .send_with_callback(&ProducerRecord::new("t", b"later"), move |result| {
+                ran.send(result.unwrap().offset).unwrap();
+            })
+            .unwrap();
+        assert_eq!(handle.wait(Duration::from_secs(30)).unwrap().offset, n + 1);
+    }
+    producer.flush().unwrap();
+    assert_eq!(called.try_iter().collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
 }
