@@ -1,11 +1,9 @@
-//! A record of a `Buffered` (default) or `Interval` topic is appended and
-//! acknowledged before its callback runs, exactly as a `Sync` topic's is
-//! (there, synced as well; tests/appender_gives_room_back.rs holds the
-//! `Sync` twins of these tests, which pass). Its room in the topic's buffer must then
-//! be counted once, as stored bytes: counted also as pending while the
-//! callback runs, a `DropOldest` buffer the stored records fit drops the
-//! oldest segments, and a direct send from the callback that fits the
-//! buffer is refused with `BufferFull`.
+//! A record is appended and acknowledged (on a `Sync` topic, synced as
+//! well) before its callback runs, whatever the topic's durability. Its
+//! room in the topic's buffer must then be counted once, as stored bytes:
+//! counted also as pending while the callback runs, a `DropOldest` buffer
+//! the stored records fit drops the oldest segments, and a direct send
+//! from the callback that fits the buffer is refused with `BufferFull`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +44,13 @@ fn drop_oldest_drops_nothing_while_a_callback_runs(durability: Durability) {
     assert_eq!(handle.get().unwrap().offset, 100);
     let report = report.unwrap();
     assert_eq!((start, report.segments_deleted), (0, 0), "{durability:?}: {report:?}");
+    let described = log.describe_topic("t").unwrap().partitions[0].clone();
+    assert!(described.size_bytes <= limit, "{described:?}");
+}
+
+#[test]
+fn a_sync_topics_drop_oldest_buffer_drops_nothing_while_an_acknowledged_records_callback_runs() {
+    drop_oldest_drops_nothing_while_a_callback_runs(Durability::Sync);
 }
 
 #[test]
@@ -58,16 +63,15 @@ fn an_interval_topics_drop_oldest_buffer_drops_nothing_while_an_acknowledged_rec
     drop_oldest_drops_nothing_while_a_callback_runs(Durability::Interval(Duration::from_secs(3600)));
 }
 
-/// The `Sync` twin is tests/appender_gives_room_back.rs: a direct send from
-/// the callback that fits the buffer goes through, instead of being refused
-/// for room the acknowledged record holds twice.
-#[test]
-fn a_direct_send_from_a_buffered_topics_callback_is_not_refused_for_room_its_own_record_holds_twice() {
+/// A direct send from the callback that fits the buffer goes through,
+/// instead of being refused for room the acknowledged record holds twice
+/// (in a callback, a send never waits for room).
+fn a_direct_send_from_a_callback_finds_the_room(durability: Durability) {
     let dir = tempfile::tempdir().unwrap();
     let options = LogOptions::default().cleaner_interval(Duration::from_secs(3600));
     let log = Log::open(dir.path(), options).unwrap();
     let limit = 64 * 1024;
-    let config = TopicConfig::new(1).buffer_bytes(limit, WhenFull::Block);
+    let config = TopicConfig::new(1).durability(durability).buffer_bytes(limit, WhenFull::Block);
     log.create_topic("t", config).unwrap();
     let producer = log.producer(ProducerConfig::default().max_block(Duration::from_secs(2))).unwrap();
     // 30 KiB sent and appended, then 20 KiB sent directly from its
@@ -83,7 +87,17 @@ fn a_direct_send_from_a_buffered_topics_callback_is_not_refused_for_room_its_own
         .unwrap();
     assert_eq!(handle.get().unwrap().offset, 0);
     let direct = outcome.recv_timeout(Duration::from_secs(30)).unwrap();
-    assert!(direct.is_ok(), "{direct:?}");
+    assert!(direct.is_ok(), "{durability:?}: {direct:?}");
     producer.flush().unwrap();
     assert_eq!(log.partition("t", 0).unwrap().end_offset(), 2);
+}
+
+#[test]
+fn a_direct_send_from_a_callback_finds_the_room_of_a_buffered_record() {
+    a_direct_send_from_a_callback_finds_the_room(Durability::Buffered);
+}
+
+#[test]
+fn a_direct_send_from_a_callback_finds_the_room_of_a_synced_record() {
+    a_direct_send_from_a_callback_finds_the_room(Durability::Sync);
 }
