@@ -25,6 +25,26 @@ fn log_with_topic_t_full(dir: &std::path::Path) -> Log {
     log
 }
 
+/// Sends to "t" from a thread while this one gives "t"'s buffer room after
+/// 700 ms (most of a 1 s `max_block` spent waiting for it); returns how
+/// long the send blocked and its outcome, if it was complete on return.
+fn send_freed_late(
+    log: &Log,
+    producer: &larder::Producer,
+) -> (Duration, Option<larder::Result<larder::RecordMetadata>>) {
+    let sender = {
+        let producer = producer.clone();
+        std::thread::spawn(move || {
+            let began = Instant::now();
+            let handle = producer.send(&ProducerRecord::new("t", &[1u8; 100])).unwrap();
+            (began.elapsed(), handle.is_done().then(|| handle.get()))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    log.alter_topic("t", TopicConfig::new(1).buffer_bytes(1 << 20, WhenFull::Block)).unwrap();
+    sender.join().unwrap()
+}
+
 #[test]
 fn a_send_that_waited_for_its_topics_buffer_waits_only_what_is_left_for_the_queue() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,18 +56,7 @@ fn a_send_that_waited_for_its_topics_buffer_waits_only_what_is_left_for_the_queu
     let queued = producer.send(&ProducerRecord::new("other", b"queued")).unwrap();
     assert_eq!(producer.stats().queued_records, 1);
 
-    let sender = {
-        let producer = producer.clone();
-        std::thread::spawn(move || {
-            let began = Instant::now();
-            let handle = producer.send(&ProducerRecord::new("t", &[1u8; 100])).unwrap();
-            (began.elapsed(), handle.is_done().then(|| handle.get()))
-        })
-    };
-    // Most of max_block waiting for the topic's buffer, then room there.
-    std::thread::sleep(Duration::from_millis(700));
-    log.alter_topic("t", TopicConfig::new(1).buffer_bytes(1 << 20, WhenFull::Block)).unwrap();
-    let (took, outcome) = sender.join().unwrap();
+    let (took, outcome) = send_freed_late(&log, &producer);
     release.send(()).unwrap();
     held.get().unwrap();
     queued.get().unwrap();
@@ -68,17 +77,7 @@ fn a_send_that_waited_for_its_topics_buffer_waits_only_what_is_left_for_buffer_m
     let (held, release) = common::hold_appender(&producer, &ProducerRecord::new("other", &[9u8; 100]));
     assert_eq!(producer.stats().buffered_bytes, frame);
 
-    let sender = {
-        let producer = producer.clone();
-        std::thread::spawn(move || {
-            let began = Instant::now();
-            let handle = producer.send(&ProducerRecord::new("t", &[1u8; 100])).unwrap();
-            (began.elapsed(), handle.is_done().then(|| handle.get()))
-        })
-    };
-    std::thread::sleep(Duration::from_millis(700));
-    log.alter_topic("t", TopicConfig::new(1).buffer_bytes(1 << 20, WhenFull::Block)).unwrap();
-    let (took, outcome) = sender.join().unwrap();
+    let (took, outcome) = send_freed_late(&log, &producer);
     release.send(()).unwrap();
     held.get().unwrap();
     assert!(matches!(outcome, Some(Err(Error::BufferExhausted { .. }))), "{outcome:?}");
