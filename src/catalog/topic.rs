@@ -3,7 +3,7 @@
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,9 @@ pub(crate) struct Topic {
     dir: PathBuf,
     config: RwLock<TopicConfig>,
     partitions: RwLock<Vec<Arc<Partition>>>,
+    /// What every send reads, kept beside `config` and `partitions` (set
+    /// under their write locks) so a send takes neither lock.
+    send: SendCache,
     /// Serializes the topic's own admin calls (adding partitions,
     /// altering), which do file work without holding `partitions`. Holds
     /// the most partitions the `topic.meta` on disk may name: more than
@@ -187,6 +190,7 @@ impl Topic {
             deleted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             dir,
+            send: SendCache::new(&config, partitions.len()),
             config: RwLock::new(config),
             partitions: RwLock::new(partitions),
             admin: Mutex::new(named),
@@ -218,7 +222,7 @@ impl Topic {
             added.push(Arc::new(Partition::open_read_only(self.dir.join(n.to_string()), options)?));
         }
         let grew = !added.is_empty();
-        self.partitions.write().extend(added);
+        self.extend_partitions(added);
         Ok(grew)
     }
 
@@ -228,7 +232,7 @@ impl Topic {
     pub(crate) fn follow_read_only(&self) -> Result<bool> {
         let config = read_config(&self.dir)?;
         let grew = self.open_partitions_read_only(&config)?;
-        *self.config.write() = config;
+        self.set_config(config);
         Ok(grew)
     }
 
@@ -291,12 +295,26 @@ impl Topic {
     /// of its frame), whether keys are required (compaction), and whether
     /// the topic has a buffer to reserve room in.
     pub(crate) fn send_settings(&self) -> SendSettings {
-        let config = self.config.read();
+        let send = &self.send;
         SendSettings {
-            max_record_bytes: config.segments.max_record_bytes,
-            keys_required: config.cleanup.policy.compacts(),
-            buffered: config.cleanup.buffer.is_some(),
+            max_record_bytes: send.max_record_bytes.load(Ordering::Acquire),
+            keys_required: send.keys_required.load(Ordering::Acquire),
+            buffered: send.buffered.load(Ordering::Acquire),
         }
+    }
+
+    /// Adds partitions, publishing the new count to senders.
+    fn extend_partitions(&self, added: Vec<Arc<Partition>>) {
+        let mut partitions = self.partitions.write();
+        partitions.extend(added);
+        self.send.partition_count.store(partitions.len() as u32, Ordering::Release);
+    }
+
+    /// Replaces the configuration, publishing what senders read.
+    fn set_config(&self, config: TopicConfig) {
+        let mut current = self.config.write();
+        self.send.set(&config);
+        *current = config;
     }
 
     /// Fails if the topic was deleted ([`Error::UnknownTopic`]) or its log
@@ -349,12 +367,13 @@ impl Topic {
 
     /// The number of partitions.
     pub(crate) fn partition_count(&self) -> u32 {
-        self.partitions.read().len() as u32
+        self.send.partition_count.load(Ordering::Acquire)
     }
 
     /// Partition `n`, or the typed error naming the topic and its count.
     pub(crate) fn partition(&self, n: u32) -> Result<Arc<Partition>> {
         let partitions = self.partitions.read();
+        debug_assert_eq!(partitions.len() as u32, self.partition_count(), "the count senders read is stale");
         partitions.get(n as usize).cloned().ok_or_else(|| Error::UnknownPartition {
             topic: self.name.to_string(),
             partition: n,
@@ -409,8 +428,8 @@ impl Topic {
             }
             return Err(error);
         }
-        self.partitions.write().extend(added);
-        *self.config.write() = config;
+        self.extend_partitions(added);
+        self.set_config(config);
         *named = (*named).max(count);
         Ok(())
     }
@@ -442,7 +461,7 @@ impl Topic {
             partition.reconfigure(config.segments)?;
             partition.require_keys(config.cleanup.policy.compacts());
         }
-        *self.config.write() = config;
+        self.set_config(config);
         self.env.cleaner.wake();
         self.space_freed();
         Ok(())
@@ -574,6 +593,34 @@ impl Topic {
     pub(crate) fn describe(&self) -> TopicDescription {
         let partitions = self.partitions().iter().enumerate().map(|(n, p)| describe_partition(n as u32, p)).collect();
         TopicDescription { name: self.name.to_string(), config: self.config(), partitions }
+    }
+}
+
+/// What sends read of a topic, as atomics beside its locked
+/// configuration and partition list.
+struct SendCache {
+    partition_count: AtomicU32,
+    max_record_bytes: AtomicU32,
+    keys_required: AtomicBool,
+    buffered: AtomicBool,
+}
+
+impl SendCache {
+    fn new(config: &TopicConfig, partitions: usize) -> SendCache {
+        let cache = SendCache {
+            partition_count: AtomicU32::new(partitions as u32),
+            max_record_bytes: AtomicU32::new(0),
+            keys_required: AtomicBool::new(false),
+            buffered: AtomicBool::new(false),
+        };
+        cache.set(config);
+        cache
+    }
+
+    fn set(&self, config: &TopicConfig) {
+        self.max_record_bytes.store(config.segments.max_record_bytes, Ordering::Release);
+        self.keys_required.store(config.cleanup.policy.compacts(), Ordering::Release);
+        self.buffered.store(config.cleanup.buffer.is_some(), Ordering::Release);
     }
 }
 

@@ -23,7 +23,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -157,10 +157,11 @@ pub(crate) enum Envelope {
     Flush(Sender<()>),
 }
 
-/// The open chunk, and whether the appender is sure to take it.
-#[derive(Default)]
+/// The open chunk, whether the appender is sure to take it, and the
+/// channel to the appender (`None` once the producer is closed).
 struct Open {
     chunk: Chunk,
+    channel: Option<Sender<Envelope>>,
     /// Something went onto the channel (or found it not empty) since the
     /// appender last took the open chunk: it will take it again.
     woken: bool,
@@ -179,14 +180,17 @@ pub(crate) struct Queue {
     /// records sent before it.
     pub(crate) drains: AtomicU64,
     max_drain: usize,
+    /// Set, under `open`, when the producer closes.
+    closed: AtomicBool,
 }
 
 impl Queue {
     /// An empty queue of at most `capacity` records and `buffer_memory`
     /// bytes; the appender appends at most `max_drain` records per round.
-    pub(crate) fn new(capacity: usize, buffer_memory: u64, max_drain: usize) -> Queue {
+    pub(crate) fn new(channel: Sender<Envelope>, capacity: usize, buffer_memory: u64, max_drain: usize) -> Queue {
         Queue {
-            open: Mutex::new(Open::default()),
+            open: Mutex::new(Open { chunk: Chunk::default(), channel: Some(channel), woken: false }),
+            closed: AtomicBool::new(false),
             slots: Memory::new(capacity as u64),
             memory: Memory::new(buffer_memory),
             drains: AtomicU64::new(0),
@@ -200,7 +204,6 @@ impl Queue {
     /// appender is gone.
     pub(crate) fn push(
         &self,
-        channel: &Sender<Envelope>,
         record: &ProducerRecord<'_>,
         routed: Routed,
         delivery: Arc<Delivery>,
@@ -209,32 +212,33 @@ impl Queue {
     ) -> Result<()> {
         let frame_len = routed.frame_len;
         let mut open = self.open.lock();
-        open.chunk.push(record, routed, delivery);
-        let gone = if open.chunk.is_full() {
-            let chunk = std::mem::take(&mut open.chunk);
-            match channel.try_send(Envelope::Chunk(chunk)) {
+        let Open { chunk, channel, woken } = &mut *open;
+        let Some(channel) = channel.as_ref() else { return Err(Error::Closed { what: "producer" }) };
+        chunk.push(record, routed, delivery);
+        let gone = if chunk.is_full() {
+            match channel.try_send(Envelope::Chunk(std::mem::take(chunk))) {
                 Ok(()) => {
-                    open.woken = true;
+                    *woken = true;
                     false
                 }
                 // The channel holds messages the appender will take, and
                 // with them the open chunk: it stays open meanwhile.
-                Err(TrySendError::Full(Envelope::Chunk(chunk))) => {
-                    open.chunk = chunk;
-                    open.woken = true;
+                Err(TrySendError::Full(Envelope::Chunk(full))) => {
+                    *chunk = full;
+                    *woken = true;
                     false
                 }
-                Err(TrySendError::Disconnected(Envelope::Chunk(chunk))) => {
-                    open.chunk = chunk;
+                Err(TrySendError::Disconnected(Envelope::Chunk(full))) => {
+                    *chunk = full;
                     true
                 }
                 Err(_) => unreachable!("a chunk comes back as a chunk"),
             }
-        } else if !open.woken {
+        } else if !*woken {
             match channel.try_send(Envelope::Wake) {
                 // Full: the channel holds messages the appender will take.
                 Ok(()) | Err(TrySendError::Full(_)) => {
-                    open.woken = true;
+                    *woken = true;
                     false
                 }
                 Err(TrySendError::Disconnected(_)) => true,
@@ -254,6 +258,26 @@ impl Queue {
         let held = memory.keep();
         debug_assert_eq!(held, frame_len as u64, "buffer_memory is held for the frame");
         Ok(())
+    }
+
+    /// Whether the producer is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the queue: later sends are refused, and the appender stops
+    /// once it has taken what is queued (and every sender clone from
+    /// [`Queue::sender`] is gone).
+    pub(crate) fn close(&self) {
+        let mut open = self.open.lock();
+        self.closed.store(true, Ordering::Release);
+        open.channel = None;
+    }
+
+    /// A sender of the channel to the appender, to wait for room with no
+    /// lock held; `None` once closed.
+    pub(crate) fn sender(&self) -> Option<Sender<Envelope>> {
+        self.open.lock().channel.clone()
     }
 
     /// Records queued and not yet taken by the appender.

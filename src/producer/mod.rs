@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::catalog::{Catalog, Durability, Topic};
 use crate::error::{Error, IoOp, Result};
@@ -139,8 +139,6 @@ impl std::fmt::Debug for Producer {
 pub(crate) struct ProducerInner {
     log: Arc<Catalog>,
     config: ProducerConfig,
-    /// The channel to the appender; `None` once closed.
-    channel: RwLock<Option<Sender<Envelope>>>,
     /// The queue senders fill and the appender drains, with the bounds on
     /// its records and bytes.
     queue: Arc<Queue>,
@@ -163,14 +161,14 @@ impl Producer {
         // Chunks, wake-ups and flushes: a full channel only keeps the open
         // chunk open longer, so a few dozen messages are plenty.
         let (channel, drained) = crossbeam_channel::bounded(CHANNEL_MESSAGES);
-        let queue = Arc::new(Queue::new(config.queue_capacity, config.buffer_memory, config.max_drain_records));
+        let queue =
+            Arc::new(Queue::new(channel, config.queue_capacity, config.buffer_memory, config.max_drain_records));
         let appended = Arc::clone(&queue);
         let appender = spawn("larder-appender", move || run_appender(drained, &appended))?;
         let inner = ProducerInner {
             log,
             sticky: Sticky::new(config.sticky_partition_bytes),
             config,
-            channel: RwLock::new(Some(channel)),
             queue,
             workers: Mutex::new(vec![appender]),
             _log: owner,
@@ -255,9 +253,7 @@ impl Producer {
                 Error::BufferExhausted { waited_ms, .. } => Error::QueueFull { capacity, max_block_ms: waited_ms },
                 other => other,
             })?;
-            let channel = self.inner.channel.read();
-            let channel = channel.as_ref().ok_or(Error::Closed { what: "producer" })?;
-            queue.push(channel, record, routed, Arc::clone(&delivery), slot, memory)
+            queue.push(record, routed, Arc::clone(&delivery), slot, memory)
         });
         self.settle(delivery, queued)
     }
@@ -286,9 +282,9 @@ impl Producer {
 
     /// Fails with [`Error::Closed`] once the producer is closed.
     pub(crate) fn check_open(&self) -> Result<()> {
-        match *self.inner.channel.read() {
-            Some(_) => Ok(()),
-            None => Err(Error::Closed { what: "producer" }),
+        match self.inner.queue.is_closed() {
+            false => Ok(()),
+            true => Err(Error::Closed { what: "producer" }),
         }
     }
 
@@ -297,7 +293,7 @@ impl Producer {
     fn send_flush(&self, done: Sender<()>, timeout: Duration) -> Result<()> {
         // A sender of its own to wait with, so a flush waiting for room
         // holds no lock: `close` is never held up by it.
-        let channel = self.inner.channel.read().clone().ok_or(Error::Closed { what: "producer" })?;
+        let channel = self.inner.queue.sender().ok_or(Error::Closed { what: "producer" })?;
         channel.send_timeout(Envelope::Flush(done), timeout).map_err(|e| match e {
             SendTimeoutError::Timeout(_) => Error::Timeout { what: "flush", waited_ms: timeout.as_millis() as u64 },
             SendTimeoutError::Disconnected(_) => Error::Closed { what: "producer" },
@@ -398,11 +394,11 @@ impl ProducerInner {
 
     /// Whether the producer still takes sends.
     pub(crate) fn is_open(&self) -> bool {
-        self.channel.read().is_some()
+        !self.queue.is_closed()
     }
 
     pub(crate) fn close(&self) {
-        self.channel.write().take();
+        self.queue.close();
         if delivery::on_appender() {
             // A callback closing a producer cannot wait for an appender (its
             // own would wait for itself): the appender ends once its queue
