@@ -1,0 +1,88 @@
+//! The Kafka side of a mirror, through librdkafka: the client settings each
+//! direction needs, and the start-up check of the cluster's metadata that
+//! turns a bad configuration into a typed error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+
+use super::config::{Common, MirrorInConfig, MirrorOutConfig};
+use crate::error::{Error, Result};
+
+/// The producer settings of a mirror out: idempotent, `acks=all`, the
+/// user's extra settings first so the mirror's own cannot be overridden.
+pub(crate) fn producer_settings(config: &MirrorOutConfig) -> ClientConfig {
+    let mut settings = base(&config.common);
+    settings
+        .set("client.id", "larder-mirror-out")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", config.delivery_timeout.as_millis().max(1).to_string());
+    settings
+}
+
+/// The consumer settings of a mirror in: its group, offsets committed by
+/// the mirror only, never an automatic topic creation.
+pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
+    let mut settings = base(&config.common);
+    settings
+        .set("client.id", "larder-mirror-in")
+        .set("group.id", &config.common.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("allow.auto.create.topics", "false");
+    settings
+}
+
+fn base(common: &Common) -> ClientConfig {
+    let mut settings = ClientConfig::new();
+    for (key, value) in &common.settings {
+        settings.set(key, value);
+    }
+    settings
+        .set("bootstrap.servers", &common.brokers)
+        .set("reconnect.backoff.max.ms", common.retry_backoff_max.as_millis().max(1).to_string());
+    settings
+}
+
+/// A client setting librdkafka refused, as an error naming it.
+pub(crate) fn refused(error: KafkaError) -> Error {
+    Error::Kafka { operation: "creating the Kafka client", reason: error.to_string() }
+}
+
+/// The partition count of each of `topics` in the cluster, read from its
+/// metadata: [`Error::BrokerUnreachable`] when no broker answers within
+/// `timeout`, [`Error::KafkaTopicMissing`] for a topic the cluster lacks.
+pub(crate) fn partition_counts<C: ClientContext>(
+    client: &Client<C>,
+    brokers: &str,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<HashMap<String, u32>> {
+    // All topics at once: asking for one by name may create it on a
+    // cluster that auto-creates topics.
+    let metadata = client
+        .fetch_metadata(None, timeout)
+        .map_err(|error| Error::BrokerUnreachable { brokers: brokers.to_string(), reason: error.to_string() })?;
+    let mut counts = HashMap::new();
+    for &topic in topics {
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        let Some(found) = found.filter(|t| t.error().is_none() && !t.partitions().is_empty()) else {
+            return Err(Error::KafkaTopicMissing { topic: topic.to_string(), brokers: brokers.to_string() });
+        };
+        counts.insert(topic.to_string(), found.partitions().len() as u32);
+    }
+    Ok(counts)
+}
+
+/// A Kafka client error with its librdkafka code, for stats and logs.
+pub(crate) fn describe(error: &KafkaError) -> String {
+    match error.rdkafka_error_code() {
+        Some(code) => format!("{error} ({code:?})"),
+        None => error.to_string(),
+    }
+}
