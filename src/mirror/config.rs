@@ -11,6 +11,10 @@ use crate::producer::partitioner::partition_for_key;
 /// Most records one batch of a mirror holds (its `batch_records` limit).
 pub const BATCH_RECORDS_MAX: usize = 1_000_000;
 
+/// The longest delivery timeout (librdkafka's `message.timeout.ms` is an
+/// `i32` of milliseconds).
+pub const DELIVERY_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// How records find their partition on the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PartitionMapping {
@@ -192,7 +196,7 @@ impl MirrorOutConfig {
 
     /// How long the Kafka client keeps retrying a batch before the mirror
     /// gives it up, backs off and sends it again (Kafka's
-    /// `delivery.timeout.ms`; default 30 s).
+    /// `delivery.timeout.ms`; default 30 s, at most [`DELIVERY_TIMEOUT_MAX`]).
     pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
         self.delivery_timeout = timeout;
         self
@@ -217,8 +221,8 @@ impl MirrorOutConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         self.common.validate()?;
         validate_group_id(&self.common.group_id)?;
-        if self.delivery_timeout < Duration::from_millis(1) {
-            return Err(Error::invalid("delivery_timeout", "must be at least 1 ms"));
+        if self.delivery_timeout < Duration::from_millis(1) || self.delivery_timeout > DELIVERY_TIMEOUT_MAX {
+            return Err(Error::invalid("delivery_timeout", format!("must be 1 ms to {DELIVERY_TIMEOUT_MAX:?}")));
         }
         Ok(())
     }

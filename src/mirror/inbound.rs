@@ -271,7 +271,16 @@ impl Worker {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(|e| format!("committing to Kafka: {}", describe(&e)))?;
         }
-        self.consumer.commit(&list, CommitMode::Sync).map_err(|e| format!("committing to Kafka: {}", describe(&e)))?;
+        if let Err(error) = self.consumer.commit(&list, CommitMode::Sync) {
+            // Partitions a rebalance took away are committed by their new
+            // reader: keeping them would fail every later commit.
+            if let Ok(assigned) = self.consumer.assignment() {
+                positions
+                    .uncommitted
+                    .retain(|(topic, partition), _| assigned.find_partition(topic, *partition).is_some());
+            }
+            return Err(format!("committing to Kafka: {}", describe(&error)));
+        }
         positions.committed.extend(positions.uncommitted.drain());
         Ok(())
     }

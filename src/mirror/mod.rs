@@ -47,7 +47,7 @@ mod inbound;
 mod outbound;
 mod stats;
 
-pub use config::{MirrorInConfig, MirrorOutConfig, PartitionMapping, BATCH_RECORDS_MAX};
+pub use config::{MirrorInConfig, MirrorOutConfig, PartitionMapping, BATCH_RECORDS_MAX, DELIVERY_TIMEOUT_MAX};
 pub use inbound::MirrorIn;
 pub use outbound::MirrorOut;
 pub use stats::{MirrorStats, PartitionProgress};

@@ -37,6 +37,9 @@ use crate::log::Log;
 /// whether it is asked to stop.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// The larder consumer's `max_poll_interval`, at least.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Where one larder topic's records go.
 #[derive(Debug, Clone)]
 struct Route {
@@ -228,11 +231,19 @@ impl Worker {
                 continue;
             }
             match self.forward(&records) {
-                Ok(bytes) => {
-                    consumer.commit()?;
-                    self.counters.copied(records.len() as u64, bytes);
-                    backoff.reset();
-                }
+                Ok(bytes) => match consumer.commit() {
+                    Ok(()) => {
+                        self.counters.copied(records.len() as u64, bytes);
+                        backoff.reset();
+                    }
+                    // Out of the group (another member of it took the
+                    // partitions, say): the next poll joins again and
+                    // resumes from the group's last commit.
+                    Err(error @ (Error::StaleGeneration { .. } | Error::UnknownMember { .. })) => {
+                        self.counters.retrying(format!("committing in larder: {error}"));
+                    }
+                    Err(error) => return Err(error),
+                },
                 Err(Abandoned::Stopping) => break,
                 Err(Abandoned::Retry(reason)) => {
                     self.counters.retrying(reason);
@@ -252,7 +263,12 @@ impl Worker {
             .group_id(self.config.common.group_id.clone())
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .enable_auto_commit(false)
-            .max_poll_records(self.config.common.batch_records);
+            .max_poll_records(self.config.common.batch_records)
+            // A batch may wait out a whole delivery timeout: the member must
+            // not be taken for dead meanwhile.
+            .max_poll_interval(
+                MAX_POLL_INTERVAL.max(self.config.delivery_timeout * 2).min(ConsumerConfig::MAX_INTERVAL),
+            );
         let mut consumer = self.log.consumer(config)?;
         let topics: Vec<&str> = self.config.common.routes.iter().map(|(t, _)| t.as_str()).collect();
         consumer.subscribe(&topics)?;
