@@ -26,11 +26,8 @@ const RECORDS: usize = 100_000;
 /// Produces `count` keyed records to Kafka with Kafka's (Java client's)
 /// partitioner: murmur2 of the key.
 pub fn produce_to_kafka(brokers: &str, topic: &str, count: usize) {
-    let producer: BaseProducer = client_config(brokers)
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
+    let producer: BaseProducer =
+        client_config(brokers).set("partitioner", "murmur2_random").set("linger.ms", "20").create().unwrap();
     for n in 0..count {
         let (key, value) = (format!("sensor-{}", n % 3_000), format!("sample-{n}"));
         let header = n.to_le_bytes();
@@ -64,7 +61,8 @@ fn hundred_thousand_kafka_records_reach_larder_in_order_and_the_group_commits() 
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     let started = Instant::now();
-    let mirror = MirrorIn::start(&log, MirrorInConfig::new(broker.brokers.clone(), group.clone()).topic(&topic)).unwrap();
+    let mirror =
+        MirrorIn::start(&log, MirrorInConfig::new(broker.brokers.clone(), group.clone()).topic(&topic)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let stats = mirror.stats();

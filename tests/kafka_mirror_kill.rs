@@ -96,7 +96,9 @@ fn killed_mirrors_redeliver_and_never_skip() {
         let producer = log.producer(ProducerConfig::default()).unwrap();
         for n in 0..RECORDS {
             let (key, value) = (format!("k{}", n % 1_000), format!("v{n}"));
-            let record = ProducerRecord::new(&topic, value.as_bytes()).key(key.as_bytes()).timestamp(1_700_000_000_000 + n as i64);
+            let record = ProducerRecord::new(&topic, value.as_bytes())
+                .key(key.as_bytes())
+                .timestamp(1_700_000_000_000 + n as i64);
             producer.send(&record).unwrap();
         }
         producer.flush().unwrap();

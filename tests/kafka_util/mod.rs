@@ -255,14 +255,16 @@ pub fn read_larder(log: &larder::Log, topic: &str) -> Vec<Vec<Seen>> {
         .collect()
 }
 
+/// A record's key and value: what tells records apart in these tests.
+type Identity<'a> = (&'a Option<Vec<u8>>, &'a Option<Vec<u8>>);
+
 /// At least once, no gaps: `copy` (one partition of the destination, in
 /// order) holds every record of `source` (that partition of the source, in
 /// order), and each record of `copy` is at most one past the furthest
 /// source record seen before it — a redelivery starts again from an earlier
 /// record, never skips one. Returns the duplicates counted.
 pub fn check_at_least_once(source: &[Seen], copy: &[Seen], what: &str) -> usize {
-    let index: HashMap<(&Option<Vec<u8>>, &Option<Vec<u8>>), usize> =
-        source.iter().enumerate().map(|(n, s)| ((&s.key, &s.value), n)).collect();
+    let index: HashMap<Identity<'_>, usize> = source.iter().enumerate().map(|(n, s)| ((&s.key, &s.value), n)).collect();
     assert_eq!(index.len(), source.len(), "{what}: the source's records must be unique");
     let mut next = 0usize; // one past the furthest source record seen
     let mut seen = vec![false; source.len()];
