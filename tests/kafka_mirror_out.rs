@@ -1,9 +1,10 @@
 //! Mirror out against a real Kafka-protocol broker (tansu): 100 000 keyed
 //! records over 3 partitions, read back from Kafka with a Kafka consumer:
 //! every record present once, each partition's order kept, keys, values,
-//! headers and timestamps intact, each record on the partition Kafka's
-//! murmur2 picks for its key; the mirror's larder group committed every
-//! end offset. Then a 1-partition larder topic to a 3-partition Kafka topic
+//! timestamps intact (tansu reads headers back too slowly for 100 000), each
+//! record on the partition Kafka's murmur2 picks for its key; the mirror's
+//! larder group committed every end offset. Then 5 000 records, each with a
+//! header, from a 1-partition larder topic to a 3-partition Kafka topic
 //! through `PartitionMapping::Murmur2`. Skipped, saying so, without tansu.
 #![cfg(all(feature = "kafka", feature = "cli"))]
 
@@ -20,19 +21,22 @@ use kafka_util::{create_kafka_topic, read_kafka, read_larder, unique, Broker};
 
 const RECORDS: usize = 100_000;
 
-/// Sends `count` keyed records, each with a header and a timestamp of its
-/// own, from one thread (so each partition's order is the send order).
-fn produce(log: &Log, topic: &str, count: usize) {
+/// Sends `count` keyed records, each with a timestamp of its own and every
+/// `headers_every`-th with a header, from one thread (so each partition's
+/// order is the send order).
+fn produce(log: &Log, topic: &str, count: usize, headers_every: usize) {
     let producer = log.producer(ProducerConfig::default()).unwrap();
     for n in 0..count {
         let key = format!("user-{}", n % 5_000);
         let value = format!("event-{n}");
         let header = n.to_le_bytes();
         let headers = [("n", &header[..])];
-        let record = ProducerRecord::new(topic, value.as_bytes())
-            .key(key.as_bytes())
-            .timestamp(1_700_000_000_000 + n as i64)
-            .headers(&headers);
+        let record =
+            ProducerRecord::new(topic, value.as_bytes()).key(key.as_bytes()).timestamp(1_700_000_000_000 + n as i64);
+        // tansu 0.6 reads records with headers back so slowly (a debug
+        // build: hours for 100 000) that the large run has none but the
+        // first.
+        let record = if n % headers_every == 0 { record.headers(&headers) } else { record };
         producer.send(&record).unwrap();
     }
     producer.flush().unwrap();
@@ -60,7 +64,7 @@ fn hundred_thousand_keyed_records_reach_kafka_in_order_on_murmur2_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     log.create_topic(&topic, TopicConfig::new(3)).unwrap();
-    produce(&log, &topic, RECORDS);
+    produce(&log, &topic, RECORDS, usize::MAX);
 
     let started = Instant::now();
     let config = MirrorOutConfig::new(broker.brokers.clone()).topic(&topic).group_id("to-kafka");
@@ -100,7 +104,7 @@ fn murmur2_mapping_spreads_one_partition_over_three_by_key() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     log.create_topic(&topic, TopicConfig::new(1)).unwrap();
-    produce(&log, &topic, 5_000);
+    produce(&log, &topic, 5_000, 1);
 
     let same = MirrorOutConfig::new(broker.brokers.clone()).topic(&topic);
     let refused = MirrorOut::start(&log, same).unwrap_err();

@@ -12,6 +12,9 @@ use rdkafka::error::KafkaError;
 use super::config::{Common, MirrorInConfig, MirrorOutConfig};
 use crate::error::{Error, Result};
 
+/// The mirror in's default `fetch.max.bytes`: 1 MiB.
+const FETCH_BYTES_MAX: u32 = 1 << 20;
+
 /// The producer settings of a mirror out: idempotent, `acks=all`, the
 /// user's extra settings first so the mirror's own cannot be overridden.
 pub(crate) fn producer_settings(config: &MirrorOutConfig) -> ClientConfig {
@@ -27,7 +30,14 @@ pub(crate) fn producer_settings(config: &MirrorOutConfig) -> ClientConfig {
 /// The consumer settings of a mirror in: its group, offsets committed by
 /// the mirror only, never an automatic topic creation.
 pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
-    let mut settings = base(&config.common);
+    let mut settings = ClientConfig::new();
+    // Defaults a setting of the user's replaces: fetches of at most 1 MiB
+    // in all (brokers that fill one fetch response from every partition
+    // up to its total limit, as tansu 0.6 does, then starve the others),
+    // and a short wait (brokers that wait part of it even with records
+    // ready make every fetch that slow).
+    settings.set("fetch.max.bytes", FETCH_BYTES_MAX.to_string()).set("fetch.wait.max.ms", "50");
+    let mut settings = base_on(settings, &config.common);
     settings
         .set("client.id", "larder-mirror-in")
         .set("group.id", &config.common.group_id)
@@ -39,7 +49,12 @@ pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
 }
 
 fn base(common: &Common) -> ClientConfig {
-    let mut settings = ClientConfig::new();
+    base_on(ClientConfig::new(), common)
+}
+
+/// `settings`, then the user's, then the brokers and the reconnection
+/// backoff.
+fn base_on(mut settings: ClientConfig, common: &Common) -> ClientConfig {
     for (key, value) in &common.settings {
         settings.set(key, value);
     }

@@ -80,9 +80,10 @@ impl MirrorIn {
         Ok(MirrorIn { counters, thread: Some(thread) })
     }
 
-    /// Records and bytes mirrored, the recent rate, retries, and each Kafka
-    /// partition's committed offset and lag as last seen (refreshed about
-    /// once a second while records flow).
+    /// Records and bytes mirrored, the recent rate, retries, and the
+    /// committed offset and lag of each Kafka partition assigned to the
+    /// mirror, as last seen (refreshed about once a second; empty until the
+    /// group assigned it partitions).
     pub fn stats(&self) -> MirrorStats {
         let progress = self.counters.progress.lock().clone();
         self.counters.snapshot(progress)
@@ -285,29 +286,28 @@ impl Worker {
         Ok(())
     }
 
-    /// Publishes each partition's committed offset and lag, asking the
-    /// cluster for the partition ends at most once per [`LAG_INTERVAL`].
+    /// Publishes each assigned partition's committed offset and lag,
+    /// asking the cluster for the partition ends at most once per
+    /// [`LAG_INTERVAL`].
     fn publish_progress(&self, positions: &mut Positions) {
         if positions.last_lag_check.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
             return;
         }
         positions.last_lag_check = Some(Instant::now());
+        let Ok(assigned) = self.consumer.assignment() else { return };
         let mut progress = Vec::new();
-        for ((topic, partition), committed) in &positions.committed {
-            let Ok((_, high)) = self.consumer.fetch_watermarks(topic, *partition, Duration::from_millis(500)) else {
+        for element in assigned.elements() {
+            let (topic, partition) = (element.topic().to_string(), element.partition());
+            let Ok((low, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) else {
                 continue;
             };
+            let committed = positions.committed.get(&(topic.clone(), partition)).copied();
             let end_offset = u64::try_from(high).unwrap_or_default();
-            let committed = u64::try_from(*committed).unwrap_or_default();
-            let partition = u32::try_from(*partition).unwrap_or_default();
-            let lag = end_offset.saturating_sub(committed);
-            progress.push(PartitionProgress {
-                topic: topic.clone(),
-                partition,
-                committed: Some(committed),
-                end_offset,
-                lag,
-            });
+            let from = u64::try_from(committed.unwrap_or(low)).unwrap_or_default();
+            let committed = committed.and_then(|c| u64::try_from(c).ok());
+            let partition = u32::try_from(partition).unwrap_or_default();
+            let lag = end_offset.saturating_sub(from);
+            progress.push(PartitionProgress { topic, partition, committed, end_offset, lag });
         }
         progress.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         *self.counters.progress.lock() = progress;

@@ -85,8 +85,10 @@ impl Broker {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tansu.out")).unwrap();
         let child = Command::new(binary)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .arg("--storage-engine")
-            .arg(format!("sqlite://{}", dir.join("tansu.db").display()))
+            // tansu reads the database's path relative to its working
+            // directory, even one written as an absolute path.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -178,6 +180,18 @@ pub fn create_kafka_topic(brokers: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Prints what the Kafka client logs (warnings and errors; everything
+/// `LARDER_KAFKA_DEBUG`, librdkafka's `debug` setting, asks for).
+pub struct Printing;
+
+impl rdkafka::client::ClientContext for Printing {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        eprintln!("kafka client {level:?} {facility}: {message}");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Printing {}
+
 /// A record as read from Kafka or larder, for comparing the two.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -193,8 +207,15 @@ pub struct Seen {
 /// watermark as of the call (failing after `timeout`): records per
 /// partition, in order.
 pub fn read_kafka(brokers: &str, topic: &str, partitions: u32, timeout: Duration) -> Vec<Vec<Seen>> {
-    let consumer: BaseConsumer =
-        client_config(brokers).set("group.id", unique("reader")).set("enable.auto.commit", "false").create().unwrap();
+    let mut config = client_config(brokers);
+    config.set("group.id", unique("reader")).set("enable.auto.commit", "false");
+    // tansu 0.6 fills a fetch from each partition up to the request's whole
+    // limit and starves the rest: keep the limit small.
+    config.set("fetch.max.bytes", "1048576").set("fetch.wait.max.ms", "50");
+    if let Ok(debug) = std::env::var("LARDER_KAFKA_DEBUG") {
+        config.set("debug", debug);
+    }
+    let consumer: BaseConsumer<Printing> = config.create_with_context(Printing).unwrap();
     let mut list = TopicPartitionList::new();
     let mut left = Vec::new();
     for p in 0..partitions {

@@ -97,7 +97,8 @@ fn watch(args: &MirrorArgs, direction: &str, stats: impl Fn() -> MirrorStats) ->
         }
         if let Some(idle_ms) = args.stop_when_idle {
             let idle = last_change.elapsed() >= Duration::from_millis(idle_ms);
-            if idle && now.lag() == 0 && now.connected {
+            // A mirror in knows its partitions once the group assigned them.
+            if idle && now.lag() == 0 && now.connected && !now.partitions.is_empty() {
                 return Ok(());
             }
         }
