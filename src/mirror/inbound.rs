@@ -295,10 +295,22 @@ impl Worker {
         }
         positions.last_lag_check = Some(Instant::now());
         let Ok(assigned) = self.consumer.assignment() else { return };
+        let previous = self.counters.progress.lock().clone();
         let mut progress = Vec::new();
         for element in assigned.elements() {
             let (topic, partition) = (element.topic().to_string(), element.partition());
             let Ok((low, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) else {
+                // Not known now: the last figures stand, or, for a partition
+                // never measured, a lag of at least one, never a false zero.
+                let number = u32::try_from(partition).unwrap_or_default();
+                let last = previous.iter().find(|p| p.topic == topic && p.partition == number).cloned();
+                progress.push(last.unwrap_or(PartitionProgress {
+                    topic,
+                    partition: number,
+                    committed: None,
+                    end_offset: 0,
+                    lag: 1,
+                }));
                 continue;
             };
             let committed = positions.committed.get(&(topic.clone(), partition)).copied();
