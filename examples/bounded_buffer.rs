@@ -25,7 +25,9 @@ use larder::{
 };
 
 fn main() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("larder-bounded-{}", std::process::id()));
+    // A directory this run makes (never one that was there already),
+    // removed when `dir` is dropped, on an early error too.
+    let dir = tempfile::Builder::new().prefix("larder-bounded-").tempdir().expect("a fresh temporary directory");
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let log = Log::open(&dir, LogOptions::default().clock(clock.clone()))?;
     let segments = |config: TopicConfig| config.segment_bytes(32 * 1024);
@@ -86,6 +88,6 @@ fn main() -> Result<()> {
     consumer.close()?;
     drop(producer);
     log.close()?;
-    std::fs::remove_dir_all(&dir).ok();
+    drop(dir);
     Ok(())
 }

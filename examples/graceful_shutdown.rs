@@ -16,7 +16,9 @@ use larder::{
 };
 
 fn main() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("larder-shutdown-{}", std::process::id()));
+    // A directory this run makes (never one that was there already),
+    // removed when `dir` is dropped, on an early error too.
+    let dir = tempfile::Builder::new().prefix("larder-shutdown-").tempdir().expect("a fresh temporary directory");
     let log = Log::open(&dir, LogOptions::default())?;
     log.create_topic("jobs", TopicConfig::new(2))?;
     let producer = log.producer(ProducerConfig::default())?;
@@ -61,6 +63,6 @@ fn main() -> Result<()> {
     println!("after restart: {lag} jobs left for the group, {} in all", processed as u64 + lag);
     assert_eq!(processed as u64 + lag, 1000);
     log.close()?;
-    std::fs::remove_dir_all(&dir).ok();
+    drop(dir);
     Ok(())
 }

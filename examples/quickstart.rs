@@ -47,7 +47,17 @@ fn main() -> Result<()> {
             std::process::exit(2);
         }
     };
-    let log = Log::open(&dir, LogOptions::default())?;
+    let outcome = run(&dir);
+    // What this run made goes, whatever the outcome: an error part way
+    // leaves nothing of it behind either.
+    if made {
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    outcome
+}
+
+fn run(dir: &Path) -> Result<()> {
+    let log = Log::open(dir, LogOptions::default())?;
     log.create_topic("clicks", TopicConfig::new(3))?;
     log.create_topic("payments", TopicConfig::new(1).durability(Durability::Sync))?;
     println!("log at {}: topics {:?}", dir.display(), log.list_topics());
@@ -103,12 +113,8 @@ fn main() -> Result<()> {
 
     drop(producer);
     log.close()?;
-    let log = Log::open(&dir, LogOptions::default())?;
+    let log = Log::open(dir, LogOptions::default())?;
     let clean = log.recovery_reports().iter().all(|(_, _, report)| report.clean_shutdown);
     println!("reopened: every partition closed cleanly = {clean}");
-    log.close()?;
-    if made {
-        std::fs::remove_dir_all(&dir).ok();
-    }
-    Ok(())
+    log.close()
 }

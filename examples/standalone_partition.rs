@@ -11,7 +11,9 @@ use larder::record::NewRecord;
 use larder::Result;
 
 fn main() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("larder-partition-{}", std::process::id()));
+    // A directory this run makes (never one that was there already),
+    // removed when `dir` is dropped, on an early error too.
+    let dir = tempfile::Builder::new().prefix("larder-partition-").tempdir().expect("a fresh temporary directory");
     let options = PartitionOptions::default().segment_bytes(64 * 1024);
     let partition = Partition::open(&dir, options.clone())?;
     for n in 0..10_000i64 {
@@ -41,6 +43,6 @@ fn main() -> Result<()> {
     let partition = Partition::open(&dir, options)?;
     println!("reopened: clean shutdown = {}", partition.recovery_report().clean_shutdown);
     partition.close()?;
-    std::fs::remove_dir_all(&dir).ok();
+    drop(dir);
     Ok(())
 }

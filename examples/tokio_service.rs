@@ -17,7 +17,9 @@ const ORDERS: u32 = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("larder-tokio-{}", std::process::id()));
+    // A directory this run makes (never one that was there already),
+    // removed when `dir` is dropped, on an early error too.
+    let dir = tempfile::Builder::new().prefix("larder-tokio-").tempdir().expect("a fresh temporary directory");
     let log = Log::open(&dir, LogOptions::default())?;
     log.create_topic("orders", TopicConfig::new(4).durability(Durability::Interval(Duration::from_millis(50))))?;
 
@@ -67,6 +69,6 @@ async fn main() -> Result<()> {
     println!("billed {billed} orders, then shut down cleanly");
     drop(producer);
     log.close()?;
-    std::fs::remove_dir_all(&dir).ok();
+    drop(dir);
     Ok(())
 }

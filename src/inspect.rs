@@ -209,7 +209,7 @@ impl Dumper<'_> {
                         );
                     }
                     position += view.frame_len();
-                    expected = view.offset().max(expected) + 1;
+                    expected = view.offset().max(expected).saturating_add(1);
                 }
                 Err(FrameError::End) => break,
                 Err(error) => {

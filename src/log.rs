@@ -399,7 +399,10 @@ impl Log {
             let reason = format!("offset {before} is past the end offset {end} of {}", partition.dir().display());
             return Err(Error::invalid("before", reason));
         }
-        partition.delete_before(before).map_err(|e| topic.partition_error(e))?;
+        let deleted = partition.delete_before(before).map_err(|e| topic.partition_error(e));
+        // Senders waiting for room in the topic's buffer look again.
+        topic.space_freed();
+        deleted?;
         Ok(partition.log_start_offset())
     }
 
@@ -437,7 +440,16 @@ impl Log {
         // directory locked) while the producer lives, as documented.
         let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self.inner) as _;
         let producer = Producer::start(Arc::clone(&self.inner.catalog), config, owner)?;
-        self.inner.producers.lock().push(producer.downgrade());
+        // Registered under the list's lock, the log checked open again: a
+        // close that began meanwhile has drained the list already and would
+        // not close (and join) this producer.
+        let mut producers = self.inner.producers.lock();
+        if let Err(closed) = self.inner.catalog.check_open() {
+            drop(producers);
+            producer.close();
+            return Err(closed);
+        }
+        producers.push(producer.downgrade());
         Ok(producer)
     }
 
@@ -478,8 +490,10 @@ impl Log {
     /// latencies; per group, generation, members and lag; per producer,
     /// queue depth and buffered bytes. It reads counters and takes each
     /// lock for a lookup only — cheap enough to call every second (a group
-    /// stored on disk is loaded on the first call). `Serialize` with the
-    /// `serde` feature.
+    /// stored on disk is loaded on the first call). On a read-only log it
+    /// first brings topics and partitions up to date with the owner's
+    /// files (one read per partition), so ends and lag are the owner's.
+    /// `Serialize` with the `serde` feature.
     ///
     /// ```
     /// # fn main() -> larder::Result<()> {
@@ -500,6 +514,9 @@ impl Log {
     pub fn stats(&self) -> Result<LogStats> {
         let catalog = &self.inner.catalog;
         catalog.check_open()?;
+        if self.is_read_only() {
+            self.catch_up_with_owner();
+        }
         let topics = catalog
             .open_topics()
             .iter()
@@ -517,6 +534,21 @@ impl Log {
         let producers = self.inner.producers.lock().clone();
         let producers = producers.iter().filter_map(Weak::upgrade).filter(|p| p.is_open()).map(|p| p.stats()).collect();
         Ok(LogStats { topics, groups, producers })
+    }
+
+    /// A read-only log's topics and partitions brought up to date with the
+    /// owner's files, as `describe_topic` does: partitions no consumer
+    /// watches are not followed in the background. A failure (a topic the
+    /// owner is deleting) leaves that figure as last seen; the next lookup
+    /// of it fails by name.
+    fn catch_up_with_owner(&self) {
+        let catalog = &self.inner.catalog;
+        let _ = catalog.follow();
+        for topic in catalog.open_topics() {
+            for partition in topic.partitions() {
+                let _ = partition.refresh();
+            }
+        }
     }
 
     /// Deletes group `id` and its committed offsets, as

@@ -1,10 +1,12 @@
 //! Every delivery callback fires exactly once, with the record's metadata,
 //! in send order per partition; errors reach callbacks too; a callback added
-//! after completion runs at once.
+//! after completion runs at once; a send from a callback never waits for
+//! room only the appender (running that callback) can free.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
@@ -113,6 +115,40 @@ fn a_drain_of_header_heavy_records_is_split_by_real_frame_size() {
     for (n, handle) in handles.iter().enumerate() {
         assert_eq!(handle.get().unwrap().offset, n as u64 + 1);
     }
+}
+
+#[test]
+fn a_send_from_a_callback_does_not_wait_for_buffer_memory_its_drain_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let frame = larder::record::NewRecord::OVERHEAD_BYTES as u64 + 100;
+    // Room for two records; a long max_block, which the callback's send
+    // must not spend: the room it waits for is held by the record whose
+    // callback runs, and only the appender running it can give it back.
+    let max_block = Duration::from_secs(30);
+    let producer = log.producer(ProducerConfig::default().buffer_memory(2 * frame).max_block(max_block)).unwrap();
+    let value = [1u8; 100];
+    let outcomes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (inner, seen) = (producer.clone(), Arc::clone(&outcomes));
+    producer
+        .send_with_callback(&ProducerRecord::new("t", &value), move |_| {
+            let started = Instant::now();
+            let fits = inner.send(&ProducerRecord::new("t", &value)).unwrap();
+            let no_room = inner.send(&ProducerRecord::new("t", &value)).unwrap();
+            let mut seen = seen.lock().unwrap();
+            seen.push(format!("{}", fits.is_done()));
+            seen.push(format!("{:?}", no_room.wait(Duration::ZERO)));
+            seen.push(format!("{}", started.elapsed() < Duration::from_secs(10)));
+        })
+        .unwrap();
+    producer.flush().unwrap();
+    producer.flush().unwrap();
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(outcomes[0], "false", "the first record fits and is queued");
+    assert!(outcomes[1].contains("BufferExhausted"), "{}", outcomes[1]);
+    assert_eq!(outcomes[2], "true", "the callback's send waited for its own appender");
+    assert_eq!(log.partition("t", 0).unwrap().end_offset(), 2);
 }
 
 #[test]

@@ -9,7 +9,6 @@
 mod hooked;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -41,20 +40,15 @@ fn parked_compaction(dir: &Path, storage: &Arc<Hooked>) -> (Log, Arc<Barrier>, A
     // Waits out a pass of the cleaner thread under way; none starts again.
     assert_eq!(log.run_cleaner().unwrap().partitions_compacted, 0);
     clock.set(1_000_000);
-    let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
-    let (e, r) = (entered.clone(), release.clone());
-    let armed = AtomicBool::new(true);
-    storage.set(move |call, path: &Path| {
-        if call == Call::Create
-            && path.to_string_lossy().ends_with(".log.cleaned")
-            && armed.swap(false, Ordering::SeqCst)
-        {
-            e.wait();
-            r.wait();
-        }
-        Ok(())
-    });
+    let (entered, release) =
+        storage.park_on(|call, path| call == Call::Create && path.to_string_lossy().ends_with(".log.cleaned"));
     (log, entered, release)
+}
+
+/// A pass of the cleaner on a thread of its own.
+fn spawn_cleaner(log: &Log) -> std::thread::JoinHandle<larder::Result<larder::CleanerReport>> {
+    let log = log.clone();
+    std::thread::spawn(move || log.run_cleaner())
 }
 
 #[test]
@@ -62,10 +56,7 @@ fn a_compaction_racing_delete_topic_neither_fails_nor_writes_into_the_moved_dire
     let dir = tempfile::tempdir().unwrap();
     let storage = Hooked::fast();
     let (log, entered, release) = parked_compaction(dir.path(), &storage);
-    let cleaner = {
-        let log = log.clone();
-        std::thread::spawn(move || log.run_cleaner())
-    };
+    let cleaner = spawn_cleaner(&log);
     entered.wait();
     let deleter = {
         let log = log.clone();
@@ -93,10 +84,7 @@ fn close_waits_for_a_compaction_under_way() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Hooked::fast();
     let (log, entered, release) = parked_compaction(dir.path(), &storage);
-    let cleaner = {
-        let log = log.clone();
-        std::thread::spawn(move || log.run_cleaner())
-    };
+    let cleaner = spawn_cleaner(&log);
     entered.wait();
     let probe = log.clone();
     let closer = std::thread::spawn(move || log.close());

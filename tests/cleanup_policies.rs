@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use larder::clock::ManualClock;
+use larder::record::NewRecord;
 use larder::{
     AutoOffsetReset, CleanupPolicy, ConsumerConfig, Error, Log, LogOptions, ProducerConfig, ProducerRecord,
     TopicConfig, TopicPartition, WhenFull,
@@ -375,6 +376,28 @@ fn a_compacted_topic_refuses_records_without_a_key() {
     assert!(producer.send(&ProducerRecord::new("c", b"v")).unwrap().get().is_err());
     producer.send_direct(&ProducerRecord::new("c", b"v").key(b"k")).unwrap();
     assert_eq!(log.partition("c", 0).unwrap().end_offset(), 1);
+    // The partition's own appends too, a batch as a whole; an explicit
+    // partition the topic lacks is named first, as Kafka's producer does.
+    let partition = log.partition("c", 0).unwrap();
+    let error = partition.append(&NewRecord::new(b"v")).unwrap_err();
+    assert!(matches!(&error, Error::MissingKey { topic } if topic == "c"), "{error}");
+    let batch = [NewRecord::new(b"a").key(b"k"), NewRecord::new(b"b")];
+    assert!(matches!(partition.append_batch(&batch), Err(Error::MissingKey { .. })));
+    assert_eq!(partition.end_offset(), 1, "nothing of the refused batch was stored");
+    let elsewhere = ProducerRecord::new("c", b"v").partition(7);
+    assert!(matches!(producer.send_direct(&elsewhere), Err(Error::UnknownPartition { .. })));
+    // Altered away from compaction, and back, across a reopen.
+    log.alter_topic("c", TopicConfig::new(1)).unwrap();
+    partition.append(&NewRecord::new(b"v")).unwrap();
+    log.alter_topic("c", TopicConfig::new(1).cleanup_policy(CleanupPolicy::CompactDelete)).unwrap();
+    assert!(matches!(partition.append(&NewRecord::new(b"v")), Err(Error::MissingKey { .. })));
+    drop((partition, producer));
+    log.close().unwrap();
+    let log = open(dir.path(), &clock);
+    let partition = log.partition("c", 0).unwrap();
+    assert!(matches!(partition.append(&NewRecord::new(b"v")), Err(Error::MissingKey { .. })));
+    partition.append(&NewRecord::new(b"v").key(b"k")).unwrap();
+    assert_eq!(partition.end_offset(), 3);
 }
 
 #[test]

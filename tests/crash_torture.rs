@@ -6,7 +6,11 @@
 //! repair and checks: every record acknowledged as synced is present, with
 //! its bytes, at its acknowledged offset; offsets are dense; no record fails
 //! its checks; each committed offset is at least the last commit that
-//! returned Ok, and never past the end.
+//! returned Ok, and never past the end. A third topic is compacted while
+//! it is written (a thread runs the cleaner in a loop, so kills land inside
+//! compactions and their swaps): every record acknowledged there is present
+//! at its offset with its bytes, or a later record of its key is; offsets
+//! rise; and every record read is one that was sent.
 //!
 //! `cargo test --test crash_torture` runs 25 kills in a debug build (the
 //! README's test command stays quick) and 200 in a release build (CI runs
@@ -23,7 +27,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use larder::{
-    ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig, TopicPartition,
+    CleanupPolicy, ConsumerConfig, Durability, Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig,
+    TopicPartition,
 };
 
 const DIR: &str = "LARDER_TORTURE_DIR";
@@ -38,6 +43,9 @@ fn setup(dir: &Path) {
     let log = Log::open(dir.join("log"), LogOptions::default()).unwrap();
     log.create_topic("sync", TopicConfig::new(3).segment_bytes(2048).durability(Durability::Sync)).unwrap();
     log.create_topic("buffered", TopicConfig::new(2).segment_bytes(2048)).unwrap();
+    let compacted =
+        TopicConfig::new(2).segment_bytes(1024).cleanup_policy(CleanupPolicy::Compact).min_cleanable_dirty_ratio(0.0);
+    log.create_topic("keyed", compacted).unwrap();
     log.close().unwrap();
     std::fs::create_dir_all(acks_dir(dir)).unwrap();
 }
@@ -50,6 +58,8 @@ struct Totals {
     records_read: u64,
     commits_checked: u64,
     torn_records_cut: u64,
+    keyed_acknowledged_checked: u64,
+    keyed_superseded_and_gone: u64,
 }
 
 fn torture(kills: u64) {
@@ -80,6 +90,12 @@ fn torture(kills: u64) {
         }
     }
     println!("kill -9 torture: {totals:?}, violations: 0");
+    if !cfg!(debug_assertions) {
+        assert!(
+            totals.keyed_superseded_and_gone > 0,
+            "compaction never removed a record: the run tested nothing of it"
+        );
+    }
 }
 
 /// Lines `fields...` of every file in `dir` whose name starts with `prefix`;
@@ -125,6 +141,7 @@ fn check(dir: &Path, totals: &mut Totals) {
             assert_eq!(expected, stored.end_offset());
         }
     }
+    check_keyed(&log, dir, totals);
     let mut last_ok: BTreeMap<u32, u64> = BTreeMap::new();
     for fields in lines(&acks_dir(dir), "commit-") {
         last_ok.insert(fields[0].parse().unwrap(), fields[1].parse().unwrap());
@@ -142,6 +159,48 @@ fn check(dir: &Path, totals: &mut Totals) {
     }
 }
 
+/// The compacted topic: offsets rise, every record is one that was sent
+/// (its value names its key), and every acknowledged record is at its
+/// offset or superseded by a later record of its key that is stored.
+fn check_keyed(log: &Log, dir: &Path, totals: &mut Totals) {
+    let mut stored: Vec<BTreeMap<u64, String>> = Vec::new();
+    let mut latest: Vec<BTreeMap<String, u64>> = Vec::new();
+    for p in 0..2 {
+        let partition = log.partition("keyed", p).unwrap();
+        let (mut values, mut latest_of) = (BTreeMap::new(), BTreeMap::new());
+        let mut previous = None;
+        for record in partition.iter_from(partition.log_start_offset()) {
+            let record = record.unwrap_or_else(|e| panic!("keyed/{p} returned a record that fails its checks: {e}"));
+            assert!(previous < Some(record.offset()), "keyed/{p}: offset {} after {previous:?}", record.offset());
+            previous = Some(record.offset());
+            let key = String::from_utf8(record.key().expect("every keyed record has a key").to_vec()).unwrap();
+            let value = String::from_utf8(record.value().unwrap().to_vec()).unwrap();
+            assert!(value.starts_with(&format!("{key}-")), "keyed/{p}@{}: {value} under key {key}", record.offset());
+            latest_of.insert(key, record.offset());
+            values.insert(record.offset(), value);
+            totals.records_read += 1;
+        }
+        stored.push(values);
+        latest.push(latest_of);
+    }
+    for fields in lines(&acks_dir(dir), "keyed-") {
+        let (p, offset): (usize, u64) = (fields[0].parse().unwrap(), fields[1].parse().unwrap());
+        let (key, value) = (&fields[2], &fields[3]);
+        match stored[p].get(&offset) {
+            Some(found) => assert_eq!(found, value, "keyed/{p}@{offset} holds other bytes"),
+            None => {
+                let later = latest[p].get(key).copied();
+                assert!(
+                    later > Some(offset),
+                    "acknowledged keyed/{p}@{offset} (key {key}) is gone, and no later record of its key is stored"
+                );
+                totals.keyed_superseded_and_gone += 1;
+            }
+        }
+        totals.keyed_acknowledged_checked += 1;
+    }
+}
+
 /// Kills in the default run: few in a debug build, CI's 200 in release.
 const KILLS: u64 = if cfg!(debug_assertions) { 25 } else { 200 };
 
@@ -154,6 +213,15 @@ fn kills_at_random() {
 #[ignore = "long: 10 000 kills"]
 fn ten_thousand_kills() {
     torture(10_000);
+}
+
+/// Sends `record`, queued or direct by turns, and waits for it to be
+/// acknowledged as synced.
+fn producer_send(producer: &larder::Producer, record: &ProducerRecord<'_>, n: u64) -> larder::RecordMetadata {
+    let meta =
+        if n % 2 == 0 { producer.send(record).unwrap().get().unwrap() } else { producer.send_direct(record).unwrap() };
+    assert_eq!(meta.durability, Durability::Sync);
+    meta
 }
 
 /// Runs only as the child of the tests above: everything at once, until
@@ -174,16 +242,38 @@ fn torture_child() {
                 for n in 0u64.. {
                     let value = format!("c{cycle}-t{thread}-{n}");
                     let record = ProducerRecord::new("sync", value.as_bytes()).partition((thread + n as u32) % 3);
-                    let meta = if n % 2 == 0 {
-                        producer.send(&record).unwrap().get().unwrap()
-                    } else {
-                        producer.send_direct(&record).unwrap()
-                    };
-                    assert_eq!(meta.durability, Durability::Sync);
+                    let meta = producer_send(&producer, &record, n);
                     acks.write_all(format!("{} {} {value}\n", meta.partition, meta.offset).as_bytes()).unwrap();
                 }
             });
         }
+        let keyed = producer.clone();
+        let (keyed_dir, keyed_cycle) = (dir.clone(), cycle.clone());
+        scope.spawn(move || {
+            let path = acks_dir(&keyed_dir).join(format!("keyed-{keyed_cycle}"));
+            let mut acks = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+            // Acknowledged once appended (the topic is `Buffered`): a kill
+            // of the process loses none of them.
+            for batch in 0u64.. {
+                let sent: Vec<_> = (batch * 32..batch * 32 + 32)
+                    .map(|n| {
+                        let key = format!("k{}", n % 17);
+                        let value = format!("{key}-c{keyed_cycle}-{n}");
+                        let record = ProducerRecord::new("keyed", value.as_bytes()).key(key.as_bytes());
+                        (keyed.send(&record).unwrap(), key, value)
+                    })
+                    .collect();
+                for (handle, key, value) in sent {
+                    let meta = handle.get().unwrap();
+                    acks.write_all(format!("{} {} {key} {value}\n", meta.partition, meta.offset).as_bytes()).unwrap();
+                }
+            }
+        });
+        let cleaning = &log;
+        scope.spawn(move || loop {
+            cleaning.run_cleaner().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        });
         let buffered = producer.clone();
         scope.spawn(move || {
             for n in 0u64.. {

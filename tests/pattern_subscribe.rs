@@ -1,6 +1,7 @@
 //! `subscribe_pattern`: a consumer, in a group or alone, reads every topic
 //! whose whole name matches, follows topics created and deleted while it
-//! runs (woken by the change, with revoke-then-assign callbacks), and a
+//! runs (woken by the change, with revoke-then-assign callbacks), an
+//! escaped character bounds a class range as itself, and a
 //! bad pattern is a typed error that changes nothing.
 
 use std::sync::{Arc, Mutex};
@@ -136,4 +137,22 @@ fn a_bad_pattern_is_refused_and_keeps_the_subscription() {
     assert!(consumer.subscription().is_empty());
     log.close().unwrap();
     assert!(matches!(consumer.subscribe_pattern("x"), Err(Error::Closed { .. })));
+}
+
+#[test]
+fn an_escaped_character_bounds_a_class_range_as_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    for topic in ["x-", "x.", "x5", "xA", "x_"] {
+        log.create_topic(topic, TopicConfig::new(1)).unwrap();
+    }
+    let mut consumer = log.consumer(earliest(None)).unwrap();
+    // `\-` to `\.` is '-' (45) to '.' (46); `\.` to `9` is 46 to 57.
+    consumer.subscribe_pattern(r"x[\--\.]").unwrap();
+    assert_eq!(consumer.subscription(), ["x-", "x."]);
+    consumer.subscribe_pattern(r"x[\.-9]").unwrap();
+    assert_eq!(consumer.subscription(), ["x.", "x5"]);
+    // A class such as `\d` bounds no range: refused by name.
+    let error = consumer.subscribe_pattern(r"x[\d-z]").unwrap_err();
+    assert!(matches!(error, Error::InvalidArgument { name: "pattern", .. }), "{error}");
 }

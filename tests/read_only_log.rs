@@ -3,7 +3,8 @@
 //! followed; a consumer blocked in `poll` is woken by the owner's appends;
 //! a cut below its position follows `auto_offset_reset`; committed offsets
 //! are read for lag while every write — commit, produce, admin, cleaner —
-//! fails with `Error::ReadOnly`; and after `close` every handle fails with
+//! fails with `Error::ReadOnly`; `stats` shows the owner's topics, ends
+//! and lag as they are on disk; and after `close` every handle fails with
 //! `Error::Closed`.
 
 use std::time::{Duration, Instant};
@@ -166,6 +167,30 @@ fn reads_committed_offsets_and_refuses_every_write() {
     reader.close().unwrap();
     drop(committer);
     owner.close().unwrap();
+}
+
+#[test]
+fn stats_show_the_owners_topics_ends_and_lag_as_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Log::open(dir.path(), LogOptions::default()).unwrap();
+    owner.create_topic("t", TopicConfig::new(1)).unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    // Appended, committed and created after the reader opened, with no
+    // consumer of the reader's watching: only the files tell.
+    send(&owner, "t", 0, 0..5);
+    let config = ConsumerConfig::default().group_id("g").auto_offset_reset(AutoOffsetReset::Earliest);
+    let mut consumer = owner.consumer(config.max_poll_records(2).enable_auto_commit(false)).unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    assert_eq!(poll_values(&mut consumer, 2), [0, 1]);
+    consumer.commit().unwrap();
+    owner.create_topic("u", TopicConfig::new(1)).unwrap();
+    let stats = reader.stats().unwrap();
+    let names: Vec<&str> = stats.topics.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["t", "u"]);
+    assert_eq!(stats.topics[0].partitions[0].end_offset, 5);
+    let lag = &stats.groups[0].partitions[0];
+    assert_eq!((lag.committed, lag.end_offset, lag.lag), (2, 5, 3));
+    assert_eq!(stats.groups[0].total_lag, owner.stats().unwrap().groups[0].total_lag);
 }
 
 #[test]

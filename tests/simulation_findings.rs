@@ -408,11 +408,7 @@ fn a_commit_after_its_topic_was_deleted_leaves_no_offset_behind() {
 /// second new partition while the deletion runs.
 #[test]
 fn a_growth_racing_a_deletion_leaves_a_log_that_opens() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Hooked::over(Arc::new(SimStorage::new()));
-    let options = LogOptions::default().storage(storage.clone());
-    let log = Log::open(dir.path(), options.clone()).unwrap();
-    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let (dir, storage, options, log) = hooked_log_with_topic();
     let held = dir.path().join("topics").join("t").join("2");
     let (entered, release) = storage.park_on(move |call, path| call == Call::CreateDir && path == held);
     let growing = log.clone();
@@ -543,11 +539,7 @@ fn segments_left_below_the_log_start_do_not_break_the_next_open() {
 /// `topic.meta.tmp`'s file syncs from the second on (the put-back's).
 #[test]
 fn a_growth_retried_after_a_failed_put_back_keeps_what_topic_meta_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Hooked::over(Arc::new(SimStorage::new()));
-    let options = LogOptions::default().storage(storage.clone());
-    let log = Log::open(dir.path(), options.clone()).unwrap();
-    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    let (dir, storage, options, log) = hooked_log_with_topic();
     // From the second on, the syncs of the topic's directory and the file
     // syncs of `topic.meta.tmp` fail (EIO).
     let topic_dir = dir.path().join("topics").join("t");
@@ -699,4 +691,14 @@ fn a_commit_after_close_is_closed_whatever_the_positions() {
     assert!(matches!(committed, Err(Error::Closed { .. })), "{committed:?}");
     let named = consumer.commit_offsets(&HashMap::from([(tp, 1)]));
     assert!(matches!(named, Err(Error::Closed { .. })), "{named:?}");
+}
+
+/// A log on a hooked simulated disk, holding topic "t" of one partition.
+fn hooked_log_with_topic() -> (tempfile::TempDir, Arc<Hooked>, LogOptions, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Hooked::over(Arc::new(SimStorage::new()));
+    let options = LogOptions::default().storage(storage.clone());
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    log.create_topic("t", TopicConfig::new(1)).unwrap();
+    (dir, storage, options, log)
 }

@@ -129,6 +129,15 @@ fn create_topic_is_a_no_op_for_the_same_configuration_and_refuses_another() {
     }
     let error = log.create_topic("orders", config.clone().segment_bytes(8192)).unwrap_err();
     assert!(matches!(error, Error::TopicExists { .. }), "{error}");
+    let reason = error.to_string();
+    assert!(reason.contains("segment_bytes is 4096, not 8192") && !reason.contains("durability"), "{reason}");
+    let error =
+        log.create_topic("orders", config.clone().retention_ms(5).durability(Durability::Buffered)).unwrap_err();
+    let reason = error.to_string();
+    assert!(
+        reason.contains("durability is Sync, not Buffered") && reason.contains("retention_ms is None, not Some(5)"),
+        "{reason}"
+    );
     // After a change, the changed configuration is the one that matches.
     log.add_partitions("orders", 3).unwrap();
     assert!(log.create_topic("orders", config.clone()).is_err());

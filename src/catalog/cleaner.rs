@@ -108,7 +108,8 @@ impl Cleaner {
     }
 
     /// One pass over every topic. Returns what it did, or the first error
-    /// (the other topics are still cleaned).
+    /// (the other topics, and the other partitions of its topic, are still
+    /// cleaned).
     pub(crate) fn pass(&self, catalog: &Catalog) -> Result<CleanerReport> {
         let _one_at_a_time = self.pass.lock();
         self.pass_locked(catalog)
@@ -154,25 +155,56 @@ impl Cleaner {
             _ => None,
         };
         let pressed = config.cleanup.buffer.is_some_and(|(limit, _)| topic.buffer_pressed(limit));
+        // A partition that cannot be cleaned (a poisoned one, a key map too
+        // small for its segments) is reported, and the others are still
+        // cleaned, as Kafka sets an uncleanable partition aside.
+        let mut first_error = None;
         for (n, partition) in topic.partitions().iter().enumerate() {
             let tp = TopicPartition::new(topic.name().as_ref(), n as u32);
-            let consumed = match &readers {
-                Some(readers) => Some(Catalog::consumed_offset(&tp, readers)?),
-                None => None,
-            };
-            // A buffer under pressure gets back even the active segment
-            // once it is all consumed: sealed, it can go.
-            if pressed && consumed.flatten().is_some_and(|c| c >= partition.end_offset()) {
-                partition.roll()?;
-            }
-            let doomed = doomed_prefix(&partition.sealed_segments(), &config, consumed, partition.size_bytes(), self);
-            report.add(delete_prefix(partition, doomed)?);
-            if config.cleanup.policy.compacts() {
-                report.add(self.compact(partition, &config.cleanup)?);
+            match self.clean_partition(partition, &tp, &config, readers.as_deref(), pressed) {
+                Ok(done) => report.add(done),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
             }
         }
         if let Some((limit, WhenFull::DropOldest)) = config.cleanup.buffer {
-            report.add(drop_oldest(topic, limit)?);
+            match drop_oldest(topic, limit) {
+                Ok(done) => report.add(done),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(report), Err)
+    }
+
+    /// Cleans one partition of a topic as its configuration says.
+    fn clean_partition(
+        &self,
+        partition: &Partition,
+        tp: &TopicPartition,
+        config: &crate::catalog::TopicConfig,
+        readers: Option<&[Arc<crate::group::Group>]>,
+        pressed: bool,
+    ) -> Result<CleanerReport> {
+        let mut report = CleanerReport::default();
+        let consumed = match readers {
+            Some(readers) => Some(Catalog::consumed_offset(tp, readers)?),
+            None => None,
+        };
+        // A buffer under pressure gets back even the active segment
+        // once it is all consumed: sealed, it can go.
+        if pressed && consumed.flatten().is_some_and(|c| c >= partition.end_offset()) {
+            partition.roll()?;
+        }
+        // One look at the segments, judged and removed: a segment a
+        // concurrent delete_records removes meanwhile shifts nothing.
+        let sealed = partition.sealed_segments();
+        let doomed = doomed_prefix(&sealed, config, consumed, partition.size_bytes(), self);
+        report.add(delete_prefix(partition, &sealed[..doomed])?);
+        if config.cleanup.policy.compacts() {
+            report.add(self.compact(partition, &config.cleanup)?);
         }
         Ok(report)
     }
@@ -233,13 +265,14 @@ fn doomed_prefix(
     doomed
 }
 
-/// Removes the first `count` sealed segments of `partition`.
-fn delete_prefix(partition: &Partition, count: usize) -> Result<CleanerReport> {
-    let sealed = partition.sealed_segments();
-    let Some(last) = count.checked_sub(1).and_then(|i| sealed.get(i)) else { return Ok(CleanerReport::default()) };
+/// Removes `doomed`, the first sealed segments of `partition` as a look at
+/// them found: the log start moves up to the end of the last (never past
+/// it, whatever was removed since the look).
+fn delete_prefix(partition: &Partition, doomed: &[SegmentSummary]) -> Result<CleanerReport> {
+    let Some(last) = doomed.last() else { return Ok(CleanerReport::default()) };
     partition.delete_before(last.end_offset)?;
-    let bytes_freed = sealed[..count].iter().map(|s| s.bytes).sum();
-    Ok(CleanerReport { segments_deleted: count as u64, bytes_freed, ..CleanerReport::default() })
+    let bytes_freed = doomed.iter().map(|s| s.bytes).sum();
+    Ok(CleanerReport { segments_deleted: doomed.len() as u64, bytes_freed, ..CleanerReport::default() })
 }
 
 /// A full buffer that drops the oldest: removes the oldest sealed segment of
@@ -266,7 +299,8 @@ fn drop_oldest(topic: &Topic, limit: u64) -> Result<CleanerReport> {
                 fullest
             }
         };
-        report.add(delete_prefix(partition, 1)?);
+        let sealed = partition.sealed_segments();
+        report.add(delete_prefix(partition, sealed.get(..1).unwrap_or_default())?);
     }
     Ok(report)
 }

@@ -505,7 +505,36 @@ fn config_difference(existing: &TopicConfig, asked: &TopicConfig) -> Option<Stri
     if existing.partitions != asked.partitions {
         return Some(format!("it has {} partitions, not {}", existing.partitions, asked.partitions));
     }
-    Some(format!("its configuration is {existing:?}, not {asked:?}"))
+    // Each setting by its own name, as the setters call it.
+    let (e, a) = (&existing.segments, &asked.segments);
+    let (ec, ac) = (&existing.cleanup, &asked.cleanup);
+    let settings: [(&str, String, String); 12] = [
+        ("segment_bytes", format!("{}", e.segment_bytes), format!("{}", a.segment_bytes)),
+        ("segment_ms", format!("{:?}", e.segment_ms), format!("{:?}", a.segment_ms)),
+        ("max_record_bytes", format!("{}", e.max_record_bytes), format!("{}", a.max_record_bytes)),
+        ("index_interval_bytes", format!("{}", e.index_interval_bytes), format!("{}", a.index_interval_bytes)),
+        ("durability", format!("{:?}", existing.durability), format!("{:?}", asked.durability)),
+        ("cleanup_policy", format!("{:?}", ec.policy), format!("{:?}", ac.policy)),
+        ("retention_ms", format!("{:?}", ec.retention_ms), format!("{:?}", ac.retention_ms)),
+        ("retention_bytes", format!("{:?}", ec.retention_bytes), format!("{:?}", ac.retention_bytes)),
+        ("delete_retention_ms", format!("{}", ec.delete_retention_ms), format!("{}", ac.delete_retention_ms)),
+        ("min_compaction_lag_ms", format!("{}", ec.min_compaction_lag_ms), format!("{}", ac.min_compaction_lag_ms)),
+        (
+            "min_cleanable_dirty_ratio",
+            format!("{}", f64::from(ec.min_cleanable_dirty_ppm) / 1e6),
+            format!("{}", f64::from(ac.min_cleanable_dirty_ppm) / 1e6),
+        ),
+        ("buffer", format!("{:?}", ec.buffer), format!("{:?}", ac.buffer)),
+    ];
+    let differences: Vec<String> = settings
+        .iter()
+        .filter(|(_, has, asked)| has != asked)
+        .map(|(name, has, asked)| format!("{name} is {has}, not {asked}"))
+        .collect();
+    if differences.is_empty() {
+        return Some(format!("its configuration is {existing:?}, not {asked:?}"));
+    }
+    Some(format!("its {}", differences.join("; ")))
 }
 
 /// Ids of the groups with an offsets file in `dir`'s groups directory.

@@ -110,6 +110,16 @@ impl Topic {
         if stage.exists() {
             storage::remove_tree(&**storage, &stage)?;
         }
+        if dir.exists() {
+            // The caller found no topic of this name, so this is an earlier
+            // creation that failed and could not take itself away (marked,
+            // or failed syncing its marker's removal): it never returned,
+            // so nothing in it was acknowledged. Taken away out of the name
+            // first, as the next open would.
+            storage.rename(&dir, &stage).map_err(|e| Error::io(IoOp::Rename, &stage, e))?;
+            storage::sync_dir(&**storage, topics_dir)?;
+            remove_if_exists(&**storage, &stage)?;
+        }
         let staged = stage_topic(&**storage, &stage, &config)
             .and_then(|()| storage.rename(&stage, &dir).map_err(|e| Error::io(IoOp::Rename, &dir, e)));
         if let Err(error) = staged {
@@ -153,7 +163,9 @@ impl Topic {
                 return Err(Error::corrupt(&partition_dir, 0, reason));
             }
             let options = PartitionOptions { label: Some((Arc::from(name), n)), ..options.clone() };
-            partitions.push(Arc::new(Partition::open(partition_dir, options)?));
+            let partition = Partition::open(partition_dir, options)?;
+            partition.require_keys(config.cleanup.policy.compacts());
+            partitions.push(Arc::new(partition));
         }
         Ok(Topic::assemble(dir, name, config, partitions, env, false))
     }
@@ -414,6 +426,7 @@ impl Topic {
         }
         for partition in self.partitions() {
             partition.reconfigure(config.segments)?;
+            partition.require_keys(config.cleanup.policy.compacts());
         }
         *self.config.write() = config;
         self.env.cleaner.wake();
@@ -444,7 +457,9 @@ impl Topic {
                 remove_if_exists(&*self.env.storage, &dir)?;
             }
             let options = PartitionOptions { label: Some((Arc::clone(&self.name), n)), ..options.clone() };
-            added.push(Arc::new(Partition::open(dir, options)?));
+            let partition = Partition::open(dir, options)?;
+            partition.require_keys(config.cleanup.policy.compacts());
+            added.push(Arc::new(partition));
         }
         Ok(())
     }
@@ -497,6 +512,12 @@ impl Topic {
         let started = Instant::now();
         let deadline = max_block.and_then(|wait| started.checked_add(wait));
         let mut waiting = self.space.lock();
+        // The cleaner is asked once per wait: a pass that freed too little
+        // wakes this sender, which must not ask for another at once (the
+        // two would take turns for as long as it waits); what may free
+        // room later (a commit, a roll, delete_records, the interval) wakes
+        // the cleaner or this sender itself.
+        let mut asked_cleaner = false;
         loop {
             // Checked under `space`, which `mark_deleted`, `shut` and `alter`
             // take to wake the waiters: no wake-up (or new limit) is missed.
@@ -519,7 +540,9 @@ impl Topic {
                 return Err(full(limit, Duration::ZERO));
             }
             self.senders_waiting.fetch_add(1, Ordering::AcqRel);
-            self.env.cleaner.wake();
+            if !std::mem::replace(&mut asked_cleaner, true) {
+                self.env.cleaner.wake();
+            }
             let timed_out = match deadline {
                 Some(deadline) => self.space_freed.wait_until(&mut waiting, deadline).timed_out(),
                 None => {

@@ -229,16 +229,31 @@ impl Parser {
                 break;
             }
             first = false;
-            let low = if c == '\\' { self.escape()? } else { one(c) };
+            let (low, low_char) = self.class_member(c)?;
             if self.peek() == Some('-') && self.chars.get(self.at + 1).is_some_and(|&n| n != ']') {
                 self.at += 1;
                 let high = self.next().ok_or_else(|| self.error("unclosed character class".into()))?;
-                set |= self.range(c, high)?;
+                let (_, high_char) = self.class_member(high)?;
+                match (low_char, high_char) {
+                    (Some(low), Some(high)) => set |= self.range(low, high)?,
+                    _ => return Err(self.error("a class such as \\d cannot bound a range".into())),
+                }
             } else {
                 set |= low;
             }
         }
         Ok(if negated { !set } else { set })
+    }
+
+    /// One member of a class, `c` just read: its set, and the character it
+    /// stands for if it is one (an escaped `\.` stands for `.`, so it can
+    /// bound a range; `\d` and `\w` stand for none).
+    fn class_member(&mut self, c: char) -> Result<(Set, Option<char>)> {
+        if c != '\\' {
+            return Ok((one(c), Some(c)));
+        }
+        let escaped = self.peek().filter(|e| !matches!(e, 'd' | 'w'));
+        Ok((self.escape()?, escaped))
     }
 
     fn range(&self, low: char, high: char) -> Result<Set> {

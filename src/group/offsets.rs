@@ -366,18 +366,23 @@ fn replay(bytes: &[u8]) -> Result<Replayed, (u64, String)> {
 }
 
 /// Whether a valid frame may start anywhere after the bad one at `at`.
-/// Every byte is tried as a start, and each try costs up to its frame's
-/// length, so a crafted file could make the scan quadratic: once the bytes
-/// examined pass a budget linear in the file, the answer is yes — the
-/// file is refused as corrupt (by name, nothing changed) rather than its
-/// tail cut as torn.
+/// Every byte is tried as a start, and each try may examine up to its
+/// frame's length, so a crafted file could make the scan quadratic: once
+/// the bytes examined pass a budget linear in the file, the answer is yes
+/// — the file is refused as corrupt (by name, nothing changed) rather than
+/// its tail cut as torn. Only bytes actually examined are charged: a
+/// genuine torn commit holds many length fields that claim long frames
+/// whose first entry already fails to decode.
 fn good_frame_after(bytes: &[u8], at: usize) -> bool {
     let mut budget = 16 * bytes.len() + (1 << 20);
     (at + 1..bytes.len()).any(|start| {
         let Ok(frame) = frame_at(&bytes[start..]) else { return false };
-        let Some(left) = budget.checked_sub(frame.len()) else { return true };
+        let mut examined = 0;
+        let decoded = decode_entries_examining(&frame[8..], &mut examined).is_ok_and(|entries| !entries.is_empty());
+        let cost = 8 + examined + if decoded { frame.len() } else { 0 };
+        let Some(left) = budget.checked_sub(cost) else { return true };
         budget = left;
-        decode_entries(&frame[8..]).is_ok_and(|entries| !entries.is_empty()) && checksum_matches(frame)
+        decoded && checksum_matches(frame)
     })
 }
 
@@ -405,18 +410,27 @@ fn checksum_matches(frame: &[u8]) -> bool {
 
 /// The entries of a commit frame's payload, which they must fill exactly.
 fn decode_entries(payload: &[u8]) -> Result<Vec<(TopicPartition, u64)>, String> {
+    decode_entries_examining(payload, &mut 0)
+}
+
+/// [`decode_entries`], counting in `examined` the payload bytes it looked
+/// at, however it ends.
+fn decode_entries_examining(payload: &[u8], examined: &mut usize) -> Result<Vec<(TopicPartition, u64)>, String> {
     let truncated = || "truncated commit frame".to_string();
     let count = le::u32_at(payload, 0);
     let mut at = 4;
     let mut entries = Vec::new();
     for _ in 0..count {
+        *examined = at;
         let topic_len = le::u16_at(payload.get(at..at + 2).ok_or_else(truncated)?, 0) as usize;
+        *examined = at + 2 + topic_len;
         let topic = payload.get(at + 2..at + 2 + topic_len).ok_or_else(truncated)?;
         let topic = std::str::from_utf8(topic).map_err(|_| "topic name is not UTF-8".to_string())?;
         let fixed = payload.get(at + 2 + topic_len..at + 14 + topic_len).ok_or_else(truncated)?;
         entries.push((TopicPartition::new(topic, le::u32_at(fixed, 0)), le::u64_at(fixed, 4)));
         at += 14 + topic_len;
     }
+    *examined = at;
     if at != payload.len() {
         return Err(format!("{} bytes after the last entry", payload.len() - at));
     }
@@ -472,5 +486,19 @@ mod tests {
         bytes.extend([0x00, 0x00, 0x0F, 0x00].iter().cycle().take(1 << 20));
         let (position, _) = replay(&bytes).err().unwrap();
         assert_eq!(position, OFFSETS_HEADER_BYTES as u64);
+    }
+
+    #[test]
+    fn a_torn_commit_of_many_partitions_is_cut_not_refused_as_corrupt() {
+        // Inside one genuine commit of 2 000 partitions, partition numbers
+        // and topic bytes read as length fields claiming long frames; the
+        // scan once charged those claims unread, ran out of budget and
+        // refused the file instead of cutting its torn tail.
+        let first = vec![(TopicPartition::new("t", 0), 0)];
+        let all: Vec<_> = (0..2_000).map(|p| (TopicPartition::new("t", p), 0)).collect();
+        let bytes = log_of(&[first, all]);
+        let replayed = replay(&bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(replayed.offsets, BTreeMap::from([(TopicPartition::new("t", 0), 0)]));
+        assert_eq!(replayed.frames, 1);
     }
 }

@@ -10,16 +10,18 @@
 //!   created by a roll are followed once the one before them reaches their
 //!   base, and a segment renamed over (a truncation, or the owner's
 //!   recovery starting the log again) is followed anew from its new file.
-//!   Whenever `partition.state` changed, every followed segment's file is
-//!   checked, so a truncation of an earlier segment is never missed;
-//!   otherwise only the last one's is (a truncation always leaves the
-//!   segment it cut last).
+//!   Whenever `partition.state` changed or the last followed segment's
+//!   file is gone or replaced, every followed segment's file is checked,
+//!   so a truncation of an earlier segment is never missed (a truncation
+//!   deletes or replaces every segment from the one it cuts on, the last
+//!   included, even when the owner has since rolled at the same offset
+//!   again and written the same state); otherwise only the last one's is.
 //!
 //! The end offset may go down (a truncation): a position past it is out of
 //! range, and a consumer resets it by `auto_offset_reset`.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,7 @@ impl Partition {
             options,
             sealed_bytes: Default::default(),
             compaction: Mutex::new(()),
+            keys_required: AtomicBool::new(false),
             segments: RwLock::new(Vec::new()),
             writer: Mutex::new(None),
             sync_state: Mutex::new(false),
@@ -148,7 +151,14 @@ impl Partition {
             listed => listed?,
         };
         let ours = follower.segments.read().clone();
-        let mut kept = kept_segments(&ours, &listed, changed)?;
+        // A replaced last segment may mean a truncation into an earlier
+        // one followed by appends that rolled at the same offset again, so
+        // that the state reads as before: every file is checked then too.
+        let last_replaced = match ours.last() {
+            Some(last) => !last.is_current()?,
+            None => false,
+        };
+        let mut kept = kept_segments(&ours, &listed, changed || last_replaced)?;
         if let Some(last) = kept.last() {
             if !last.is_current()? {
                 kept.pop();

@@ -95,6 +95,9 @@ pub struct Partition {
     /// Held by a compaction pass and by a truncation: both write a
     /// segment's `.cleaned` files, which must not interleave.
     compaction: Mutex<()>,
+    /// The partition's topic is compacted: every record appended needs a
+    /// key (set by the topic, and changed by `alter_topic`).
+    keys_required: AtomicBool,
     writer: Mutex<Option<SegmentWriter>>,
     /// Whether a sync is running; waiters for it park on `sync_done`.
     sync_state: Mutex<bool>,
@@ -165,6 +168,7 @@ impl Partition {
             options,
             segments: RwLock::new(segments),
             compaction: Mutex::new(()),
+            keys_required: AtomicBool::new(false),
             writer: Mutex::new(Some(recovered.writer)),
             sync_state: Mutex::new(false),
             sync_done: Condvar::new(),
@@ -353,7 +357,9 @@ impl Partition {
         self.sealed_bytes.store(bytes, Ordering::Release);
     }
 
-    /// Appends one record; returns its offset and timestamp.
+    /// Appends one record; returns its offset and timestamp. A partition of
+    /// a compacted topic refuses a record without a key with
+    /// [`Error::MissingKey`] (a batch as a whole, in [`Partition::append_batch`]).
     pub fn append(&self, record: &NewRecord<'_>) -> Result<Appended> {
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
         let len = self.frame_len(record, timestamp_ms)?;
@@ -444,7 +450,19 @@ impl Partition {
 
     /// Frame length of `record`, after the record check.
     fn frame_len(&self, record: &NewRecord<'_>, timestamp_ms: i64) -> Result<usize> {
-        codec::checked_frame_len(record, timestamp_ms, self.config.max_record_bytes())
+        let len = codec::checked_frame_len(record, timestamp_ms, self.config.max_record_bytes())?;
+        if record.key.is_none() && self.keys_required.load(Ordering::Relaxed) {
+            // A handle of a closed partition says so first, whatever it is given.
+            self.check_open()?;
+            return Err(Error::MissingKey { topic: self.label().0.to_string() });
+        }
+        Ok(len)
+    }
+
+    /// Whether every record appended must have a key from now on (its
+    /// topic is compacted, as Kafka refuses keyless records there).
+    pub(crate) fn require_keys(&self, required: bool) {
+        self.keys_required.store(required, Ordering::Relaxed);
     }
 
     fn writable<'g>(&self, guard: &'g mut Option<SegmentWriter>) -> Result<&'g mut SegmentWriter> {

@@ -169,9 +169,9 @@ fn append_group(group: Vec<Message>, pending: &mut Vec<PendingAcks>) {
 }
 
 /// Appends `batch` in one write; if that fails for a reason that belongs
-/// to one record (its size or timestamp, checked again by the partition
-/// under a configuration that may have changed since `send`), appends the
-/// records one by one, so only that record fails.
+/// to one record (its size, timestamp or missing key, checked again by the
+/// partition under a configuration that may have changed since `send`),
+/// appends the records one by one, so only that record fails.
 fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
     match append_together(batch, pending) {
         Err(error) if batch.len() > 1 && is_record_error(&error) => {
@@ -184,7 +184,13 @@ fn append_batch(batch: &[Message], pending: &mut Vec<PendingAcks>) {
 }
 
 fn is_record_error(error: &Error) -> bool {
-    matches!(error, Error::RecordTooLarge { .. } | Error::FieldTooLarge { .. } | Error::InvalidTimestamp { .. })
+    matches!(
+        error,
+        Error::RecordTooLarge { .. }
+            | Error::FieldTooLarge { .. }
+            | Error::InvalidTimestamp { .. }
+            | Error::MissingKey { .. }
+    )
 }
 
 /// Appends `batch` as one batch. Fails every message on a failure, except

@@ -15,9 +15,14 @@ thread_local! {
     pub(crate) static ON_APPENDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether this is an appender thread (running a delivery callback).
+pub(crate) fn on_appender() -> bool {
+    ON_APPENDER.with(std::cell::Cell::get)
+}
+
 /// Fails with [`Error::InCallback`] on an appender thread.
 pub(crate) fn refuse_on_appender(operation: &'static str) -> Result<()> {
-    if ON_APPENDER.with(std::cell::Cell::get) {
+    if on_appender() {
         return Err(Error::InCallback { operation });
     }
     Ok(())

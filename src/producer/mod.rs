@@ -44,7 +44,7 @@ use crate::record::{codec, now_ms, NewRecord};
 use crate::stats::ProducerStats;
 use appender::{run_appender, Envelope, Message, Routed};
 pub(crate) use delivery::Callback;
-use delivery::{refuse_on_appender, Delivery};
+use delivery::{on_appender, refuse_on_appender, Delivery};
 use memory::Memory;
 use partitioner::{partition_for_key, Sticky};
 
@@ -81,8 +81,9 @@ use partitioner::{partition_for_key, Sticky};
 /// partition. Every later acknowledgement waits while one runs, so they must
 /// be quick and must not block: a call that waits for the appender —
 /// [`flush`](Producer::flush), or `get`/`wait` on a handle not yet complete —
-/// fails there with [`Error::InCallback`] instead of deadlocking. Hand slow
-/// work to a thread of your own.
+/// fails there with [`Error::InCallback`] instead of deadlocking, and a
+/// send there never waits for room (as [`try_send`](Producer::try_send):
+/// only the appender frees it). Hand slow work to a thread of your own.
 ///
 /// # Partitions
 ///
@@ -234,7 +235,9 @@ impl Producer {
         blocking: bool,
     ) -> Result<DeliveryHandle> {
         let delivery = Delivery::new(callback);
-        let max_block = blocking.then_some(self.inner.config.max_block);
+        // In a delivery callback nothing waits for room: the room is freed
+        // by the appender, which is running the callback.
+        let max_block = (blocking && !on_appender()).then_some(self.inner.config.max_block);
         let started = Instant::now();
         let queued = self.route(record, false, max_block).and_then(|routed| {
             let memory = self.inner.memory.reserve(routed.frame_len as u64, max_block, started)?;
@@ -304,10 +307,12 @@ impl Producer {
         let topic = self.inner.log.topic_for_send(record.topic)?;
         let timestamp_ms = record.record.timestamp_ms.unwrap_or_else(now_ms);
         let frame_len = codec::checked_frame_len(&record.record, timestamp_ms, topic.max_record_bytes())?;
+        // A partition the topic does not have is refused first, as a Kafka
+        // producer refuses it before the broker sees the record's key.
+        let partition = self.partition_for(record, &topic, frame_len, direct)?;
         if record.record.key.is_none() && topic.compacted() {
             return Err(Error::MissingKey { topic: record.topic.to_string() });
         }
-        let partition = self.partition_for(record, &topic, frame_len, direct)?;
         let reservation = topic.reserve(Partition::stored_bytes(frame_len), max_block)?;
         Ok(Routed { topic, partition, timestamp_ms, frame_len, reservation })
     }
@@ -352,7 +357,12 @@ impl Producer {
     }
 
     /// Stops accepting sends, appends and acknowledges everything queued,
-    /// and stops the producer's threads. Other clones are closed too.
+    /// and stops the producer's threads, returning once they are gone (also
+    /// when another thread, or `Log::close`, closes it at the same time).
+    /// Other clones are closed too. Called in a delivery callback, it stops
+    /// sends and returns at once: it cannot wait for the thread it runs on,
+    /// which ends once the queue is drained; a later close, `Log::close`
+    /// among them, waits for it.
     pub fn close(&self) {
         self.inner.close();
     }
@@ -376,13 +386,17 @@ impl ProducerInner {
 
     pub(crate) fn close(&self) {
         self.queue.write().take();
-        let me = std::thread::current().id();
-        let workers: Vec<JoinHandle<()>> = self.workers.lock().drain(..).collect();
-        for worker in workers {
-            // A callback closing its own producer cannot wait for itself.
-            if worker.thread().id() != me {
-                let _ = worker.join();
-            }
+        if delivery::on_appender() {
+            // A callback closing a producer cannot wait for an appender (its
+            // own would wait for itself): the appender ends once its queue
+            // is drained, and the next close off an appender thread joins it.
+            return;
+        }
+        // Joined under the lock: a second caller (`Log::close` racing the
+        // user's own close) returns only once the appender is gone.
+        let mut workers = self.workers.lock();
+        for worker in workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }

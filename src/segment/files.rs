@@ -83,8 +83,14 @@ pub(crate) fn delete_segment_files(storage: &dyn Storage, dir: &Path, base: u64)
     Ok(existed)
 }
 
+/// Highest base offset a segment may have: a segment holds fewer than
+/// `i32::MAX` records (each frame takes bytes of a file of at most that
+/// length), so its offsets, and the end offset after them, stay below
+/// `u64::MAX`. A higher base is a crafted name, never one larder made.
+pub(crate) const MAX_BASE_OFFSET: u64 = u64::MAX - i32::MAX as u64;
+
 /// Base offsets of the `.log` files in `dir`, ascending; other files are
-/// left alone.
+/// left alone. A segment based above [`MAX_BASE_OFFSET`] is corruption.
 pub(crate) fn list_bases(dir: &Path) -> Result<Vec<u64>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::List, dir, e))?;
     let mut bases = Vec::new();
@@ -94,6 +100,10 @@ pub(crate) fn list_bases(dir: &Path) -> Result<Vec<u64>> {
         if let Some(base) = entry.file_name().to_str().and_then(parse_log_name) {
             if !is_file {
                 let reason = "a segment name that is not a regular file";
+                return Err(Error::corrupt(entry.path(), 0, reason));
+            }
+            if base > MAX_BASE_OFFSET {
+                let reason = format!("a segment base offset above {MAX_BASE_OFFSET} leaves no room for its records");
                 return Err(Error::corrupt(entry.path(), 0, reason));
             }
             bases.push(base);

@@ -24,6 +24,9 @@ pub struct Acked {
     /// append, a truncation, then an append again): one of them may be
     /// the one stored; each with whether it was acknowledged synced.
     pub alternatives: Vec<(u64, bool)>,
+    /// A record of its key was acknowledged or seen stored at a higher
+    /// offset: on a compacted topic the cleaner may remove this one.
+    pub superseded: bool,
 }
 
 /// The acknowledged records of one partition, by offset. Unsynced ones
@@ -45,7 +48,8 @@ impl PartitionModel {
     /// Notes record `id` acknowledged at `offset`; two different records
     /// acknowledged at one offset is a violation.
     pub fn ack(&mut self, offset: u64, id: u64, synced: bool, weak: bool) -> Result<(), String> {
-        let entry = self.acked.entry(offset).or_insert(Acked { id, synced, weak, alternatives: Vec::new() });
+        let fresh = Acked { id, synced, weak, alternatives: Vec::new(), superseded: false };
+        let entry = self.acked.entry(offset).or_insert(fresh);
         if entry.id != id && weak && entry.weak {
             entry.alternatives.push((id, synced));
             return Ok(());
@@ -55,7 +59,23 @@ impl PartitionModel {
         }
         entry.synced |= synced;
         entry.weak &= weak;
+        self.supersede(offset, id);
         Ok(())
+    }
+
+    /// Record `id` is at `offset` (acknowledged there, or seen stored):
+    /// every acknowledged record of its key below is superseded, and so is
+    /// this one if one of its key is acknowledged above.
+    pub fn supersede(&mut self, offset: u64, id: u64) {
+        let Some(key) = content::key(id) else { return };
+        let same_key = |acked: &Acked| content::key(acked.id).as_deref() == Some(key.as_slice());
+        let later = self.acked.range(offset + 1..).any(|(_, acked)| same_key(acked));
+        for (_, acked) in self.acked.range_mut(..offset) {
+            acked.superseded |= same_key(acked);
+        }
+        if let Some(acked) = self.acked.get_mut(&offset).filter(|_| later) {
+            acked.superseded |= acked.id == id;
+        }
     }
 
     /// Settles weak acknowledgements against what the partition holds:
@@ -152,13 +172,24 @@ pub struct TopicModel {
     /// valve): the cleaner may remove only records some group committed
     /// past.
     pub until_consumed_only: bool,
+    /// `alter_topic` made it compacted (or tried to): the cleaner may
+    /// remove superseded records from its sealed segments, leaving holes.
+    pub compacts: bool,
 }
 
 impl TopicModel {
     pub fn new(durability: Durability, partitions: u32) -> TopicModel {
         let partitions_max = partitions;
         let partitions = (0..partitions).map(|_| PartitionModel::default()).collect();
-        TopicModel { durability, partitions, limbo: false, partitions_max, retains: false, until_consumed_only: true }
+        TopicModel {
+            durability,
+            partitions,
+            limbo: false,
+            partitions_max,
+            retains: false,
+            until_consumed_only: true,
+            compacts: false,
+        }
     }
 
     /// Whether operations may target it: it surely exists.
@@ -304,6 +335,10 @@ impl Model {
 
     pub fn partition(&mut self, topic: &str, partition: u32) -> Option<&mut PartitionModel> {
         self.topics.get_mut(topic)?.partitions.get_mut(partition as usize)
+    }
+
+    pub fn partition_ref(&self, topic: &str, partition: u32) -> Option<&PartitionModel> {
+        self.topics.get(topic)?.partitions.get(partition as usize)
     }
 
     /// Applies the commits of one step to `(group, tp)`.

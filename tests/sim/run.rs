@@ -31,6 +31,11 @@ pub struct Totals {
     /// Acknowledged records a cleanup setting (retention) took from a
     /// partition's start: no loss.
     pub records_cleaned: u64,
+    /// Acknowledged records compaction removed, each superseded by a later
+    /// record of its key: no loss.
+    pub records_compacted: u64,
+    /// Reads, iterators and consumers that went over compaction's holes.
+    pub holes_crossed: u64,
     pub commits_checked: u64,
     /// Queued sends that returned a handle: each outcome reached it.
     pub queued_sends: u64,
@@ -146,6 +151,10 @@ fn print_totals(totals: &Totals, elapsed: Duration, violations: usize) {
     );
     println!("  {} consumer positions checked against what was delivered", totals.positions_checked);
     println!("  {} acknowledged records removed by a retention setting (no loss)", totals.records_cleaned);
+    println!(
+        "  {} acknowledged records compacted away, each superseded (no loss); {} reads over holes",
+        totals.records_compacted, totals.holes_crossed
+    );
     let errors: Vec<String> = totals.errors.iter().map(|(name, n)| format!("{name}: {n}")).collect();
     println!("  errors by variant: {}", errors.join(", "));
     println!("  violations: {violations}");

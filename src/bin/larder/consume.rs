@@ -10,13 +10,17 @@ use larder::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Log, Top
 
 use super::args::{ConsumeArgs, Format};
 use super::failure::Failure;
-use super::open::{close, open, Create};
+use super::open::{close, open, open_to_read, Create};
 
 /// Longest single wait in `poll`, so limits are checked often.
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
 pub(crate) fn run(dir: &Path, args: ConsumeArgs) -> Result<(), Failure> {
-    let log = open(dir, Create::No)?;
+    // Without a group nothing is committed: nothing needs writing.
+    let log = match args.group {
+        Some(_) => open(dir, Create::No)?,
+        None => open_to_read(dir)?,
+    };
     let partitions = log.describe_topic(&args.topic)?.partitions.len() as u32;
     let mut consumer = start(&log, &args, partitions)?;
     let commits = args.group.is_some() && !log.is_read_only();

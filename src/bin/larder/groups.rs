@@ -11,10 +11,14 @@ use larder::{ConsumerConfig, GroupDescription, Log, TopicPartition};
 
 use super::args::{GroupsCommand, ResetArgs};
 use super::failure::Failure;
-use super::open::{close, open, Create};
+use super::open::{close, open, open_to_read, Create};
 
 pub(crate) fn run(dir: &Path, command: GroupsCommand) -> Result<(), Failure> {
-    let log = open(dir, Create::No)?;
+    let log = match &command {
+        GroupsCommand::ResetOffsets(args) if args.execute => open(dir, Create::No)?,
+        GroupsCommand::Delete { .. } => open(dir, Create::No)?,
+        _ => open_to_read(dir)?,
+    };
     let mut out = std::io::stdout().lock();
     match command {
         GroupsCommand::List => {

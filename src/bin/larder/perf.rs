@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use super::args::{Acks, PerfCommand, PerfConsumeArgs, PerfProduceArgs};
 use super::failure::Failure;
-use super::open::{close, open, Create};
+use super::open::{close, open, open_to_read, Create};
 
 pub(crate) fn run(dir: &Path, command: PerfCommand) -> Result<(), Failure> {
     match command {
@@ -38,6 +38,11 @@ fn produce(dir: &Path, args: &PerfProduceArgs) -> Result<(), Failure> {
     if args.threads == 0 || args.num_records == 0 {
         return Err(Failure::usage("--threads / --num-records", "must be at least 1"));
     }
+    // A value's length is a u32 in a frame: a larger size is no record at
+    // all (and no buffer could hold it).
+    if u32::try_from(args.record_size).is_err() {
+        return Err(Failure::usage("--record-size", format!("{} is more than a record can hold", args.record_size)));
+    }
     let log = open(dir, Create::Yes)?;
     if let Err(larder::Error::UnknownTopic { .. }) = log.describe_topic(&args.topic) {
         log.create_topic(&args.topic, TopicConfig::new(args.threads as u32))?;
@@ -55,7 +60,7 @@ fn produce(dir: &Path, args: &PerfProduceArgs) -> Result<(), Failure> {
                 scope.spawn(move || send_share(&log, args, t, partitions, &shared))
             })
             .collect();
-        report_progress(args, &shared, &bar, started);
+        report_progress(args, &shared, &bar, started, || workers.iter().all(|w| w.is_finished()));
         workers
             .into_iter()
             .map(|w| w.join().unwrap_or_else(|_| Err(Failure::Other("a sender panicked".into()))))
@@ -135,15 +140,23 @@ fn record(shared: &Shared, latency_us: u64) {
     shared.sent.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Prints a progress line every interval until every record is sent.
-fn report_progress(args: &PerfProduceArgs, shared: &Shared, bar: &ProgressBar, started: Instant) {
+/// Prints a progress line every interval until every record is sent or
+/// every sender stopped (one that fails stops early: its error is the
+/// run's outcome).
+fn report_progress(
+    args: &PerfProduceArgs,
+    shared: &Shared,
+    bar: &ProgressBar,
+    started: Instant,
+    senders_done: impl Fn() -> bool,
+) {
     let interval = Duration::from_secs(args.reporting_interval.max(1));
     let mut last = started;
     loop {
         std::thread::sleep(Duration::from_millis(50));
         let sent = shared.sent.load(Ordering::Relaxed);
         bar.set_position(sent);
-        if sent >= args.num_records {
+        if sent >= args.num_records || senders_done() {
             return;
         }
         if last.elapsed() < interval {
@@ -164,7 +177,7 @@ fn report_progress(args: &PerfProduceArgs, shared: &Shared, bar: &ProgressBar, s
 }
 
 fn consume(dir: &Path, args: &PerfConsumeArgs) -> Result<(), Failure> {
-    let log = open(dir, Create::No)?;
+    let log = open_to_read(dir)?;
     let partitions = log.describe_topic(&args.topic)?.partitions.len() as u32;
     let config = ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest).max_poll_records(10_000);
     let mut consumer = log.consumer(config)?;

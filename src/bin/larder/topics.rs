@@ -8,14 +8,14 @@ use larder::{CleanupPolicy, Durability, TopicConfig, TopicDescription, WhenFull}
 
 use super::args::TopicsCommand;
 use super::failure::Failure;
-use super::open::{close, open, Create};
+use super::open::{close, open, open_to_read, Create};
 
 pub(crate) fn run(dir: &Path, command: TopicsCommand) -> Result<(), Failure> {
-    let create = match command {
-        TopicsCommand::Create { .. } => Create::Yes,
-        _ => Create::No,
+    let log = match command {
+        TopicsCommand::Create { .. } => open(dir, Create::Yes)?,
+        TopicsCommand::List | TopicsCommand::Describe { .. } => open_to_read(dir)?,
+        _ => open(dir, Create::No)?,
     };
-    let log = open(dir, create)?;
     let mut out = std::io::stdout().lock();
     match command {
         TopicsCommand::Create { topic, partitions, configs } => {

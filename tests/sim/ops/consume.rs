@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use larder::{Assignor, AutoOffsetReset, Consumer, ConsumerConfig, Error, Rebalance, TopicPartition};
 
-use super::{commit_end, lock, read, Effect, Op, Outcome, Shared};
+use super::{commit_end, lock, read, read_batch, Effect, Op, Outcome, Shared};
 
 /// The group of the consumers that panic (`Op::PanicInPoll`): nothing ever
 /// commits to it, so it must never have an offsets file.
@@ -153,9 +153,7 @@ fn panic_in_poll(s: &Shared<'_>, tp: TopicPartition, out: &mut Outcome) -> larde
         let mut consumer = consumer;
         let polled = consumer.poll(Duration::ZERO).map(|records| {
             for (topic, partition, batch) in records.batches() {
-                for (expected, r) in (batch.first_offset()..).zip(batch.records()) {
-                    read(out, topic, partition, expected, r.offset(), r.key(), r.value(), r.headers());
-                }
+                read_batch(out, topic, partition, batch.first_offset(), batch.records());
             }
         });
         std::panic::panic_any(Deliberate(polled));
@@ -205,7 +203,15 @@ impl Member {
                 let stayed = (start_after..=end_before).contains(&cursor);
                 let reset = (start_before..=start_after).contains(&offset);
                 let reset_before = reset_from.is_some_and(|low| (low..=start_after).contains(&offset));
-                if offset != cursor && (stayed || !reset) && !reset_before {
+                let (topic, partition) = (tp.topic.clone(), tp.partition);
+                if offset > cursor && (stayed || !reset) && !reset_before {
+                    // Over compaction's holes, or moved by a cut in the step.
+                    out.effects.push(Effect::Skipped { topic, partition, from: cursor, to: offset, cursor: true });
+                } else if offset != cursor && !stayed && offset > start_after && !reset && !reset_before {
+                    // Reset to the log start (the cursor left the log), and
+                    // from there over compaction's holes.
+                    out.effects.push(Effect::Skipped { topic, partition, from: start_after, to: offset, cursor: true });
+                } else if offset != cursor && (stayed || !reset) && !reset_before {
                     out.cut_violations.push(format!(
                         "{tp}: went on from {offset}; the records delivered end at {cursor} \
                          (log [{start_before}, {end_before}) before, start {start_after} after)"
@@ -285,9 +291,7 @@ impl Member {
         self.follow(rebalances);
         let after = self.ranges();
         for (topic, partition, batch) in records.batches() {
-            for (expected, r) in (batch.first_offset()..).zip(batch.records()) {
-                read(out, topic, partition, expected, r.offset(), r.key(), r.value(), r.headers());
-            }
+            read_batch(out, topic, partition, batch.first_offset(), batch.records());
             if !batch.is_empty() {
                 let tp = TopicPartition::new(topic, partition);
                 self.went_on(&tp, batch.first_offset(), batch.next_offset(), (&before, &after), out);

@@ -49,7 +49,7 @@ impl World<'_> {
                 _ => {}
             }
         }
-        self.check_deliveries(settled, injected)?;
+        self.check_deliveries(settled, injected, outcomes)?;
         for fault in injected {
             match fault.thread.as_deref() {
                 Some(SYNCER) => self.check_syncer_fault(fault, &self.deleted_in_step)?,
@@ -64,7 +64,12 @@ impl World<'_> {
     /// Every failed delivery is explained (a record drawn to be refused
     /// was checked when it settled), and a fault the appender met reached
     /// a delivery.
-    fn check_deliveries(&self, settled: &[Settled], injected: &[InjectedFault]) -> Result<(), String> {
+    fn check_deliveries(
+        &self,
+        settled: &[Settled],
+        injected: &[InjectedFault],
+        outcomes: &[Outcome],
+    ) -> Result<(), String> {
         let appender: Vec<&InjectedFault> = injected.iter().filter(|f| f.thread.as_deref() == Some(APPENDER)).collect();
         for s in settled.iter().filter(|s| s.refusal.is_none()) {
             let Err(error) = &s.result else { continue };
@@ -76,10 +81,15 @@ impl World<'_> {
                     Error::UnknownTopic { .. } | Error::Io { .. } | Error::Poisoned { .. } | Error::Closed { .. }
                 );
             let by_full_queue = s.how == SendHow::Try && matches!(error, Error::QueueFull { .. });
-            if !(by_fault || by_poison || by_deletion || by_full_queue) {
+            let by_compaction = self.keyless_refused(&s.topic, s.id, error, outcomes);
+            if !(by_fault || by_poison || by_deletion || by_full_queue || by_compaction) {
                 return Err(format!(
-                    "the delivery of record {} to {} failed with {error} without a fault to explain it",
-                    s.id, s.topic
+                    "the delivery of record {} to {} failed with {error} without a fault to explain it \
+                     (its key {:?}; compaction set in the step {})",
+                    s.id,
+                    s.topic,
+                    content::key(s.id),
+                    outcomes.iter().any(|o| o.effects.iter().any(|e| matches!(e, Effect::RetentionSet { .. })))
                 ));
             }
         }
@@ -98,7 +108,9 @@ impl World<'_> {
             || (op.is_consumer() && self.deleted_since_open);
         let explained = match op {
             Op::SendDirect { refusal: Some(refusal), producer, .. } => {
-                refusal.expects(error, topic_gone) || self.closed_in_step(*producer, error, outcomes)
+                refusal.expects(error, topic_gone)
+                    || self.closed_in_step(*producer, error, outcomes)
+                    || self.keyless_to_compacted(op, error, outcomes)
             }
             _ => self.explained_error(op, error, topic_gone, outcomes),
         };
@@ -109,6 +121,37 @@ impl World<'_> {
         }
     }
 
+    /// A producer's record without a key, refused by a topic that is (or
+    /// in this step became) compacted.
+    fn keyless_to_compacted(&self, op: &Op, error: &Error, outcomes: &[Outcome]) -> bool {
+        match op {
+            Op::SendDirect { topic, id, .. } | Op::Send { topic, id, .. } | Op::Append { topic, id, .. } => {
+                self.keyless_refused(topic, *id, error, outcomes)
+            }
+            Op::AppendBatch { topic, ids, .. } => {
+                ids.iter().any(|id| self.keyless_refused(topic, *id, error, outcomes))
+            }
+            _ => false,
+        }
+    }
+
+    /// Record `id`, without a key, refused by `topic`, which is (or in this
+    /// step became) compacted.
+    fn keyless_refused(&self, topic: &str, id: u64, error: &Error, outcomes: &[Outcome]) -> bool {
+        let Error::MissingKey { topic: refused } = error else { return false };
+        refused == topic && content::key(id).is_none() && self.compacting(topic, outcomes)
+    }
+
+    /// Whether `topic` is compacted, or was made so in this step.
+    fn compacting(&self, topic: &str, outcomes: &[Outcome]) -> bool {
+        self.model.topics.get(topic).is_some_and(|t| t.compacts)
+            || outcomes.iter().any(|o| {
+                o.effects.iter().any(
+                    |e| matches!(e, Effect::RetentionSet { topic: t, retention: Retention::Compact } if t == topic),
+                )
+            })
+    }
+
     fn explained_error(&self, op: &Op, error: &Error, topic_gone: bool, outcomes: &[Outcome]) -> bool {
         let commits = matches!(op, Op::Commit { .. } | Op::CommitOffsets { .. });
         match error {
@@ -117,6 +160,11 @@ impl World<'_> {
             Error::Poisoned { .. } => self.faulted_since_open || topic_gone,
             Error::OffsetOutOfRange { .. } => {
                 topic_gone
+                    // Compaction's holes may run to the end of the log (a
+                    // truncation cut the survivor they pointed to): no
+                    // record at or after the offset, as at the end.
+                    || (matches!(op, Op::Read { .. } | Op::Iterate { .. })
+                        && op.topic().is_some_and(|t| self.compacting(t, outcomes)))
                     || self.raced_cut(op, outcomes)
                     || matches!(op, Op::CommitOffsets { past_end: true, .. })
                     || match op.topic() {
@@ -139,6 +187,7 @@ impl World<'_> {
                 }
                 _ => topic_gone,
             },
+            Error::MissingKey { .. } => self.keyless_to_compacted(op, error, outcomes),
             Error::InvalidArgument { name, .. } => {
                 topic_gone
                     || matches!(op, Op::AddPartitions { name, .. } if raced_growth(name, outcomes))

@@ -105,10 +105,11 @@ impl World<'_> {
             105 => Op::PanicInPoll { topic, partition },
             106..=107 => Op::DeleteRecords { topic, partition, pick: self.rng.next() },
             108..=109 => {
-                let retention = match self.rng.below(3) {
+                let retention = match self.rng.below(4) {
                     0 => Retention::Bytes(self.rng.between(300, 3000)),
                     1 => Retention::Ms(self.rng.between(1, 200)),
-                    _ => Retention::UntilConsumed,
+                    2 => Retention::UntilConsumed,
+                    _ => Retention::Compact,
                 };
                 Op::AlterRetention { topic, retention }
             }
