@@ -81,8 +81,14 @@ fn settings_and_names_are_checked_before_any_connection() {
     assert!(matches!(MirrorOut::start(&log, bad_name), Err(Error::InvalidName { .. })));
     let missing = MirrorOutConfig::new(brokers.clone()).topic("no-such-topic");
     assert!(matches!(MirrorOut::start(&log, missing), Err(Error::UnknownTopic { topic }) if topic == "no-such-topic"));
-    let in_group = MirrorInConfig::new(brokers, "g").topic("events").set("enable.auto.commit", "true");
+    let in_group = MirrorInConfig::new(brokers.clone(), "g").topic("events").set("enable.auto.commit", "true");
     assert!(matches!(MirrorIn::start(&log, in_group), Err(Error::InvalidArgument { name: "settings", .. })));
+    // The mirror in's lag is made of the client's statistics.
+    let no_stats = MirrorInConfig::new(brokers, "g").topic("events").set("statistics.interval.ms", "0");
+    match MirrorIn::start(&log, no_stats) {
+        Err(Error::InvalidArgument { name: "settings", reason }) => assert!(reason.contains("statistics"), "{reason}"),
+        other => panic!("statistics.interval.ms: {other:?}"),
+    }
     log.close().unwrap();
 }
 

@@ -5,15 +5,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
 
 use super::config::{Common, MirrorInConfig, MirrorOutConfig};
 use crate::error::{Error, Result};
 
 /// The mirror in's default `fetch.max.bytes`: 1 MiB.
 const FETCH_BYTES_MAX: u32 = 1 << 20;
+
+/// How often the mirror in's Kafka client reports its partitions'
+/// watermarks (its `statistics.interval.ms`), which its lag is made of.
+pub(crate) const STATISTICS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The producer settings of a mirror out: idempotent, `acks=all`, the
 /// user's extra settings first so the mirror's own cannot be overridden.
@@ -32,10 +39,11 @@ pub(crate) fn producer_settings(config: &MirrorOutConfig) -> ClientConfig {
 pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
     let mut settings = ClientConfig::new();
     // Defaults a setting of the user's replaces: fetches of at most 1 MiB
-    // in all (brokers that fill one fetch response from every partition
-    // up to its total limit, as tansu 0.6 does, then starve the others),
-    // and a short wait (brokers that wait part of it even with records
-    // ready make every fetch that slow).
+    // in all (a broker that fills a fetch from one partition up to the
+    // whole limit, as tansu 0.6 does, takes seconds over a large one, and
+    // the first records and every commit wait for it), and a short wait
+    // (brokers that wait it out even with records ready, as tansu 0.6
+    // does, make every fetch that slow).
     settings.set("fetch.max.bytes", FETCH_BYTES_MAX.to_string()).set("fetch.wait.max.ms", "50");
     let mut settings = base_on(settings, &config.common);
     settings
@@ -44,9 +52,57 @@ pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("allow.auto.create.topics", "false");
+        .set("allow.auto.create.topics", "false")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string());
     settings
 }
+
+/// A partition as the mirror in's Kafka client last reported it: the
+/// broker's watermarks from its fetch responses and the group's committed
+/// offset (each negative while unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Watermarks {
+    pub(crate) low: i64,
+    pub(crate) high: i64,
+    pub(crate) committed: i64,
+}
+
+/// The mirror in's consumer context: keeps the watermarks of every
+/// partition from the client's statistics. The lag is read from them, never
+/// asked of the broker: a broker that answers one request at a time per
+/// connection (tansu 0.6) holds a watermark request behind a fetch that
+/// takes seconds, the client times it out and drops the connection with the
+/// fetch in flight, and the mirror then never gets a large fetch through.
+#[derive(Debug, Default)]
+pub(crate) struct InContext {
+    watermarks: Mutex<HashMap<(String, i32), Watermarks>>,
+}
+
+impl InContext {
+    /// The last watermarks reported for `partition` of `topic`, once its
+    /// high watermark is known.
+    pub(crate) fn watermarks(&self, topic: &str, partition: i32) -> Option<Watermarks> {
+        self.watermarks.lock().get(&(topic.to_string(), partition)).copied()
+    }
+}
+
+impl ClientContext for InContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut watermarks = self.watermarks.lock();
+        for topic in statistics.topics.values() {
+            for partition in topic.partitions.values().filter(|p| p.partition >= 0 && p.hi_offset >= 0) {
+                let reported = Watermarks {
+                    low: partition.lo_offset,
+                    high: partition.hi_offset,
+                    committed: partition.committed_offset,
+                };
+                watermarks.insert((topic.topic.clone(), partition.partition), reported);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for InContext {}
 
 fn base(common: &Common) -> ClientConfig {
     base_on(ClientConfig::new(), common)

@@ -295,9 +295,9 @@ impl MirrorInConfig {
     }
 
     /// Any other librdkafka consumer setting (`security.protocol`,
-    /// `session.timeout.ms`, `fetch.max.bytes`, ...). The group, the brokers
-    /// and the commit settings are the mirror's own, refused at start with
-    /// [`Error::InvalidArgument`].
+    /// `session.timeout.ms`, `fetch.max.bytes`, ...). The group, the brokers,
+    /// the commit settings and `statistics.interval.ms` are the mirror's
+    /// own, refused at start with [`Error::InvalidArgument`].
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.common.settings.push((key.into(), value.into()));
         self
@@ -307,6 +307,10 @@ impl MirrorInConfig {
         self.common.validate()?;
         if self.common.group_id.trim().is_empty() {
             return Err(Error::invalid("group_id", "the Kafka consumer group id is empty"));
+        }
+        if let Some((key, _)) = self.common.settings.iter().find(|(key, _)| key == "statistics.interval.ms") {
+            let reason = format!("{key:?} is set by the mirror in itself (its lag is read from the statistics)");
+            return Err(Error::invalid("settings", reason));
         }
         Ok(())
     }

@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client::{consumer_settings, describe, partition_counts, refused};
+use super::client::{consumer_settings, describe, partition_counts, refused, InContext};
 use super::config::{MirrorInConfig, PartitionMapping};
 use super::stats::{Backoff, Counters, MirrorStats, PartitionProgress};
 use crate::catalog::TopicConfig;
@@ -31,9 +31,6 @@ use crate::record::NewRecord;
 
 /// How long the first poll of a batch waits for a message.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// How often the lag of each partition is asked of the cluster.
-const LAG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where one Kafka topic's records go.
 #[derive(Debug, Clone)]
@@ -64,7 +61,8 @@ impl MirrorIn {
     /// [`Error::InvalidArgument`] naming a bad setting.
     pub fn start(log: &Log, config: MirrorInConfig) -> Result<MirrorIn> {
         config.validate()?;
-        let consumer: BaseConsumer = consumer_settings(&config).create().map_err(refused)?;
+        let consumer: BaseConsumer<InContext> =
+            consumer_settings(&config).create_with_context(InContext::default()).map_err(refused)?;
         let kafka_topics: Vec<&str> = config.common.routes.iter().map(|(k, _)| k.as_str()).collect();
         let counts =
             partition_counts(consumer.client(), &config.common.brokers, &kafka_topics, config.common.connect_timeout)?;
@@ -147,18 +145,16 @@ fn routes(log: &Log, config: &MirrorInConfig, counts: &HashMap<String, u32>) -> 
 struct Worker {
     config: MirrorInConfig,
     routes: HashMap<String, Route>,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<InContext>,
     producer: Producer,
     counters: Arc<Counters>,
 }
 
-/// Per Kafka partition: the next offset to commit and, for the lag, the
-/// partition's end as last asked.
+/// Per Kafka partition: the next offset to commit, and the last committed.
 #[derive(Debug, Default)]
 struct Positions {
     uncommitted: HashMap<(String, i32), i64>,
     committed: HashMap<(String, i32), i64>,
-    last_lag_check: Option<Instant>,
 }
 
 impl Worker {
@@ -201,7 +197,7 @@ impl Worker {
                     }
                 }
             }
-            self.publish_progress(&mut positions);
+            self.publish_progress(&positions);
         }
         // What larder acknowledged is committed if the cluster allows; if
         // not, the next start appends it again.
@@ -286,23 +282,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Publishes each assigned partition's committed offset and lag,
-    /// asking the cluster for the partition ends at most once per
-    /// [`LAG_INTERVAL`].
-    fn publish_progress(&self, positions: &mut Positions) {
-        if positions.last_lag_check.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
-            return;
-        }
-        positions.last_lag_check = Some(Instant::now());
+    /// Publishes each assigned partition's committed offset and lag: the
+    /// partition's end as the Kafka client last reported it (about once a
+    /// second, [`STATISTICS_INTERVAL`](super::client::STATISTICS_INTERVAL)),
+    /// less the offset committed by this mirror, or else by the group
+    /// before it started, or else the partition's start.
+    fn publish_progress(&self, positions: &Positions) {
         let Ok(assigned) = self.consumer.assignment() else { return };
         let previous = self.counters.progress.lock().clone();
         let mut progress = Vec::new();
         for element in assigned.elements() {
             let (topic, partition) = (element.topic().to_string(), element.partition());
-            let Ok((low, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) else {
-                // Not known now: the last figures stand, or, for a partition
-                // never measured, a lag of at least one, never a false zero.
-                let number = u32::try_from(partition).unwrap_or_default();
+            let number = u32::try_from(partition).unwrap_or_default();
+            let Some(reported) = self.consumer.context().watermarks(&topic, partition) else {
+                // Not reported yet: the last figures stand, or, for a
+                // partition never measured, a lag of at least one, never a
+                // false zero.
                 let last = previous.iter().find(|p| p.topic == topic && p.partition == number).cloned();
                 progress.push(last.unwrap_or(PartitionProgress {
                     topic,
@@ -313,13 +308,24 @@ impl Worker {
                 }));
                 continue;
             };
-            let committed = positions.committed.get(&(topic.clone(), partition)).copied();
-            let end_offset = u64::try_from(high).unwrap_or_default();
-            let from = u64::try_from(committed.unwrap_or(low)).unwrap_or_default();
-            let committed = committed.and_then(|c| u64::try_from(c).ok());
-            let partition = u32::try_from(partition).unwrap_or_default();
+            let committed = positions
+                .committed
+                .get(&(topic.clone(), partition))
+                .copied()
+                .or(Some(reported.committed))
+                .and_then(|c| u64::try_from(c).ok());
+            let end_offset = u64::try_from(reported.high).unwrap_or_default();
+            // A report older than this mirror's last commit tells of an end
+            // at most that far.
+            let from = committed.unwrap_or_else(|| u64::try_from(reported.low).unwrap_or_default());
             let lag = end_offset.saturating_sub(from);
-            progress.push(PartitionProgress { topic, partition, committed, end_offset, lag });
+            progress.push(PartitionProgress {
+                topic,
+                partition: number,
+                committed,
+                end_offset: end_offset.max(from),
+                lag,
+            });
         }
         progress.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         *self.counters.progress.lock() = progress;
