@@ -1,7 +1,9 @@
 //! The mirror process killed with SIGKILL at random moments, several
 //! times, in both directions: `larder mirror out` copying 40 000 records to
 //! Kafka, then `larder mirror in` copying them back into another log; each
-//! killed mid-run, restarted, killed again, then run to the end. The copy
+//! run killed within 400 ms of its first records reaching the other side
+//! (whatever its start-up took: joining the Kafka group takes seconds on
+//! tansu), restarted, killed again, then run to the end. The copy
 //! holds every record, and each partition, read in order, never runs ahead
 //! of what came before (at least once, no gaps; a redelivery starts again
 //! from the last commit). Prints the seed, the kills and the duplicates.
@@ -16,7 +18,12 @@ use std::time::{Duration, Instant};
 
 use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 
-use kafka_util::{check_at_least_once, create_kafka_topic, larder_binary, read_kafka, read_larder, unique, Broker};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::TopicPartitionList;
+
+use kafka_util::{
+    check_at_least_once, client_config, create_kafka_topic, larder_binary, read_kafka, read_larder, unique, Broker,
+};
 
 const RECORDS: usize = 40_000;
 const KILLS: usize = 6;
@@ -40,34 +47,74 @@ fn mirror_command(dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Runs the mirror `KILLS` times, each killed with SIGKILL after a random
-/// pause, then once to the end (`--stop-when-idle`). Returns how many kills
-/// landed before the copy was complete, as `done` judges.
-fn kill_and_finish(rng: &mut Rng, dir: &Path, args: &[&str], done: impl Fn() -> bool) -> usize {
+/// How long a run may take to show progress before it is killed anyway
+/// (an earlier run may have copied everything).
+const PROGRESS_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs the mirror `KILLS` times, each killed with SIGKILL at a random
+/// moment soon after it made progress of its own (`progress` grew: some of
+/// its records reached the other side; once the copy is complete, at a
+/// random moment of its first two seconds), then once to the end
+/// (`--stop-when-idle`). Returns how many kills landed before the copy was
+/// complete, as `done` judges.
+fn kill_and_finish(
+    rng: &mut Rng,
+    dir: &Path,
+    args: &[&str],
+    progress: impl Fn() -> u64,
+    done: impl Fn() -> bool,
+) -> usize {
     let mut mid_run = 0;
     for kill in 0..KILLS {
+        // Once the copy is complete a run has nothing to show: it is killed
+        // at a random moment of its start or its idling instead.
+        let idle = done().then(|| Duration::from_millis(300 + rng.below(1_500)));
+        let before = progress();
         let mut child = mirror_command(dir, args).spawn().unwrap();
-        let pause = Duration::from_millis(300 + rng.below(1_500));
+        let started = Instant::now();
+        let mut now = before;
+        while now == before && started.elapsed() < idle.unwrap_or(PROGRESS_WAIT) {
+            assert!(child.try_wait().unwrap().is_none(), "the mirror exited: {:?}", child.wait_with_output());
+            std::thread::sleep(Duration::from_millis(20));
+            now = progress();
+        }
+        let pause = Duration::from_millis(rng.below(400));
         std::thread::sleep(pause);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let complete = done();
         mid_run += usize::from(!complete);
-        println!("kill {kill} after {pause:?}: copy complete = {complete}");
+        let moment =
+            format!("{:.1} s after start, {pause:?} after progress {before} -> {now}", started.elapsed().as_secs_f64());
+        println!("kill {kill} {moment}: copy complete = {complete}");
     }
     let output = mirror_command(dir, args).arg("--stop-when-idle").arg("1500").output().unwrap();
     assert!(output.status.success(), "the last run failed: {}", String::from_utf8_lossy(&output.stderr));
     mid_run
 }
 
-fn larder_end(dir: &Path, topic: &str) -> u64 {
-    let log = Log::open(dir, LogOptions::default()).unwrap();
-    let end = match log.describe_topic(topic) {
-        Ok(description) => description.partitions.iter().map(|p| p.end_offset).sum(),
-        Err(_) => 0,
-    };
-    log.close().unwrap();
-    end
+/// The summed end offsets of the larder topic while a mirror process owns
+/// the log (0 before the mirror created the log or the topic).
+fn larder_end_read_only(dir: &Path, topic: &str) -> u64 {
+    let Ok(log) = Log::open_read_only(dir) else { return 0 };
+    log.describe_topic(topic).map_or(0, |d| d.partitions.iter().map(|p| p.end_offset).sum())
+}
+
+/// The summed high watermarks of a 3-partition Kafka topic.
+fn kafka_end(client: &BaseConsumer, topic: &str) -> u64 {
+    (0..3).map(|p| client.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1 as u64).sum()
+}
+
+/// The summed offsets a Kafka consumer group committed on a 3-partition
+/// topic.
+fn kafka_committed_total(brokers: &str, group: &str, topic: &str) -> u64 {
+    let consumer: BaseConsumer = client_config(brokers).set("group.id", group).create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..3 {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    committed.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).map(|o| o as u64).sum()
 }
 
 fn committed_total(dir: &Path, group: &str) -> u64 {
@@ -107,8 +154,10 @@ fn killed_mirrors_redeliver_and_never_skip() {
     }
     let started = Instant::now();
     let out_args = ["out", "--brokers", &broker.brokers, "--topic", &topic, "--group", "out"];
+    let client: BaseConsumer = client_config(&broker.brokers).create().unwrap();
+    let progress = || kafka_end(&client, &topic);
     let done = || committed_total(source_dir.path(), "out") == RECORDS as u64;
-    let mid_run = kill_and_finish(&mut rng, source_dir.path(), &out_args, done);
+    let mid_run = kill_and_finish(&mut rng, source_dir.path(), &out_args, progress, done);
     println!("out: {mid_run} of {KILLS} kills mid-run, {:.1} s in all", started.elapsed().as_secs_f64());
     assert!(mid_run >= 2, "too few kills landed mid-run to test anything: {mid_run}");
 
@@ -127,8 +176,11 @@ fn killed_mirrors_redeliver_and_never_skip() {
     let group = unique("in");
     let in_args = ["in", "--brokers", &broker.brokers, "--topic", &topic, "--group", &group];
     let kafka_total: usize = copy.iter().map(Vec::len).sum();
-    let done = || larder_end(copy_dir.path(), &topic) >= kafka_total as u64;
-    let mid_run = kill_and_finish(&mut rng, copy_dir.path(), &in_args, done);
+    let started = Instant::now();
+    let progress = || larder_end_read_only(copy_dir.path(), &topic);
+    let done = || kafka_committed_total(&broker.brokers, &group, &topic) == kafka_total as u64;
+    let mid_run = kill_and_finish(&mut rng, copy_dir.path(), &in_args, progress, done);
+    println!("in: {mid_run} of {KILLS} kills mid-run, {:.1} s in all", started.elapsed().as_secs_f64());
     assert!(mid_run >= 2, "too few kills landed mid-run to test anything: {mid_run}");
     let log = Log::open(copy_dir.path(), LogOptions::default()).unwrap();
     let back = read_larder(&log, &topic);

@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 /// The mirror in's default `fetch.max.bytes`: 1 MiB.
 const FETCH_BYTES_MAX: u32 = 1 << 20;
 
+/// The mirror in's default `group.instance.id`: one mirror per group.
+pub(crate) const GROUP_INSTANCE_ID: &str = "larder-mirror-in";
+
 /// How often the mirror in's Kafka client reports its partitions'
 /// watermarks (its `statistics.interval.ms`), which its lag is made of.
 pub(crate) const STATISTICS_INTERVAL: Duration = Duration::from_secs(1);
@@ -45,6 +48,11 @@ pub(crate) fn consumer_settings(config: &MirrorInConfig) -> ClientConfig {
     // (brokers that wait it out even with records ready, as tansu 0.6
     // does, make every fetch that slow).
     settings.set("fetch.max.bytes", FETCH_BYTES_MAX.to_string()).set("fetch.wait.max.ms", "50");
+    // A static member of its group: a mirror started again after a crash
+    // or a kill takes the place of the one that died, instead of waiting
+    // a session timeout for the group to forget it (tansu 0.6 never hands
+    // out the partitions again once a dead member led the group).
+    settings.set("group.instance.id", GROUP_INSTANCE_ID);
     let mut settings = base_on(settings, &config.common);
     settings
         .set("client.id", "larder-mirror-in")

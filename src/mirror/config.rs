@@ -248,6 +248,14 @@ impl MirrorInConfig {
     /// Reads from the Kafka cluster reached through `brokers` as the Kafka
     /// consumer group `group_id`, whose committed offsets are the mirror's
     /// position.
+    ///
+    /// The mirror is a static member of the group (Kafka's
+    /// `group.instance.id`, `larder-mirror-in` unless [`set`](Self::set)
+    /// otherwise): started again after a crash or a kill, it takes back the
+    /// dead mirror's place and partitions at once, instead of waiting out
+    /// its session. Give each mirror its own group; two mirrors sharing one
+    /// need `group.instance.id`s of their own, or on Kafka the later fences
+    /// the earlier, which stops with [`Error::Kafka`].
     pub fn new(brokers: impl Into<String>, group_id: impl Into<String>) -> Self {
         MirrorInConfig { common: Common::new(brokers.into(), &group_id.into()) }
     }
@@ -295,9 +303,10 @@ impl MirrorInConfig {
     }
 
     /// Any other librdkafka consumer setting (`security.protocol`,
-    /// `session.timeout.ms`, `fetch.max.bytes`, ...). The group, the brokers,
-    /// the commit settings and `statistics.interval.ms` are the mirror's
-    /// own, refused at start with [`Error::InvalidArgument`].
+    /// `session.timeout.ms`, `group.instance.id`, `fetch.max.bytes`, ...).
+    /// The group, the brokers, the commit settings and
+    /// `statistics.interval.ms` are the mirror's own, refused at start with
+    /// [`Error::InvalidArgument`].
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.common.settings.push((key.into(), value.into()));
         self

@@ -174,6 +174,7 @@ impl Worker {
             let batch = match self.batch() {
                 Ok(batch) => batch,
                 Err(reason) => {
+                    self.fatal()?;
                     self.counters.retrying(reason);
                     self.counters.pause(backoff.next());
                     continue;
@@ -192,6 +193,7 @@ impl Worker {
                 match self.commit(&mut positions) {
                     Ok(()) => backoff.reset(),
                     Err(reason) => {
+                        self.fatal()?;
                         self.counters.retrying(reason);
                         self.counters.pause(backoff.next());
                     }
@@ -203,6 +205,18 @@ impl Worker {
         // not, the next start appends it again.
         let _ = self.commit(&mut positions);
         Ok(())
+    }
+
+    /// The Kafka client's fatal error, if it has one: it can do nothing
+    /// more (another mirror of the group took its `group.instance.id`, for
+    /// one), so retrying is pointless.
+    fn fatal(&self) -> Result<()> {
+        match self.consumer.client().fatal_error() {
+            None => Ok(()),
+            Some((code, reason)) => {
+                Err(Error::Kafka { operation: "mirroring in", reason: format!("{reason} ({code:?})") })
+            }
+        }
     }
 
     /// Up to `batch_records` messages: waits for the first, takes what is

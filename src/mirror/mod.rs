@@ -12,7 +12,9 @@
 //!   naming the mirror's group, nothing leaves the disk before Kafka has it.
 //! - **In**: a Kafka consumer group reads Kafka topics; each batch is
 //!   appended to larder and the group's Kafka offsets are committed only
-//!   once larder acknowledged it at the topic's durability level.
+//!   once larder acknowledged it at the topic's durability level. The
+//!   mirror is a static member of its group, so one restarted after a kill
+//!   takes its partitions back at once ([`MirrorInConfig::new`]).
 //!
 //! A bad configuration fails [`MirrorOut::start`] / [`MirrorIn::start`]
 //! with a typed error: [`Error::BrokerUnreachable`](crate::Error::BrokerUnreachable),
