@@ -42,7 +42,10 @@ impl Rng {
 
 fn mirror_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(larder_binary());
-    command.arg("--dir").arg(dir).arg("mirror").args(args).args(["--stats-interval", "0", "--batch-records", "500"]);
+    // Small batches: many commits for a kill to fall between, and a copy
+    // slow enough (a commit per 200 records) that a kill soon after a run's
+    // first records lands before the run has copied everything.
+    command.arg("--dir").arg(dir).arg("mirror").args(args).args(["--stats-interval", "0", "--batch-records", "200"]);
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     command
 }
