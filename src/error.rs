@@ -503,6 +503,62 @@ pub enum Error {
         /// The partition directory.
         path: PathBuf,
     },
+
+    /// The Kafka mirror could not reach any of its bootstrap brokers when it
+    /// started (a mirror already running backs off and retries instead).
+    #[cfg(feature = "kafka")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+    #[error("Kafka broker unreachable at {brokers}: {reason}")]
+    BrokerUnreachable {
+        /// The bootstrap servers tried.
+        brokers: String,
+        /// What the Kafka client reported.
+        reason: String,
+    },
+
+    /// A topic the Kafka mirror is to write to or read from does not exist in
+    /// the Kafka cluster (the mirror never creates Kafka topics).
+    #[cfg(feature = "kafka")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+    #[error("Kafka topic {topic:?} does not exist at {brokers}: create it first")]
+    KafkaTopicMissing {
+        /// The Kafka topic.
+        topic: String,
+        /// The bootstrap servers asked.
+        brokers: String,
+    },
+
+    /// A larder topic and the Kafka topic it is mirrored to or from have
+    /// different partition counts while the mirror is to keep partition
+    /// numbers ([`PartitionMapping::Same`](crate::mirror::PartitionMapping::Same)).
+    #[cfg(feature = "kafka")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+    #[error(
+        "larder topic {topic:?} has {partitions} partitions but Kafka topic {kafka_topic:?} has {kafka_partitions}: \
+         make the counts equal or choose PartitionMapping::Murmur2"
+    )]
+    PartitionCountMismatch {
+        /// The larder topic.
+        topic: String,
+        /// Its partition count.
+        partitions: u32,
+        /// The Kafka topic.
+        kafka_topic: String,
+        /// Its partition count.
+        kafka_partitions: u32,
+    },
+
+    /// The Kafka client refused a setting or failed in a way the mirror
+    /// cannot retry (a fatal producer error, a rejected configuration).
+    #[cfg(feature = "kafka")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+    #[error("Kafka client failed while {operation}: {reason}")]
+    Kafka {
+        /// What the mirror was doing.
+        operation: &'static str,
+        /// What the Kafka client reported.
+        reason: String,
+    },
 }
 
 /// With the `serde` feature, an error serializes as its variant's name

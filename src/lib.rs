@@ -20,6 +20,9 @@ mod error;
 mod group;
 pub mod inspect;
 mod log;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub mod mirror;
 mod name;
 mod notify;
 pub mod partition;

@@ -42,6 +42,65 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PerfCommand,
     },
+    /// Copy topics into a Kafka cluster or out of one, at least once (MirrorMaker).
+    #[cfg(feature = "kafka")]
+    Mirror {
+        #[command(subcommand)]
+        command: MirrorCommand,
+    },
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Subcommand)]
+pub(crate) enum MirrorCommand {
+    /// Copy larder topics into Kafka; the position is a larder consumer group
+    /// (`groups describe` shows its lag). Kafka topics must exist.
+    Out(MirrorArgs),
+    /// Copy Kafka topics into larder; the position is a Kafka consumer group.
+    /// Missing larder topics are created with the Kafka partition count.
+    In(MirrorArgs),
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mapping {
+    /// Partition n to partition n (the counts must be equal).
+    Same,
+    /// Keyed records by Kafka's murmur2 of the key; keyless ones n to n % count.
+    Murmur2,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub(crate) struct MirrorArgs {
+    /// The Kafka cluster's bootstrap servers (host:port[,host:port...]).
+    #[arg(long, env = "LARDER_KAFKA_BROKERS")]
+    pub(crate) brokers: String,
+    /// A topic to copy: TOPIC (same name on both sides) or FROM:TO.
+    #[arg(long = "topic", value_name = "TOPIC", required = true)]
+    pub(crate) topics: Vec<String>,
+    /// The group whose offsets are the position (out: a larder group, default
+    /// larder-mirror-out; in: a Kafka group, required).
+    #[arg(long)]
+    pub(crate) group: Option<String>,
+    /// How partitions map.
+    #[arg(long, value_enum, default_value_t = Mapping::Same)]
+    pub(crate) partition_mapping: Mapping,
+    /// Most records per batch (sent, acknowledged, then committed).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) batch_records: usize,
+    /// Exit once nothing was copied for MS milliseconds and nothing is left to copy.
+    #[arg(long, value_name = "MS")]
+    pub(crate) stop_when_idle: Option<u64>,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) stats_interval: u64,
+    /// Seconds to wait for the cluster at start before failing.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub(crate) connect_timeout: u64,
+    /// A Kafka client (librdkafka) setting, e.g. security.protocol=ssl.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) settings: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

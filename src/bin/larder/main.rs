@@ -13,6 +13,8 @@ mod consume;
 mod dump;
 mod failure;
 mod groups;
+#[cfg(feature = "kafka")]
+mod mirror;
 mod open;
 mod perf;
 mod produce;
@@ -51,5 +53,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dump(args) => dump::run(args),
         Command::Verify(args) => verify::run(&dir, args),
         Command::Perf { command } => perf::run(&dir, command),
+        #[cfg(feature = "kafka")]
+        Command::Mirror { command } => mirror::run(&dir, command),
     }
 }
