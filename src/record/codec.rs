@@ -91,8 +91,17 @@ fn headers_len(headers: &[(&str, &[u8])]) -> Result<u64> {
 }
 
 /// Encodes `record` with `offset` and `timestamp_ms` into `frame`, whose
-/// length must be exactly [`encoded_len`] of the record.
+/// length must be exactly [`encoded_len`] of the record. (The segment
+/// writer encodes runs of frames with [`encode_unsealed`] and
+/// [`seal_run`]; this one frame at a time is for tests and fuzz targets.)
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub fn encode(frame: &mut [u8], offset: u64, timestamp_ms: i64, record: &NewRecord<'_>) {
+    encode_unsealed(frame, offset, timestamp_ms, record);
+    le::put_u32(frame, CRC_AT, checksum(frame));
+}
+
+/// [`encode`] but for the CRC, which [`seal_run`] writes afterwards.
+pub(crate) fn encode_unsealed(frame: &mut [u8], offset: u64, timestamp_ms: i64, record: &NewRecord<'_>) {
     let frame_len = frame.len();
     le::put_u32(frame, FRAME_LEN_AT, frame_len as u32);
     le::put_u64(frame, OFFSET_AT, offset);
@@ -111,7 +120,33 @@ pub fn encode(frame: &mut [u8], offset: u64, timestamp_ms: i64, record: &NewReco
     }
     debug_assert_eq!(at, frame_len, "encoded_len and encode disagree");
     le::put_u32(frame, HEADERS_LEN_AT, (at - headers_at) as u32);
-    le::put_u32(frame, CRC_AT, checksum(frame));
+}
+
+/// Writes the CRC of each frame [`encode_unsealed`] wrote into `bytes`, one
+/// after another, a group of [`RUN_FRAMES`] at a time computed back to back
+/// so their dependency chains overlap (as [`validate_run`] checks them).
+pub(crate) fn seal_run(bytes: &mut [u8]) {
+    let mut at = 0;
+    while at < bytes.len() {
+        let mut frames = [(0, 0); RUN_FRAMES];
+        let mut group = 0;
+        let mut end = at;
+        while group < RUN_FRAMES && end < bytes.len() {
+            let len = le::u32_at(bytes, end + FRAME_LEN_AT) as usize;
+            debug_assert!(len >= FRAME_HEADER_BYTES && end + len <= bytes.len(), "frames do not tile the run");
+            frames[group] = (end, end + len);
+            end += len;
+            group += 1;
+        }
+        let mut sums = [0u32; RUN_FRAMES];
+        for (sum, &(from, to)) in sums.iter_mut().zip(&frames[..group]) {
+            *sum = checksum(&bytes[from..to]);
+        }
+        for (&sum, &(from, _)) in sums.iter().zip(&frames[..group]) {
+            le::put_u32(bytes, from + CRC_AT, sum);
+        }
+        at = end;
+    }
 }
 
 fn put_bytes(frame: &mut [u8], at: usize, bytes: &[u8]) -> usize {
@@ -513,6 +548,26 @@ mod tests {
             }
         }
         (len, count)
+    }
+
+    #[test]
+    fn a_sealed_run_holds_the_frames_encode_writes() {
+        let (expected, ends) = run_of(100, 40);
+        for count in [1, 7, 8, 9, 16, 17, 40] {
+            let len = ends[count - 1];
+            let mut bytes = vec![0u8; len];
+            let mut at = 0;
+            for n in 0..count {
+                let value = vec![n as u8; (n * 37) % 300];
+                let key = (n as u64).to_le_bytes();
+                let headers: &[(&str, &[u8])] = if n % 3 == 0 { &[("h", b"x")] } else { &[] };
+                let record = NewRecord::new(&value).key(&key[..n % 9]).headers(headers);
+                encode_unsealed(&mut bytes[at..ends[n]], 100 + n as u64, n as i64, &record);
+                at = ends[n];
+            }
+            seal_run(&mut bytes);
+            assert_eq!(bytes, expected[..len], "{count} frames");
+        }
     }
 
     #[test]

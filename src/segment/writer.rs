@@ -168,13 +168,13 @@ impl SegmentWriter {
             buffer.resize(total_bytes, 0);
         }
         let entries = self.index.region(first_entry, entries_bytes);
+        let frames_out = if through_buffer { &mut buffer[..total_bytes] } else { self.log.region(start, total_bytes) };
         let mut new_time_entry = false;
         let mut at = 0;
         for (n, (record, timestamp, frame_len)) in frames.enumerate() {
             let offset = first_offset + n as u64;
-            let frame =
-                if through_buffer { &mut buffer[at..at + frame_len] } else { self.log.region(start + at, frame_len) };
-            codec::encode(frame, offset, timestamp, record);
+            // CRCs are written for the whole run below, overlapped.
+            codec::encode_unsealed(&mut frames_out[at..at + frame_len], offset, timestamp, record);
             le::put_u32(entries, n * INDEX_ENTRY_BYTES, (start + at) as u32);
             new_time_entry |= self.times.observe(offset, timestamp, frame_len as u64, interval_bytes);
             self.first_timestamp.get_or_insert(timestamp);
@@ -184,6 +184,7 @@ impl SegmentWriter {
             self.segment.times.write().catch_up(&self.times);
         }
         debug_assert_eq!(at, total_bytes);
+        codec::seal_run(frames_out);
         if through_buffer {
             self.log.write_through(storage, start, &buffer[..total_bytes])?;
         }
