@@ -133,7 +133,7 @@ pub(crate) fn seal_run(bytes: &mut [u8]) {
         let mut end = at;
         while group < RUN_FRAMES && end < bytes.len() {
             let len = le::u32_at(bytes, end + FRAME_LEN_AT) as usize;
-            debug_assert!(len >= FRAME_HEADER_BYTES && end + len <= bytes.len(), "frames do not tile the run");
+            assert!(len >= FRAME_HEADER_BYTES && end + len <= bytes.len(), "frames do not tile the run");
             frames[group] = (end, end + len);
             end += len;
             group += 1;
