@@ -101,14 +101,7 @@ impl MirrorIn {
     }
 
     fn join(&mut self) -> Result<()> {
-        self.counters.stop.store(true, Ordering::Release);
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result,
-            Some(Err(_)) => {
-                Err(Error::Kafka { operation: "mirroring in", reason: "the mirror thread panicked".into() })
-            }
-        }
+        self.counters.stop_thread(&mut self.thread, "mirroring in")
     }
 }
 

@@ -128,14 +128,7 @@ impl MirrorOut {
     }
 
     fn join(&mut self) -> Result<()> {
-        self.counters.stop.store(true, Ordering::Release);
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result,
-            Some(Err(_)) => {
-                Err(Error::Kafka { operation: "mirroring out", reason: "the mirror thread panicked".into() })
-            }
-        }
+        self.counters.stop_thread(&mut self.thread, "mirroring out")
     }
 }
 

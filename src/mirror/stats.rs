@@ -79,6 +79,21 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Asks the mirror's `thread` to stop and waits for it; the failure it
+    /// stopped on, if any (`operation` names the direction in a panic's).
+    pub(crate) fn stop_thread(
+        &self,
+        thread: &mut Option<std::thread::JoinHandle<crate::Result<()>>>,
+        operation: &'static str,
+    ) -> crate::Result<()> {
+        self.stop.store(true, Ordering::Release);
+        match thread.take().map(std::thread::JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(crate::Error::Kafka { operation, reason: "the mirror thread panicked".into() }),
+        }
+    }
+
     pub(crate) fn new() -> Counters {
         Counters {
             stop: AtomicBool::new(false),
