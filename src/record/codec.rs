@@ -92,8 +92,8 @@ fn headers_len(headers: &[(&str, &[u8])]) -> Result<u64> {
 
 /// Encodes `record` with `offset` and `timestamp_ms` into `frame`, whose
 /// length must be exactly [`encoded_len`] of the record. (The segment
-/// writer encodes runs of frames with [`encode_unsealed`] and
-/// [`seal_run`]; this one frame at a time is for tests and fuzz targets.)
+/// writer encodes a run of frames first and writes their CRCs after, to
+/// overlap them; this, one frame at a time, is for tests and fuzz targets.)
 #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub fn encode(frame: &mut [u8], offset: u64, timestamp_ms: i64, record: &NewRecord<'_>) {
     encode_unsealed(frame, offset, timestamp_ms, record);
