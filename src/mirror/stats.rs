@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
+
 /// The span the recent rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -83,14 +85,14 @@ impl Counters {
     /// stopped on, if any (`operation` names the direction in a panic's).
     pub(crate) fn stop_thread(
         &self,
-        thread: &mut Option<std::thread::JoinHandle<crate::Result<()>>>,
+        thread: &mut Option<std::thread::JoinHandle<Result<()>>>,
         operation: &'static str,
-    ) -> crate::Result<()> {
+    ) -> Result<()> {
         self.stop.store(true, Ordering::Release);
         match thread.take().map(std::thread::JoinHandle::join) {
             None => Ok(()),
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(crate::Error::Kafka { operation, reason: "the mirror thread panicked".into() }),
+            Some(Err(_)) => Err(Error::Kafka { operation, reason: "the mirror thread panicked".into() }),
         }
     }
 
