@@ -230,6 +230,9 @@ impl Topic {
     /// changed by its owner, partitions added. Returns whether partitions
     /// were added.
     pub(crate) fn follow_read_only(&self) -> Result<bool> {
+        // One follow at a time (the follower thread, lookups and stats all
+        // follow): two would both open the partitions past the same count.
+        let _admin = self.admin.lock();
         let config = read_config(&self.dir)?;
         let grew = self.open_partitions_read_only(&config)?;
         self.set_config(config);
