@@ -186,7 +186,8 @@ pub struct ProducerStats {
     pub queue_capacity: usize,
     /// Bytes of records queued or being appended: held from `send` until
     /// the appender is done with the record (just after its
-    /// acknowledgement).
+    /// acknowledgement; on a `Sync` topic once it is appended, before the
+    /// sync it waits for).
     pub buffered_bytes: u64,
     /// The bound on `buffered_bytes` (`ProducerConfig::buffer_memory`).
     pub buffer_memory: u64,

@@ -10,6 +10,7 @@
 //! Skipped, saying so, without tansu.
 #![cfg(all(feature = "kafka", feature = "cli"))]
 
+mod common;
 mod kafka_util;
 
 use std::path::Path;
@@ -21,24 +22,13 @@ use larder::{Log, LogOptions, ProducerConfig, ProducerRecord, TopicConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::TopicPartitionList;
 
+use common::Rng;
 use kafka_util::{
     check_at_least_once, client_config, create_kafka_topic, larder_binary, read_kafka, read_larder, unique, Broker,
 };
 
 const RECORDS: usize = 40_000;
 const KILLS: usize = 6;
-
-/// xorshift64*: enough randomness for kill moments, replayable by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
 
 fn mirror_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(larder_binary());
@@ -134,7 +124,7 @@ fn killed_mirrors_redeliver_and_never_skip() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
     });
     println!("seed {seed} (replay with LARDER_KILL_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let topic = unique("killed");
     create_kafka_topic(&broker.brokers, &topic, 3);
 
